@@ -1,0 +1,25 @@
+import express from "express";
+import { register } from "prom-client";
+import type { ControlPlane } from "../control/control-plane.js";
+import { resourceRouter } from "./resources.js";
+
+/** The control-plane HTTP app: resource API, health and Prometheus metrics. */
+export function createApiApp(controlPlane: ControlPlane, isReady: () => boolean): express.Express {
+  const app = express();
+  app.disable("x-powered-by");
+  app.get("/healthz", (_req, res) => {
+    res.json({ status: "ok" });
+  });
+  app.get("/readyz", (_req, res) => {
+    const ready = isReady();
+    res.status(ready ? 200 : 503).json({ status: ready ? "ready" : "starting" });
+  });
+  app.get("/metrics", async (_req, res) => {
+    res.set("content-type", register.contentType).send(await register.metrics());
+  });
+  app.use(resourceRouter(controlPlane));
+  app.use((req, res) => {
+    res.status(404).json({ code: "NotFound", message: `no route for ${req.method} ${req.path}` });
+  });
+  return app;
+}

@@ -1,0 +1,47 @@
+/** A small client of Herald's resource API, used by the CLI. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly body: {
+      code?: string;
+      message?: string;
+      details?: { problems?: { path: string; message: string }[] };
+    },
+  ) {
+    super(body.message ?? `HTTP ${status}`);
+  }
+}
+
+export class ServerUnreachable extends Error {}
+
+export async function request(
+  server: string,
+  method: string,
+  path: string,
+  body?: { text: string; contentType: string },
+): Promise<unknown> {
+  let response: Response;
+  try {
+    response = await fetch(`${server}${path}`, {
+      method,
+      headers: body ? { "content-type": body.contentType } : {},
+      body: body?.text,
+    });
+  } catch (error) {
+    throw new ServerUnreachable(
+      `cannot reach Herald at ${server}: ${(error as Error).cause ?? (error as Error).message}`,
+    );
+  }
+  const text = await response.text();
+  const parsed: unknown = text ? safeJson(text) : undefined;
+  if (!response.ok) throw new ApiError(response.status, (parsed as ApiError["body"]) ?? { message: text });
+  return parsed;
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return { message: text };
+  }
+}

@@ -1,0 +1,85 @@
+import { stringify } from "yaml";
+import type { Condition, Resource } from "../resources/common.js";
+
+function age(timestamp: string | undefined): string {
+  if (!timestamp) return "";
+  const seconds = Math.max(0, Math.round((Date.now() - Date.parse(timestamp)) / 1000));
+  if (seconds < 120) return `${seconds}s`;
+  if (seconds < 7200) return `${Math.round(seconds / 60)}m`;
+  if (seconds < 172800) return `${Math.round(seconds / 3600)}h`;
+  return `${Math.round(seconds / 86400)}d`;
+}
+
+function readyOf(resource: Resource): Condition | undefined {
+  return resource.status?.conditions?.find((c) => c.type === "Ready");
+}
+
+/** kubectl-like table: NAMESPACE NAME READY REASON URL AGE. */
+export function table(resources: Resource[], withNamespace: boolean): string {
+  const rows = resources.map((r) => {
+    const ready = readyOf(r);
+    return [
+      ...(withNamespace ? [r.metadata.namespace] : []),
+      r.metadata.name,
+      ready?.status ?? "Unknown",
+      ready?.reason ?? "",
+      r.status?.address?.url ?? "",
+      age(r.metadata.creationTimestamp),
+    ];
+  });
+  const header = [...(withNamespace ? ["NAMESPACE"] : []), "NAME", "READY", "REASON", "URL", "AGE"];
+  const all = [header, ...rows];
+  const widths = header.map((_, i) => Math.max(...all.map((row) => row[i]!.length)));
+  return all
+    .map((row) =>
+      row
+        .map((cell, i) => cell.padEnd(widths[i]!))
+        .join("   ")
+        .trimEnd(),
+    )
+    .join("\n");
+}
+
+export function output(value: unknown, format: string): string {
+  return format === "json" ? JSON.stringify(value, null, 2) : stringify(value).trimEnd();
+}
+
+/** `herald describe`: what a person needs to see why a resource is (not) ready. */
+export function describe(resource: Resource): string {
+  const lines = [
+    `Name:          ${resource.metadata.name}`,
+    `Namespace:     ${resource.metadata.namespace}`,
+    `Kind:          ${resource.kind} (${resource.apiVersion})`,
+    `UID:           ${resource.metadata.uid}`,
+    `Generation:    ${resource.metadata.generation} (observed ${resource.status?.observedGeneration ?? "-"})`,
+    `Created:       ${resource.metadata.creationTimestamp}`,
+  ];
+  if (resource.status?.address?.url) lines.push(`Address:       ${resource.status.address.url}`);
+  lines.push(
+    "Spec:",
+    ...stringify(resource.spec)
+      .trimEnd()
+      .split("\n")
+      .map((l) => `  ${l}`),
+  );
+  const extra = Object.entries(resource.status ?? {}).filter(
+    ([key]) => !["conditions", "address", "observedGeneration"].includes(key),
+  );
+  if (extra.length)
+    lines.push(
+      "Status:",
+      ...stringify(Object.fromEntries(extra))
+        .trimEnd()
+        .split("\n")
+        .map((l) => `  ${l}`),
+    );
+  lines.push("Conditions:");
+  const conditions = resource.status?.conditions ?? [];
+  if (conditions.length === 0) lines.push("  (none yet)");
+  for (const c of conditions) {
+    lines.push(
+      `  ${c.type.padEnd(20)} ${c.status.padEnd(8)} ${c.reason ?? ""}${c.message ? `: ${c.message}` : ""}`,
+    );
+  }
+  return lines.join("\n");
+}

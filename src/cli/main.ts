@@ -1,0 +1,277 @@
+import { randomUUID } from "node:crypto";
+import { readdir, readFile, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { Command, CommanderError, Option } from "commander";
+import { cliServerUrl, ConfigError, loadConfig } from "../config.js";
+import { createLogger } from "../logger.js";
+import type { Resource } from "../resources/common.js";
+import { apiVersionOf, kindByName, type KindDefinition } from "../resources/kinds.js";
+import { parseManifests } from "../resources/validation.js";
+import { HeraldError } from "../errors.js";
+import { startHerald } from "../server.js";
+import { ApiError, request, ServerUnreachable } from "./client.js";
+import { describe, output, table } from "./format.js";
+import "../resources/all-kinds.js";
+
+/** Exit codes: 0 success, 1 the server refused or failed, 2 bad usage or input, 3 server unreachable. */
+const EXIT = { ok: 0, refused: 1, usage: 2, unreachable: 3 } as const;
+
+class UsageError extends Error {}
+
+function kindArgument(name: string): KindDefinition {
+  const definition = kindByName(name);
+  if (!definition)
+    throw new UsageError(`unknown kind "${name}"; try channel, subscription, imc, broker, trigger`);
+  return definition;
+}
+
+function resourcePath(definition: KindDefinition, namespace: string | undefined, name?: string): string {
+  const base = definition.group ? `/apis/${apiVersionOf(definition)}` : `/api/${apiVersionOf(definition)}`;
+  if (!namespace) return `${base}/${definition.plural}`;
+  return `${base}/namespaces/${namespace}/${definition.plural}${name ? `/${name}` : ""}`;
+}
+
+async function readManifestSources(path: string): Promise<{ name: string; text: string }[]> {
+  if (path === "-") {
+    const chunks: Buffer[] = [];
+    for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+    return [{ name: "stdin", text: Buffer.concat(chunks).toString("utf8") }];
+  }
+  const info = await stat(path).catch(() => {
+    throw new UsageError(`${path}: no such file or directory`);
+  });
+  if (!info.isDirectory()) return [{ name: path, text: await readFile(path, "utf8") }];
+  const files = (await readdir(path)).filter((f) => /\.(ya?ml|json)$/.test(f)).sort();
+  return Promise.all(
+    files.map(async (f) => ({ name: join(path, f), text: await readFile(join(path, f), "utf8") })),
+  );
+}
+
+function program(): Command {
+  const cli = new Command("herald")
+    .description("Herald: a CloudEvents eventing broker that runs Knative Eventing's resources anywhere")
+    .addOption(new Option("--server <url>", "Herald API address (env HERALD_SERVER)"))
+    .exitOverride()
+    .configureOutput({ outputError: (text, write) => write(text) });
+  const server = () => cliServerUrl(cli.opts<{ server?: string }>().server);
+
+  cli
+    .command("serve")
+    .description("run Herald: ingress, dispatcher and resource API")
+    .option("--host <host>", "interface to listen on (env HERALD_HOST)")
+    .option("--port <port>", "port to listen on (env HERALD_PORT)")
+    .option("--public-url <url>", "base URL used in status.address.url (env HERALD_PUBLIC_URL)")
+    .option("--data-dir <dir>", "where resources are persisted (env HERALD_DATA_DIR)")
+    .option("--config <dir>", "a folder of YAML manifests to load and watch (env HERALD_CONFIG_DIR)")
+    .option("--log-level <level>", "trace|debug|info|warn|error (env HERALD_LOG_LEVEL)")
+    .option(
+      "--default-channel-kind <kind>",
+      "backing kind of a Channel without channelTemplate (env HERALD_DEFAULT_CHANNEL_KIND)",
+    )
+    .option("--max-body-bytes <n>", "largest accepted ingress body (env HERALD_MAX_BODY_BYTES)")
+    .action(async (flags: Record<string, string | undefined>) => {
+      const config = loadConfig({
+        host: flags.host,
+        port: flags.port,
+        publicUrl: flags.publicUrl,
+        dataDir: flags.dataDir,
+        configDir: flags.config,
+        logLevel: flags.logLevel,
+        defaultChannelKind: flags.defaultChannelKind,
+        maxBodyBytes: flags.maxBodyBytes,
+      });
+      const logger = createLogger(config.logLevel);
+      const herald = await startHerald(config, logger);
+      let stopping = false;
+      const stop = (signal: string) => {
+        if (stopping) return;
+        stopping = true;
+        logger.info({ signal }, "shutting down");
+        herald.close().then(
+          () => process.exit(0),
+          (error: unknown) => {
+            logger.error({ err: error }, "shutdown failed");
+            process.exit(1);
+          },
+        );
+      };
+      process.on("SIGTERM", () => stop("SIGTERM"));
+      process.on("SIGINT", () => stop("SIGINT"));
+      process.stdout.write(`herald serving on ${herald.url}\n`);
+    });
+
+  cli
+    .command("apply")
+    .description("create or replace resources from YAML (all or nothing)")
+    .requiredOption("-f, --filename <path>", "a file, a folder of files, or - for stdin")
+    .action(async ({ filename }: { filename: string }) => {
+      const sources = await readManifestSources(filename);
+      // Validate locally first, so problems name the file they are in.
+      for (const source of sources) parseManifests(source.text, source.name);
+      const text = sources.map((s) => s.text).join("\n---\n");
+      const result = (await request(server(), "POST", "/apply", {
+        text,
+        contentType: "application/yaml",
+      })) as { items: Resource[] };
+      for (const item of result.items)
+        process.stdout.write(`${item.kind.toLowerCase()}/${item.metadata.name} applied\n`);
+    });
+
+  cli
+    .command("get")
+    .description("list resources of a kind, or show one")
+    .argument("<kind>", "kind, plural or short name (channel, sub, imc, ...)")
+    .argument("[name]")
+    .option("-n, --namespace <ns>", "namespace", "default")
+    .option("-A, --all-namespaces", "list across namespaces")
+    .addOption(
+      new Option("-o, --output <format>", "output format")
+        .choices(["table", "yaml", "json"])
+        .default("table"),
+    )
+    .action(
+      async (
+        kind: string,
+        name: string | undefined,
+        opts: { namespace: string; allNamespaces?: boolean; output: string },
+      ) => {
+        const definition = kindArgument(kind);
+        if (name) {
+          const resource = (await request(
+            server(),
+            "GET",
+            resourcePath(definition, opts.namespace, name),
+          )) as Resource;
+          process.stdout.write(
+            `${opts.output === "table" ? table([resource], false) : output(resource, opts.output)}\n`,
+          );
+          return;
+        }
+        const list = (await request(
+          server(),
+          "GET",
+          resourcePath(definition, opts.allNamespaces ? undefined : opts.namespace),
+        )) as {
+          items: Resource[];
+        };
+        if (opts.output !== "table") process.stdout.write(`${output(list, opts.output)}\n`);
+        else if (list.items.length === 0) process.stdout.write(`No ${definition.plural} found.\n`);
+        else process.stdout.write(`${table(list.items, Boolean(opts.allNamespaces))}\n`);
+      },
+    );
+
+  cli
+    .command("describe")
+    .description("show a resource's spec, status and conditions")
+    .argument("<kind>")
+    .argument("<name>")
+    .option("-n, --namespace <ns>", "namespace", "default")
+    .action(async (kind: string, name: string, opts: { namespace: string }) => {
+      const resource = (await request(
+        server(),
+        "GET",
+        resourcePath(kindArgument(kind), opts.namespace, name),
+      )) as Resource;
+      process.stdout.write(`${describe(resource)}\n`);
+    });
+
+  cli
+    .command("delete")
+    .description("delete a resource")
+    .argument("<kind>")
+    .argument("<name>")
+    .option("-n, --namespace <ns>", "namespace", "default")
+    .action(async (kind: string, name: string, opts: { namespace: string }) => {
+      const definition = kindArgument(kind);
+      await request(server(), "DELETE", resourcePath(definition, opts.namespace, name));
+      process.stdout.write(`${definition.kind.toLowerCase()}/${name} deleted\n`);
+    });
+
+  cli
+    .command("send")
+    .description("post a CloudEvent (binary mode) to a channel or broker")
+    .argument("<name>", "channel (or broker, with --broker) name")
+    .option("-n, --namespace <ns>", "namespace", "default")
+    .option("--broker", "send to a Broker instead of a Channel")
+    .requiredOption("--type <type>", "the event's type attribute")
+    .option("--source <source>", "the event's source attribute", "herald-cli")
+    .option("--id <id>", "the event's id (default: a random UUID)")
+    .option("--subject <subject>", "the event's subject attribute")
+    .option("--data <data>", "event data")
+    .option("--content-type <type>", "datacontenttype of the data", "application/json")
+    .option(
+      "--extension <key=value>",
+      "an extension attribute (repeatable)",
+      (v: string, all: string[]) => [...all, v],
+      [] as string[],
+    )
+    .action(async (name: string, opts: Record<string, string | string[] | boolean | undefined>) => {
+      const headers: Record<string, string> = {
+        "ce-specversion": "1.0",
+        "ce-id": (opts.id as string | undefined) ?? randomUUID(),
+        "ce-source": opts.source as string,
+        "ce-type": opts.type as string,
+      };
+      if (opts.subject) headers["ce-subject"] = opts.subject as string;
+      for (const extension of opts.extension as string[]) {
+        const at = extension.indexOf("=");
+        if (at <= 0) throw new UsageError(`--extension ${extension}: expected key=value`);
+        headers[`ce-${extension.slice(0, at).toLowerCase()}`] = encodeURIComponent(extension.slice(at + 1));
+      }
+      if (opts.data !== undefined) headers["content-type"] = opts.contentType as string;
+      const path = `/${opts.broker ? "brokers" : "channels"}/${opts.namespace as string}/${name}`;
+      let response: Response;
+      try {
+        response = await fetch(`${server()}${path}`, {
+          method: "POST",
+          headers,
+          body: opts.data as string | undefined,
+        });
+      } catch (error) {
+        throw new ServerUnreachable(`cannot reach Herald at ${server()}: ${(error as Error).message}`);
+      }
+      const text = await response.text();
+      if (response.status !== 202)
+        throw new ApiError(response.status, text ? (JSON.parse(text) as ApiError["body"]) : {});
+      process.stdout.write(`event ${headers["ce-id"]} accepted (202)\n`);
+    });
+  return cli;
+}
+
+async function main(argv: string[]): Promise<number> {
+  try {
+    await program().parseAsync(argv);
+    return EXIT.ok;
+  } catch (error) {
+    if (error instanceof CommanderError) return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    if (error instanceof UsageError || error instanceof ConfigError) {
+      process.stderr.write(`error: ${error.message}\n`);
+      return EXIT.usage;
+    }
+    if (error instanceof HeraldError && error.code === "InvalidResource") {
+      const problems =
+        (error.details as { problems?: { path: string; message: string }[] } | undefined)?.problems ?? [];
+      process.stderr.write(
+        `error: invalid manifest\n${problems.map((p) => `  ${p.path}: ${p.message}`).join("\n")}\n`,
+      );
+      return EXIT.usage;
+    }
+    if (error instanceof ServerUnreachable) {
+      process.stderr.write(`error: ${error.message}\n`);
+      return EXIT.unreachable;
+    }
+    if (error instanceof ApiError) {
+      const problems = error.body.details?.problems ?? [];
+      process.stderr.write(
+        `error: ${error.body.message ?? `HTTP ${error.status}`} (HTTP ${error.status})\n${problems.map((p) => `  ${p.path}: ${p.message}\n`).join("")}`,
+      );
+      return EXIT.refused;
+    }
+    process.stderr.write(`error: ${error instanceof Error ? error.message : String(error)}\n`);
+    return EXIT.refused;
+  }
+}
+
+const code = await main(process.argv);
+// `serve` keeps running; every other command exits with its code.
+if (process.argv[2] !== "serve" || code !== EXIT.ok) process.exitCode = code;

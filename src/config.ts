@@ -1,0 +1,193 @@
+import { z } from "zod";
+
+/**
+ * Herald's one configuration object. Built once at start from (in order of precedence) command-line
+ * flags, environment variables and defaults; everything else receives the parts it needs.
+ * This is the only module that reads `process.env`.
+ */
+const commaList = z
+  .string()
+  .transform((value) =>
+    value
+      .split(",")
+      .map((item) => item.trim())
+      .filter(Boolean),
+  )
+  .or(z.array(z.string()));
+
+const booleanish = z.union([
+  z.boolean(),
+  z.enum(["true", "false", "1", "0"]).transform((v) => v === "true" || v === "1"),
+]);
+const positiveInt = z.coerce.number().int().positive();
+
+export const configSchema = z.object({
+  /** Interface and port of the HTTP server (ingress, resource API, metrics). */
+  host: z.string().default("127.0.0.1"),
+  port: z.coerce.number().int().min(0).max(65535).default(8080),
+  /** Base URL used in `status.address.url`; defaults to http://{host}:{port}. */
+  publicUrl: z.url().optional(),
+  /** Where applied resources are persisted. */
+  dataDir: z.string().default(".herald"),
+  /** A folder of YAML manifests loaded at start and watched for changes. */
+  configDir: z.string().optional(),
+  logLevel: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
+  /** Largest accepted ingress request body, in bytes. */
+  maxBodyBytes: positiveInt.default(4 * 1024 * 1024),
+  /** The channelTemplate a `Channel` without one gets. */
+  defaultChannelKind: z.string().default("InMemoryChannel"),
+  memory: z
+    .object({
+      /** Events buffered per subscription before ingress answers 503. */
+      capacity: positiveInt.default(10_000),
+    })
+    .prefault({}),
+  dispatcher: z
+    .object({
+      /** Concurrent deliveries per subscription in unordered mode. */
+      maxInFlight: positiveInt.default(100),
+      /** Connections kept per subscriber origin. */
+      connectionsPerOrigin: positiveInt.default(64),
+      /** Ceiling of any single delivery attempt when the DeliverySpec sets no timeout. */
+      defaultTimeoutMs: positiveInt.default(30_000),
+    })
+    .prefault({}),
+  kafka: z
+    .object({
+      bootstrapServers: commaList.default(["127.0.0.1:9092"]),
+      clientId: z.string().default("herald"),
+      ssl: booleanish.default(false),
+      sasl: z
+        .object({
+          mechanism: z.enum(["plain", "scram-sha-256", "scram-sha-512"]),
+          username: z.string(),
+          password: z.string(),
+        })
+        .optional(),
+      /** Keep topics when a KafkaChannel is deleted. */
+      keepTopicsOnDelete: booleanish.default(false),
+    })
+    .prefault({}),
+  rabbitmq: z
+    .object({
+      /** amqp:// URL, may carry credentials; never logged. */
+      url: z.string().default("amqp://guest:guest@127.0.0.1:5672"),
+      /** A file holding the URL (a mounted secret); wins over `url`. */
+      urlFile: z.string().optional(),
+    })
+    .prefault({}),
+  pubsub: z
+    .object({
+      projectId: z.string().default("herald"),
+      /** host:port of the Pub/Sub emulator; when set, no credentials are used. */
+      emulatorHost: z.string().optional(),
+      /** Path of a service-account key file. */
+      keyFilename: z.string().optional(),
+      keepTopologyOnDelete: booleanish.default(false),
+    })
+    .prefault({}),
+});
+
+export type HeraldConfig = z.output<typeof configSchema>;
+export type HeraldConfigInput = z.input<typeof configSchema>;
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/** The environment variables Herald reads, by the config path they set. */
+export const environmentVariables = {
+  HERALD_HOST: "host",
+  HERALD_PORT: "port",
+  HERALD_PUBLIC_URL: "publicUrl",
+  HERALD_DATA_DIR: "dataDir",
+  HERALD_CONFIG_DIR: "configDir",
+  HERALD_LOG_LEVEL: "logLevel",
+  HERALD_MAX_BODY_BYTES: "maxBodyBytes",
+  HERALD_DEFAULT_CHANNEL_KIND: "defaultChannelKind",
+  HERALD_MEMORY_CAPACITY: "memory.capacity",
+  HERALD_DISPATCHER_MAX_IN_FLIGHT: "dispatcher.maxInFlight",
+  HERALD_KAFKA_BOOTSTRAP_SERVERS: "kafka.bootstrapServers",
+  HERALD_KAFKA_CLIENT_ID: "kafka.clientId",
+  HERALD_KAFKA_SSL: "kafka.ssl",
+  HERALD_KAFKA_KEEP_TOPICS: "kafka.keepTopicsOnDelete",
+  HERALD_RABBITMQ_URL: "rabbitmq.url",
+  HERALD_RABBITMQ_URL_FILE: "rabbitmq.urlFile",
+  HERALD_PUBSUB_PROJECT: "pubsub.projectId",
+  PUBSUB_EMULATOR_HOST: "pubsub.emulatorHost",
+  GOOGLE_APPLICATION_CREDENTIALS: "pubsub.keyFilename",
+  HERALD_PUBSUB_KEEP_TOPOLOGY: "pubsub.keepTopologyOnDelete",
+} as const;
+
+function setPath(target: Record<string, unknown>, path: string, value: unknown): void {
+  const keys = path.split(".");
+  let node = target;
+  for (const key of keys.slice(0, -1)) {
+    node = (node[key] ??= {}) as Record<string, unknown>;
+  }
+  node[keys[keys.length - 1]!] = value;
+}
+
+function mergeDeep(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base };
+  for (const [key, value] of Object.entries(over)) {
+    if (value === undefined) continue;
+    const current = out[key];
+    out[key] =
+      value && typeof value === "object" && !Array.isArray(value) && current && typeof current === "object"
+        ? mergeDeep(current as Record<string, unknown>, value as Record<string, unknown>)
+        : value;
+  }
+  return out;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  ${problems.join("\n  ")}`);
+    this.name = "ConfigError";
+  }
+}
+
+/**
+ * Builds the configuration from flags (already shaped like the schema) over environment variables
+ * over defaults. Throws ConfigError listing every invalid setting by its path and variable.
+ */
+export function loadConfig(
+  flags: HeraldConfigInput | Record<string, unknown> = {},
+  env: Env = process.env,
+): HeraldConfig {
+  const fromEnv: Record<string, unknown> = {};
+  for (const [variable, path] of Object.entries(environmentVariables)) {
+    const value = env[variable];
+    if (value !== undefined && value !== "") setPath(fromEnv, path, value);
+  }
+  if (env.HERALD_KAFKA_SASL_USERNAME) {
+    setPath(fromEnv, "kafka.sasl", {
+      mechanism: env.HERALD_KAFKA_SASL_MECHANISM ?? "plain",
+      username: env.HERALD_KAFKA_SASL_USERNAME,
+      password: env.HERALD_KAFKA_SASL_PASSWORD,
+    });
+  }
+  const parsed = configSchema.safeParse(mergeDeep(fromEnv, flags as Record<string, unknown>));
+  if (!parsed.success) {
+    const variableOf = Object.fromEntries(Object.entries(environmentVariables).map(([k, v]) => [v, k]));
+    throw new ConfigError(
+      parsed.error.issues.map((issue) => {
+        const path = issue.path.join(".");
+        const variable = variableOf[path];
+        return `${path}${variable ? ` (${variable})` : ""}: ${issue.message}`;
+      }),
+    );
+  }
+  return parsed.data;
+}
+
+/** The base URL addresses are built on. */
+export function publicBaseUrl(config: HeraldConfig): string {
+  if (config.publicUrl) return config.publicUrl.replace(/\/$/, "");
+  const host = config.host === "0.0.0.0" || config.host === "::" ? "localhost" : config.host;
+  return `http://${host.includes(":") ? `[${host}]` : host}:${config.port}`;
+}
+
+/** The Herald server the CLI talks to: --server, else HERALD_SERVER, else the default port on loopback. */
+export function cliServerUrl(flag: string | undefined, env: Env = process.env): string {
+  return (flag ?? env.HERALD_SERVER ?? "http://127.0.0.1:8080").replace(/\/$/, "");
+}

@@ -1,0 +1,81 @@
+import { parse as parseYaml } from "yaml";
+import type { CloudEvent } from "../events/event.js";
+import { withAttributes } from "../events/event.js";
+import type { Resource } from "../resources/common.js";
+import { BROKER_CLASS_ANNOTATION, type BrokerSpec } from "../resources/eventing.js";
+import { kindByName } from "../resources/kinds.js";
+import type { ResourceStore } from "./store.js";
+
+/** Knative's broker TTL extension: hops left before a reply loop is cut off. */
+export const TTL_ATTRIBUTE = "knativebrokerttl";
+export const DEFAULT_TTL = 255;
+
+export interface ChannelTemplate {
+  apiVersion: string;
+  kind: string;
+  spec?: Record<string, unknown> | undefined;
+}
+
+/** Broker classes Herald knows, and the channel kind each one runs on. */
+const CLASS_CHANNELS: Record<string, ChannelTemplate> = {
+  Kafka: { apiVersion: "messaging.knative.dev/v1beta1", kind: "KafkaChannel" },
+  KafkaNamespaced: { apiVersion: "messaging.knative.dev/v1beta1", kind: "KafkaChannel" },
+  RabbitMQBroker: { apiVersion: "messaging.herald.dev/v1alpha1", kind: "RabbitmqChannel" },
+  GooglePubSub: { apiVersion: "messaging.herald.dev/v1alpha1", kind: "PubSubChannel" },
+};
+
+/** The name of a Broker's backing channel, as Knative's channel-based broker names it. */
+export function brokerChannelName(broker: string): string {
+  return `${broker}-kne-trigger`;
+}
+
+/**
+ * The channel a Broker runs on: from `spec.config` (a ConfigMap with `channel-template-spec`, as
+ * Knative's MTChannelBasedBroker reads it), else from the broker class annotation, else the
+ * default channel kind. Returns an error message when the configuration cannot be used.
+ */
+export function brokerChannelTemplate(
+  store: ResourceStore,
+  broker: Resource,
+  fallback: ChannelTemplate,
+): ChannelTemplate | string {
+  const spec = broker.spec as BrokerSpec;
+  if (spec.config) {
+    if (spec.config.kind !== "ConfigMap")
+      return `spec.config: kind ${spec.config.kind} is not supported (use a ConfigMap)`;
+    const namespace = spec.config.namespace ?? broker.metadata.namespace;
+    const configMap = store.get(kindByName("ConfigMap")!, namespace, spec.config.name);
+    if (!configMap) return `ConfigMap ${namespace}/${spec.config.name} not found`;
+    const text = (configMap.spec as Record<string, string>)["channel-template-spec"];
+    if (!text) return `ConfigMap ${namespace}/${spec.config.name} has no channel-template-spec`;
+    try {
+      const template = parseYaml(text) as ChannelTemplate;
+      if (!template?.apiVersion || !template.kind) return "channel-template-spec needs apiVersion and kind";
+      return template;
+    } catch (error) {
+      return `channel-template-spec is not valid YAML: ${(error as Error).message}`;
+    }
+  }
+  const brokerClass = broker.metadata.annotations?.[BROKER_CLASS_ANNOTATION];
+  if (brokerClass && CLASS_CHANNELS[brokerClass]) return CLASS_CHANNELS[brokerClass];
+  return fallback;
+}
+
+/** Broker ingress: every event entering the broker carries a TTL (Knative sets 255 when absent). */
+export function withTtl(events: readonly CloudEvent[]): CloudEvent[] {
+  return events.map((event) =>
+    event.attributes[TTL_ATTRIBUTE] === undefined
+      ? withAttributes(event, { [TTL_ATTRIBUTE]: DEFAULT_TTL })
+      : event,
+  );
+}
+
+/**
+ * A Trigger's reply re-enters the broker with one hop less than the event that caused it; at zero
+ * it is dropped, which cuts off reply loops.
+ */
+export function replyWithTtl(reply: CloudEvent, original: CloudEvent): CloudEvent | undefined {
+  const ttl = Number(original.attributes[TTL_ATTRIBUTE] ?? DEFAULT_TTL) - 1;
+  if (!(ttl > 0)) return undefined;
+  return withAttributes(reply, { [TTL_ATTRIBUTE]: ttl });
+}

@@ -1,0 +1,30 @@
+import type { Destination, Resource } from "../resources/common.js";
+import { kindFor } from "../resources/kinds.js";
+import type { ResourceStore } from "./store.js";
+
+export class UnresolvableDestination extends Error {}
+
+/**
+ * Resolves a Knative Destination to an absolute URL: `uri` as is; `ref` to the referenced
+ * resource's `status.address.url`; `ref` + relative `uri` resolved against that address as a URL reference
+ * (Knative duck/v1 Destination).
+ */
+export function resolveDestination(
+  store: ResourceStore,
+  destination: Destination,
+  namespace: string,
+): string {
+  if (!destination.ref) return destination.uri!;
+  const { ref } = destination;
+  const definition = kindFor(ref.apiVersion, ref.kind);
+  const refNamespace = ref.namespace ?? namespace;
+  const what = `${ref.kind} ${refNamespace}/${ref.name}`;
+  if (!definition)
+    throw new UnresolvableDestination(`${ref.apiVersion} ${ref.kind} is not an addressable kind`);
+  const target: Resource | undefined = store.get(definition, refNamespace, ref.name);
+  if (!target) throw new UnresolvableDestination(`${what} not found`);
+  const address = target.status.address?.url;
+  if (!address) throw new UnresolvableDestination(`${what} has no address yet`);
+  if (!destination.uri) return address;
+  return new URL(destination.uri, address).toString();
+}

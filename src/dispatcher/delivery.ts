@@ -1,0 +1,77 @@
+import type { CloudEvent } from "../events/event.js";
+
+/** A resolved Knative DeliverySpec, durations in milliseconds. */
+export interface DeliveryOptions {
+  /** Attempts after the first; 0 when unset. */
+  retry: number;
+  backoffPolicy: "linear" | "exponential";
+  backoffDelayMs: number;
+  /** Bound of each attempt. */
+  timeoutMs?: number | undefined;
+  /** Cap of a subscriber's Retry-After; unset means Retry-After is honoured as sent. */
+  retryAfterMaxMs?: number | undefined;
+  /** Resolved absolute URL. */
+  deadLetterSink?: string | undefined;
+}
+
+/** One consumer's delivery target, resolved by the control plane. */
+export interface SubscriberTarget {
+  /** The Subscription or Trigger, for logs and metric labels. */
+  namespace: string;
+  name: string;
+  /** Resolved URL; when absent the event goes straight to `reply`. */
+  subscriber?: string | undefined;
+  reply?: string | undefined;
+  delivery: DeliveryOptions;
+  /** Decides before sending; false means filtered out (no HTTP call, acknowledged). */
+  filter?: ((event: CloudEvent) => boolean) | undefined;
+  /** Applied to a reply before it is forwarded (Broker hop counting); undefined drops it. */
+  transformReply?: ((reply: CloudEvent, original: CloudEvent) => CloudEvent | undefined) | undefined;
+}
+
+/**
+ * The wait before retry number `retryNumber` (1 for the first retry), as Knative computes it:
+ * linear `backoffDelay × n`, exponential `backoffDelay × 2^n`.
+ */
+export function backoffDelay(options: DeliveryOptions, retryNumber: number): number {
+  return options.backoffPolicy === "linear"
+    ? options.backoffDelayMs * retryNumber
+    : options.backoffDelayMs * 2 ** retryNumber;
+}
+
+/**
+ * Knative data-plane contract: network errors, timeouts and 404, 408, 409, 429 and 5xx are worth
+ * another attempt; any other status (400, 401, 403, 413...) is final.
+ */
+export function isRetryable(status: number | undefined): boolean {
+  if (status === undefined) return true;
+  return status === 404 || status === 408 || status === 409 || status === 429 || status >= 500;
+}
+
+/** Retry-After (RFC 9110 10.2.3) as milliseconds from `now`: delay-seconds or an HTTP-date. */
+export function parseRetryAfter(value: string | undefined, now = Date.now()): number | undefined {
+  if (!value) return undefined;
+  const trimmed = value.trim();
+  if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000;
+  const date = Date.parse(trimmed);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}
+
+/**
+ * The wait before the next attempt: the backoff, or the subscriber's Retry-After on 429/503 when it
+ * asks for longer, capped by retryAfterMax.
+ */
+export function nextWait(
+  options: DeliveryOptions,
+  retryNumber: number,
+  status: number | undefined,
+  retryAfter?: string,
+): number {
+  const backoff = backoffDelay(options, retryNumber);
+  if (status !== 429 && status !== 503) return backoff;
+  const requested = parseRetryAfter(retryAfter);
+  if (requested === undefined) return backoff;
+  const capped =
+    options.retryAfterMaxMs === undefined ? requested : Math.min(requested, options.retryAfterMaxMs);
+  return Math.max(backoff, capped);
+}

@@ -1,0 +1,182 @@
+import type { Logger } from "pino";
+import type { DeliveryContext, EventHandler } from "../../adapters/adapter.js";
+import type { CloudEvent } from "../events/event.js";
+import { withAttributes } from "../events/event.js";
+import { parseHttpReply } from "../events/http.js";
+import { nextWait, isRetryable, type DeliveryOptions, type SubscriberTarget } from "./delivery.js";
+import { deadLettered, dispatchAttempts, dispatchLatency, dropped, filteredOut } from "./metrics.js";
+import type { Sender, SendResult } from "./sender.js";
+
+/** Knative truncates the failed response body it puts in knativeerrordata. */
+const ERROR_DATA_MAX_BYTES = 1024;
+
+export interface DispatcherDeps {
+  sender: Sender;
+  logger: Logger;
+  /** Aborted at shutdown: retry waits stop and the event is handed back to the backend. */
+  signal: AbortSignal;
+}
+
+class Aborted extends Error {}
+
+function wait(ms: number, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.reject(new Aborted("shutting down"));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      signal.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(new Aborted("shutting down"));
+    };
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+function headerOf(result: SendResult, name: string): string | undefined {
+  const value = result.headers?.[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/**
+ * Delivers one event to one subscriber with Knative's delivery semantics: retries with backoff and
+ * Retry-After, a timeout per attempt, the dead-letter sink with knativeerrordest/code/data after
+ * the last attempt, and the reply forwarded to `reply`. The returned handler resolves once the
+ * event was delivered, dead-lettered or dropped (and counted); it rejects only on shutdown, so the
+ * adapter keeps the event for redelivery.
+ */
+export function createEventHandler(target: SubscriberTarget, deps: DispatcherDeps): EventHandler {
+  const { sender, logger, signal } = deps;
+  const labels = { namespace: target.namespace, name: target.name };
+  const attemptsByCode = new Map<string, ReturnType<typeof dispatchAttempts.labels>>();
+  const latency = dispatchLatency.labels(labels);
+  const countAttempt = (code: string) => {
+    let counter = attemptsByCode.get(code);
+    if (!counter) {
+      counter = dispatchAttempts.labels({ ...labels, code });
+      attemptsByCode.set(code, counter);
+    }
+    counter.inc();
+  };
+
+  /** Sends with retries; resolves with the last result. */
+  async function deliver(
+    url: string,
+    event: CloudEvent,
+    delivery: DeliveryOptions,
+    context: DeliveryContext,
+  ): Promise<SendResult> {
+    for (let attempt = 0; ; attempt++) {
+      const started = performance.now();
+      const result = await sender.send(url, event, { timeoutMs: delivery.timeoutMs, signal });
+      latency.observe((performance.now() - started) / 1000);
+      countAttempt(result.status === undefined ? "error" : String(result.status));
+      if (result.ok || attempt >= delivery.retry || !isRetryable(result.status)) return result;
+      const waitMs = nextWait(delivery, attempt + 1, result.status, headerOf(result, "retry-after"));
+      context.extendDeadline?.(waitMs + (delivery.timeoutMs ?? 0));
+      await wait(waitMs, signal);
+    }
+  }
+
+  async function deadLetter(
+    event: CloudEvent,
+    destination: string | undefined,
+    failure: SendResult | { error: string },
+    context: DeliveryContext,
+  ): Promise<void> {
+    const sink = target.delivery.deadLetterSink;
+    const status = "status" in failure ? failure.status : undefined;
+    const reason = "error" in failure && failure.error ? failure.error : `HTTP ${status ?? "error"}`;
+    if (!sink) {
+      dropped.inc({ ...labels, reason: "no-dead-letter-sink" });
+      logger.warn(
+        { subscription: labels, id: event.attributes.id, destination, reason },
+        "event dropped: delivery failed and no dead-letter sink is set",
+      );
+      return;
+    }
+    const body =
+      "body" in failure && failure.body && failure.body.length > 0
+        ? failure.body
+        : Buffer.from("error" in failure && failure.error ? failure.error : "");
+    const extensions: Record<string, string | undefined> = {
+      knativeerrordest: destination,
+      knativeerrorcode: status === undefined ? undefined : String(status),
+      knativeerrordata:
+        body.length > 0 ? body.subarray(0, ERROR_DATA_MAX_BYTES).toString("base64") : undefined,
+    };
+    const result = await deliver(sink, withAttributes(event, extensions), target.delivery, context);
+    if (result.ok) {
+      deadLettered.inc(labels);
+      return;
+    }
+    dropped.inc({ ...labels, reason: "dead-letter-sink-failed" });
+    logger.error(
+      {
+        subscription: labels,
+        id: event.attributes.id,
+        deadLetterSink: sink,
+        status: result.status,
+        error: result.error,
+      },
+      "event dropped: the dead-letter sink refused it too",
+    );
+  }
+
+  async function forwardReply(
+    reply: CloudEvent,
+    original: CloudEvent,
+    context: DeliveryContext,
+  ): Promise<void> {
+    const transformed = target.transformReply ? target.transformReply(reply, original) : reply;
+    if (!transformed) {
+      dropped.inc({ ...labels, reason: "reply-hop-limit" });
+      return;
+    }
+    if (!target.reply) {
+      logger.debug({ subscription: labels, id: reply.attributes.id }, "reply dropped: no reply destination");
+      return;
+    }
+    const result = await deliver(target.reply, transformed, target.delivery, context);
+    if (!result.ok) await deadLetter(transformed, target.reply, result, context);
+  }
+
+  return async (event, context) => {
+    try {
+      if (context.undecodable !== undefined) {
+        await deadLetter(event, target.subscriber, { error: context.undecodable }, context);
+        return;
+      }
+      if (target.filter && !target.filter(event)) {
+        filteredOut.inc(labels);
+        return;
+      }
+      if (!target.subscriber) {
+        await forwardReply(event, event, context);
+        return;
+      }
+      const result = await deliver(target.subscriber, event, target.delivery, context);
+      if (!result.ok) {
+        await deadLetter(event, target.subscriber, result, context);
+        return;
+      }
+      let reply: CloudEvent | undefined;
+      try {
+        reply = parseHttpReply(result.status, result.headers, result.body);
+      } catch (error) {
+        dropped.inc({ ...labels, reason: "invalid-reply" });
+        logger.warn(
+          { subscription: labels, id: event.attributes.id, err: (error as Error).message },
+          "the subscriber's reply is not a valid CloudEvent",
+        );
+      }
+      if (reply) await forwardReply(reply, event, context);
+    } catch (error) {
+      if (error instanceof Aborted || signal.aborted) throw error;
+      // A bug, not a delivery failure: count it and keep the event for redelivery.
+      logger.error({ subscription: labels, id: event.attributes.id, err: error }, "dispatch failed");
+      throw error;
+    }
+  };
+}

@@ -1,0 +1,76 @@
+import { Agent, request } from "undici";
+import type { CloudEvent } from "../events/event.js";
+import { toBinaryHttp } from "../events/http.js";
+
+/** Largest response body read from a subscriber (a reply event); more is an error. */
+const MAX_RESPONSE_BYTES = 4 * 1024 * 1024;
+
+export type SendResult =
+  | { ok: true; status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }
+  | {
+      ok: false;
+      status?: number | undefined;
+      headers?: Record<string, string | string[] | undefined>;
+      body?: Buffer;
+      error?: string;
+    };
+
+/**
+ * Posts events in binary mode over pooled keep-alive connections (one undici Agent for the
+ * process), with `Prefer: reply` (Knative data plane: the subscriber may answer with an event).
+ */
+export class Sender {
+  private readonly agent: Agent;
+  private readonly defaultTimeoutMs: number;
+
+  constructor(options: { connectionsPerOrigin: number; defaultTimeoutMs: number }) {
+    this.agent = new Agent({
+      connections: options.connectionsPerOrigin,
+      keepAliveTimeout: 30_000,
+      pipelining: 1,
+    });
+    this.defaultTimeoutMs = options.defaultTimeoutMs;
+  }
+
+  async send(
+    url: string,
+    event: CloudEvent,
+    options: { timeoutMs?: number | undefined; signal?: AbortSignal | undefined } = {},
+  ): Promise<SendResult> {
+    const { headers, body } = toBinaryHttp(event);
+    headers.prefer = "reply";
+    const timeout = AbortSignal.timeout(options.timeoutMs ?? this.defaultTimeoutMs);
+    const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
+    try {
+      const response = await request(url, { method: "POST", headers, body, signal, dispatcher: this.agent });
+      const chunks: Buffer[] = [];
+      let size = 0;
+      for await (const chunk of response.body) {
+        size += (chunk as Buffer).length;
+        if (size > MAX_RESPONSE_BYTES) {
+          response.body.destroy();
+          return {
+            ok: false,
+            status: response.statusCode,
+            error: `response body larger than ${MAX_RESPONSE_BYTES} bytes`,
+          };
+        }
+        chunks.push(chunk as Buffer);
+      }
+      const result = { status: response.statusCode, headers: response.headers, body: Buffer.concat(chunks) };
+      return response.statusCode >= 200 && response.statusCode < 300
+        ? { ok: true, ...result }
+        : { ok: false, ...result };
+    } catch (error) {
+      if (options.signal?.aborted) throw error;
+      const message = timeout.aborted
+        ? `timed out after ${options.timeoutMs ?? this.defaultTimeoutMs} ms`
+        : (error as Error).message;
+      return { ok: false, error: message };
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.agent.close();
+  }
+}

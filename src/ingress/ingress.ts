@@ -1,0 +1,154 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Logger } from "pino";
+import { Counter, Histogram } from "prom-client";
+import { HeraldError, errorBody, httpStatusOf } from "../errors.js";
+import type { CloudEvent } from "../events/event.js";
+import { parseHttpEvents } from "../events/http.js";
+
+/** Where ingress publishes: a running channel, looked up per request in O(1). */
+export interface IngressTarget {
+  readonly ready: boolean;
+  readonly message?: string | undefined;
+  publish(events: readonly CloudEvent[]): Promise<void>;
+}
+
+export type IngressLookup = (
+  kind: "channels" | "brokers",
+  namespace: string,
+  name: string,
+) => IngressTarget | undefined;
+
+const accepted = new Counter({
+  name: "herald_ingress_events_accepted_total",
+  help: "Events answered 202 by ingress",
+  labelNames: ["namespace", "name"],
+});
+const rejected = new Counter({
+  name: "herald_ingress_requests_rejected_total",
+  help: "Ingress requests answered with an error, by status",
+  labelNames: ["status"],
+});
+const latency = new Histogram({
+  name: "herald_ingress_request_duration_seconds",
+  help: "Time from request start to the ingress answer",
+  buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+});
+
+/** `/channels/{ns}/{name}` and `/brokers/{ns}/{name}`, with an optional trailing slash. */
+const ADDRESS = /^\/(channels|brokers)\/([a-z0-9][-a-z0-9]*)\/([a-z0-9][-a-z0-9.]*)\/?$/;
+
+export function isIngressPath(path: string): boolean {
+  return path.startsWith("/channels/") || path.startsWith("/brokers/");
+}
+
+/** Reads the body, refusing (413) as soon as it exceeds `limit` bytes. */
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const declared = Number(req.headers["content-length"]);
+  if (declared > limit) {
+    return Promise.reject(
+      new HeraldError(
+        "PayloadTooLarge",
+        `request body of ${declared} bytes exceeds the limit of ${limit} bytes`,
+      ),
+    );
+  }
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on("data", (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        reject(new HeraldError("PayloadTooLarge", `request body exceeds the limit of ${limit} bytes`));
+        req.removeAllListeners("data");
+        req.resume();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on("end", () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
+    req.on("error", reject);
+  });
+}
+
+function send(res: ServerResponse, status: number, body?: unknown, headers?: Record<string, string>): void {
+  if (body === undefined) {
+    res.writeHead(status, headers);
+    res.end();
+    return;
+  }
+  const json = JSON.stringify(body);
+  res.writeHead(status, {
+    ...headers,
+    "content-type": "application/json",
+    "content-length": Buffer.byteLength(json),
+  });
+  res.end(json);
+}
+
+/**
+ * The HTTP data plane (CloudEvents HTTP protocol binding 1.0). Answers 202 only after the channel's
+ * backend accepted every event of the request; any error is one JSON body `{code, message, details}`.
+ */
+export function createIngressHandler(
+  lookup: IngressLookup,
+  options: { maxBodyBytes: number; logger: Logger },
+) {
+  return async (req: IncomingMessage, res: ServerResponse, path: string): Promise<void> => {
+    const started = performance.now();
+    try {
+      const match = ADDRESS.exec(path);
+      if (!match)
+        throw new HeraldError("NotFound", `no ingress address at ${path}; use /channels/{namespace}/{name}`);
+      const [, kind, namespace, name] = match as unknown as [string, "channels" | "brokers", string, string];
+      const target = lookup(kind, namespace, name);
+      if (!target) {
+        throw new HeraldError(
+          "ChannelNotFound",
+          `${kind === "brokers" ? "broker" : "channel"} ${namespace}/${name} not found`,
+        );
+      }
+      if (req.method === "OPTIONS") return abuseProtection(req, res);
+      if (req.method !== "POST") {
+        throw new HeraldError(
+          "MethodNotAllowed",
+          `${req.method ?? ""} is not allowed; send events with POST`,
+        );
+      }
+      const body = await readBody(req, options.maxBodyBytes);
+      const { events } = parseHttpEvents(req.headers, body);
+      if (!target.ready) {
+        throw new HeraldError(
+          "BackendUnavailable",
+          `${namespace}/${name} is not ready${target.message ? `: ${target.message}` : ""}`,
+        );
+      }
+      if (events.length > 0) await target.publish(events);
+      accepted.inc({ namespace, name }, events.length);
+      send(res, 202);
+    } catch (error) {
+      const status = httpStatusOf(error);
+      rejected.inc({ status });
+      if (status >= 500) options.logger.warn({ err: error, path }, "ingress could not accept events");
+      const headers: Record<string, string> = status === 405 ? { allow: "POST, OPTIONS" } : {};
+      if (status === 503) headers["retry-after"] = "1";
+      if (!res.headersSent) send(res, status, errorBody(error), headers);
+      // A request whose body was not read (413, 404 before reading) must not leave the socket half-read.
+      if (!req.complete) req.resume();
+    } finally {
+      latency.observe((performance.now() - started) / 1000);
+    }
+  };
+}
+
+/** CloudEvents HTTP Webhook 1.0, section 4: the abuse-protection validation handshake. */
+function abuseProtection(req: IncomingMessage, res: ServerResponse): void {
+  const origin = req.headers["webhook-request-origin"];
+  const headers: Record<string, string> = { allow: "POST, OPTIONS" };
+  if (typeof origin === "string" && origin) {
+    headers["webhook-allowed-origin"] = origin;
+    const rate = req.headers["webhook-request-rate"];
+    headers["webhook-allowed-rate"] = typeof rate === "string" && rate ? rate : "*";
+  }
+  res.writeHead(200, headers);
+  res.end();
+}

@@ -1,0 +1,112 @@
+import { z } from "zod";
+import { durationToMs } from "./duration.js";
+
+/** RFC 1123 label names, as Kubernetes requires for metadata.name and namespace. */
+const dnsLabel = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const dnsSubdomain = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+export const objectMetaSchema = z.object({
+  name: z
+    .string({ error: "is required" })
+    .max(253, "must be at most 253 characters")
+    .regex(dnsSubdomain, "must be a lowercase RFC 1123 subdomain (a-z, 0-9, '-', '.')"),
+  namespace: z
+    .string()
+    .max(63, "must be at most 63 characters")
+    .regex(dnsLabel, "must be a lowercase RFC 1123 label (a-z, 0-9, '-')")
+    .default("default"),
+  labels: z.record(z.string(), z.string()).optional(),
+  annotations: z.record(z.string(), z.string()).optional(),
+  uid: z.string().optional(),
+  generation: z.number().int().optional(),
+  creationTimestamp: z.string().optional(),
+  resourceVersion: z.string().optional(),
+  ownerReferences: z
+    .array(
+      z.object({ apiVersion: z.string(), kind: z.string(), name: z.string(), uid: z.string().optional() }),
+    )
+    .optional(),
+});
+export type ObjectMeta = z.output<typeof objectMetaSchema>;
+
+/** An ISO-8601 duration string, e.g. "PT0.5S". */
+export const durationSchema = z
+  .string()
+  .refine((value) => durationToMs(value) !== undefined, "not an ISO-8601 duration (for example PT1S)");
+
+/** Knative duck/v1 KReference. */
+export const kReferenceSchema = z.object({
+  apiVersion: z.string({ error: "is required" }).min(1, "is required"),
+  kind: z.string({ error: "is required" }).min(1, "is required"),
+  name: z.string({ error: "is required" }).min(1, "is required"),
+  namespace: z.string().optional(),
+});
+export type KReference = z.output<typeof kReferenceSchema>;
+
+/**
+ * Knative duck/v1 Destination: `ref`, `uri`, or both (then `uri` must be relative and is resolved
+ * against the ref's address).
+ */
+export const destinationSchema = z
+  .object({
+    ref: kReferenceSchema.optional(),
+    uri: z.string().min(1, "must not be empty").optional(),
+    CACerts: z.string().optional(),
+    audience: z.string().optional(),
+  })
+  .superRefine((destination, ctx) => {
+    if (!destination.ref && !destination.uri) {
+      ctx.addIssue({ code: "custom", message: "expected at least one of ref, uri" });
+      return;
+    }
+    if (destination.uri === undefined) return;
+    const absolute = URL.canParse(destination.uri);
+    if (!destination.ref && !absolute) {
+      ctx.addIssue({ code: "custom", path: ["uri"], message: "must be an absolute URL when ref is not set" });
+    }
+    if (destination.ref && absolute) {
+      ctx.addIssue({ code: "custom", path: ["uri"], message: "must be a relative URI when ref is set" });
+    }
+    if (absolute && !/^https?:$/.test(new URL(destination.uri).protocol)) {
+      ctx.addIssue({ code: "custom", path: ["uri"], message: "must be an http or https URL" });
+    }
+  });
+export type Destination = z.output<typeof destinationSchema>;
+
+/** Knative duck/v1 DeliverySpec, with Knative's exact field names. */
+export const deliverySpecSchema = z.object({
+  deadLetterSink: destinationSchema.optional(),
+  retry: z.number().int().min(0, "must be >= 0").optional(),
+  backoffPolicy: z.enum(["linear", "exponential"], { error: 'must be "linear" or "exponential"' }).optional(),
+  backoffDelay: durationSchema.optional(),
+  timeout: durationSchema.optional(),
+  retryAfterMax: durationSchema.optional(),
+});
+export type DeliverySpec = z.output<typeof deliverySpecSchema>;
+
+/** Knative apis.Condition. */
+export interface Condition {
+  type: string;
+  status: "True" | "False" | "Unknown";
+  reason?: string;
+  message?: string;
+  lastTransitionTime: string;
+  severity?: "Error" | "Warning" | "Info";
+}
+
+export interface ResourceStatus {
+  observedGeneration?: number;
+  conditions?: Condition[];
+  address?: { name?: string; url: string };
+  addresses?: { name?: string; url: string }[];
+  [field: string]: unknown;
+}
+
+/** Every Herald resource as stored and served: Kubernetes-shaped. */
+export interface Resource<Spec = Record<string, unknown>> {
+  apiVersion: string;
+  kind: string;
+  metadata: ObjectMeta & { uid: string; generation: number; creationTimestamp: string };
+  spec: Spec;
+  status: ResourceStatus;
+}

@@ -1,0 +1,36 @@
+import { z } from "zod";
+import { deliverySpecSchema, destinationSchema } from "./common.js";
+
+/** messaging.knative.dev/v1 Channel: a channel whose backing kind comes from channelTemplate. */
+export const channelSpecSchema = z.object({
+  channelTemplate: z
+    .object({
+      apiVersion: z.string({ error: "is required" }).min(1, "is required"),
+      kind: z.string({ error: "is required" }).min(1, "is required"),
+      spec: z.record(z.string(), z.unknown()).optional(),
+    })
+    .optional(),
+  delivery: deliverySpecSchema.optional(),
+});
+export type ChannelSpec = z.output<typeof channelSpecSchema>;
+
+/** messaging.knative.dev/v1 InMemoryChannel. */
+export const inMemoryChannelSpecSchema = z.object({
+  delivery: deliverySpecSchema.optional(),
+});
+
+/** messaging.knative.dev/v1 Subscription. */
+export const subscriptionSpecSchema = z.object({
+  channel: z.object(
+    {
+      apiVersion: z.string({ error: "is required" }).min(1, "is required"),
+      kind: z.string({ error: "is required" }).min(1, "is required"),
+      name: z.string({ error: "is required" }).min(1, "is required"),
+    },
+    { error: "is required" },
+  ),
+  subscriber: destinationSchema.optional(),
+  reply: destinationSchema.optional(),
+  delivery: deliverySpecSchema.optional(),
+});
+export type SubscriptionSpec = z.output<typeof subscriptionSpecSchema>;

@@ -1,0 +1,126 @@
+import { parseAllDocuments } from "yaml";
+import type { z } from "zod";
+import { HeraldError } from "../errors.js";
+import { objectMetaSchema, type ObjectMeta } from "./common.js";
+import { allKinds, apiVersionOf, kindFor, type KindDefinition } from "./kinds.js";
+
+/** One validation problem, with the field path a user can find in their YAML. */
+export interface Problem {
+  path: string;
+  message: string;
+}
+
+/** A validated manifest: the user's intent, before the store adds uid, generation and status. */
+export interface Manifest {
+  definition: KindDefinition;
+  apiVersion: string;
+  kind: string;
+  metadata: ObjectMeta;
+  spec: Record<string, unknown>;
+}
+
+function joinPath(prefix: string, path: readonly PropertyKey[]): string {
+  let out = prefix;
+  for (const key of path) {
+    out += typeof key === "number" ? `[${key}]` : out ? `.${String(key)}` : String(key);
+  }
+  return out;
+}
+
+/** Turns zod issues into readable lines, once, for every entry point. */
+export function problemsFromZod(error: z.ZodError, prefix = ""): Problem[] {
+  return error.issues.map((issue) => {
+    let message = issue.message;
+    if (issue.code === "invalid_type" && (message === "is required" || /received undefined/.test(message)))
+      message = "is required";
+    else if (issue.code === "invalid_type") message = `must be ${issue.expected}`;
+    else if (issue.code === "invalid_value" && "values" in issue)
+      message = `must be one of ${issue.values.map((v) => JSON.stringify(v)).join(", ")}`;
+    return { path: joinPath(prefix, issue.path), message };
+  });
+}
+
+export function invalidResource(problems: Problem[], what = "resource"): HeraldError {
+  return new HeraldError(
+    "InvalidResource",
+    `invalid ${what}: ${problems.map((p) => (p.path ? `${p.path}: ${p.message}` : p.message)).join("; ")}`,
+    { problems },
+  );
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** Validates one object as a Herald resource manifest; returns every problem at once. */
+export function validateManifest(input: unknown, prefix = ""): { manifest?: Manifest; problems: Problem[] } {
+  const at = (path: string) => (prefix ? `${prefix}.${path}` : path);
+  if (!isRecord(input))
+    return { problems: [{ path: prefix, message: "must be an object (a resource manifest)" }] };
+  const problems: Problem[] = [];
+  const { apiVersion, kind } = input;
+  if (typeof apiVersion !== "string" || !apiVersion)
+    problems.push({ path: at("apiVersion"), message: "is required" });
+  if (typeof kind !== "string" || !kind) problems.push({ path: at("kind"), message: "is required" });
+  const definition =
+    typeof apiVersion === "string" && typeof kind === "string" ? kindFor(apiVersion, kind) : undefined;
+  if (!definition && problems.length === 0) {
+    const known = allKinds().map((d) => `${apiVersionOf(d)} ${d.kind}`);
+    problems.push({
+      path: at("kind"),
+      message: `unknown kind ${String(kind)} in ${String(apiVersion)} (known: ${known.join(", ")})`,
+    });
+  }
+  const metadata = objectMetaSchema.safeParse(input.metadata ?? undefined);
+  if (!metadata.success) problems.push(...problemsFromZod(metadata.error, at("metadata")));
+  let spec: Record<string, unknown> | undefined;
+  if (definition) {
+    const field = definition.specField ?? "spec";
+    const parsed = definition.specSchema.safeParse(input[field] ?? {});
+    if (parsed.success) spec = parsed.data;
+    else problems.push(...problemsFromZod(parsed.error, at(field)));
+  }
+  if (problems.length > 0 || !definition || !metadata.success || !spec) return { problems };
+  return {
+    manifest: {
+      definition,
+      apiVersion: apiVersion as string,
+      kind: kind as string,
+      metadata: metadata.data,
+      spec,
+    },
+    problems,
+  };
+}
+
+/**
+ * Parses a YAML (or JSON) text of one or more documents into validated manifests. All or nothing:
+ * any problem in any document rejects the whole text, listing every problem with its document.
+ */
+export function parseManifests(text: string, source = "input"): Manifest[] {
+  const documents = parseAllDocuments(text, { prettyErrors: true });
+  const problems: Problem[] = [];
+  const manifests: Manifest[] = [];
+  const docs = Array.isArray(documents) ? documents : [documents];
+  docs.forEach((document, index) => {
+    const where = docs.length > 1 ? `${source}[${index}]` : "";
+    if (document.errors.length > 0) {
+      for (const error of document.errors) problems.push({ path: where || source, message: error.message });
+      return;
+    }
+    const value: unknown = document.toJS();
+    if (value === null || value === undefined) return; // an empty document between separators
+    const items =
+      isRecord(value) && Array.isArray(value.items) && /List$/.test(String(value.kind))
+        ? value.items
+        : [value];
+    items.forEach((item: unknown, itemIndex: number) => {
+      const prefix = items.length > 1 ? `${where}items[${itemIndex}]` : where;
+      const result = validateManifest(item, prefix);
+      problems.push(...result.problems);
+      if (result.manifest) manifests.push(result.manifest);
+    });
+  });
+  if (problems.length > 0) throw invalidResource(problems, `manifest in ${source}`);
+  return manifests;
+}
