@@ -1,0 +1,50 @@
+import assert from "node:assert/strict";
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { parse } from "yaml";
+import type { AttributeValue } from "../../src/events/event.js";
+import { CesqlParseError, parseCesql } from "../../src/filters/cesql/index.js";
+
+/** The official CESQL test kit (test/fixtures/cesql, from cloudevents/spec), every case. */
+interface TckCase {
+  name: string;
+  /** Unquoted YAML (`expression: TRUE`, `expression: 0`) arrives as a boolean or number. */
+  expression: string | number | boolean;
+  result?: string | number | boolean;
+  error?: string;
+  event?: Record<string, AttributeValue>;
+  eventOverrides?: Record<string, AttributeValue>;
+}
+
+const folder = join(import.meta.dirname, "../fixtures/cesql");
+const defaultEvent = { specversion: "1.0", id: "myId", source: "localhost.localdomain", type: "myType" };
+
+for (const file of readdirSync(folder)
+  .filter((f) => f.endsWith(".yaml"))
+  .sort()) {
+  const suite = parse(readFileSync(join(folder, file), "utf8")) as { name: string; tests: TckCase[] };
+  describe(`CESQL TCK: ${suite.name}`, () => {
+    for (const testCase of suite.tests) {
+      const expression = String(testCase.expression);
+      it(`${testCase.name}: ${expression}`, () => {
+        if (testCase.error === "parse") {
+          assert.throws(() => parseCesql(expression), CesqlParseError);
+          return;
+        }
+        const compiled = parseCesql(expression);
+        const attributes = { ...(testCase.event ?? defaultEvent), ...testCase.eventOverrides };
+        const { value, errors } = compiled.evaluate({ attributes });
+        if (testCase.result !== undefined) assert.deepEqual(value, testCase.result);
+        if (testCase.error) {
+          assert.ok(
+            errors.some((e) => e.kind === testCase.error),
+            `expected a ${testCase.error} error, got ${JSON.stringify(errors)}`,
+          );
+        } else {
+          assert.deepEqual(errors, []);
+        }
+      });
+    }
+  });
+}
