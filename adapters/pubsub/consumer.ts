@@ -1,0 +1,232 @@
+import { Duration, type Message, type PubSub, type Subscription } from "@google-cloud/pubsub";
+import type { Logger } from "pino";
+import type { CloudEvent } from "../../src/events/event.js";
+import {
+  UNDECODABLE_EVENT_TYPE,
+  type DeliveryContext,
+  type EventHandler,
+  type SubscriptionTarget,
+} from "../adapter.js";
+import { decodeMessage } from "./binding.js";
+import type { ChannelTopology } from "./topology.js";
+
+/** gRPC status NOT_FOUND: the topic or subscription is gone (an emulator restart, a manual delete). */
+export const NOT_FOUND = 5;
+/** Pub/Sub's largest ack deadline, in seconds. */
+const MAX_ACK_DEADLINE_SECONDS = 600;
+/** How long the client library keeps extending the deadline of a message a handler still works on. */
+const MAX_LEASE = Duration.from({ hours: 24 });
+const RESTART_DELAY_MS = 1_000;
+
+export interface ConsumerOptions {
+  readonly client: PubSub;
+  /** Full name of the Pub/Sub subscription. */
+  readonly name: string;
+  readonly topology: ChannelTopology;
+  readonly subscription: SubscriptionTarget;
+  readonly handler: EventHandler;
+  readonly logger: Logger;
+  /** The CloudEvents `source` of the events that wrap undecodable messages. */
+  readonly channelSource: string;
+  /** Creates the topic and this subscription again when they are gone. */
+  readonly recreateTopology: () => Promise<void>;
+}
+
+/**
+ * Streaming pull for one Herald Subscription.
+ *
+ * - Flow control: at most `maxInFlight` messages (1 when ordered) are held by handlers at once; the
+ *   library does not hand over more until one of them is acked or nacked.
+ * - Ack after the handler resolved, nack when it rejected. While a handler runs, the library keeps
+ *   extending the message's ack deadline (lease management, up to 24 hours), so a slow handler does
+ *   not cause a redelivery; `extendDeadline(ms)` additionally keeps the message leased for `ms`
+ *   even past that, with modAcks of its own.
+ * - Ordered: Pub/Sub redelivers a nacked message and every later one of its ordering key (message
+ *   ordering). Later messages of that key that arrive before the nacked one came back are nacked
+ *   without calling the handler, so a key's events reach the handler successfully only in order.
+ * - Recovery: a stream that fails with NOT_FOUND (the emulator restarted, the subscription was
+ *   deleted) re-creates the topology and reopens; other failures reopen after a short delay.
+ */
+export class PubSubConsumer {
+  private subscription: Subscription | undefined;
+  private closing = false;
+  private readonly inFlight = new Set<Promise<void>>();
+  /** Ordering key → id of the nacked message that must come back before the key moves on. */
+  private readonly blockedKeys = new Map<string, string>();
+  private restarting: Promise<void> | undefined;
+
+  constructor(private readonly options: ConsumerOptions) {}
+
+  start(): void {
+    const { client, name, subscription, topology } = this.options;
+    const ordered = subscription.ordering === "ordered";
+    const deadline = Duration.from({ seconds: topology.ackDeadlineSeconds });
+    const pull = client.subscription(name, {
+      flowControl: { maxMessages: ordered ? 1 : subscription.maxInFlight, allowExcessMessages: false },
+      minAckDeadline: deadline,
+      maxAckDeadline: deadline,
+      maxExtensionTime: MAX_LEASE,
+      streamingOptions: {
+        maxStreams: ordered ? 1 : 2,
+        retryMaxBackoff: Duration.from({ seconds: 5 }),
+      },
+    });
+    pull.on("message", (message: Message) => this.receive(message));
+    pull.on("error", (error: Error & { code?: number }) => this.restart(pull, error));
+    this.subscription = pull;
+  }
+
+  private receive(message: Message): void {
+    if (this.closing) {
+      message.nack();
+      return;
+    }
+    const key = this.options.subscription.ordering === "ordered" ? message.orderingKey : undefined;
+    if (key) {
+      const waitingFor = this.blockedKeys.get(key);
+      if (waitingFor !== undefined && waitingFor !== message.id) {
+        message.nack();
+        return;
+      }
+      this.blockedKeys.delete(key);
+    }
+    const { event, reason } = this.decode(message);
+    const lease = new Lease(message, this.options.topology.ackDeadlineSeconds);
+    const context: DeliveryContext = {
+      undecodable: reason,
+      extendDeadline: (ms) => lease.extend(ms),
+    };
+    const handled = this.options.handler(event, context).then(
+      () => {
+        lease.end();
+        message.ack();
+      },
+      () => {
+        lease.end();
+        if (key) this.blockedKeys.set(key, message.id);
+        message.nack();
+      },
+    );
+    this.inFlight.add(handled);
+    void handled.finally(() => this.inFlight.delete(handled));
+  }
+
+  private decode(message: Message): { event: CloudEvent; reason?: string | undefined } {
+    const decoded = decodeMessage(message.data, message.attributes);
+    if (decoded.event) return { event: decoded.event };
+    return {
+      reason: decoded.reason,
+      event: {
+        attributes: {
+          specversion: "1.0",
+          id: message.id,
+          source: this.options.channelSource,
+          type: UNDECODABLE_EVENT_TYPE,
+          datacontenttype: "application/octet-stream",
+        },
+        data: message.data,
+      },
+    };
+  }
+
+  private restart(failed: Subscription, error: Error & { code?: number }): void {
+    if (this.closing || failed !== this.subscription || this.restarting) return;
+    const { logger, name } = this.options;
+    const isGone = error.code === NOT_FOUND;
+    logger.warn(
+      { subscription: name, err: error.message },
+      isGone ? "Pub/Sub subscription is gone, re-creating it" : "Pub/Sub stream failed, reopening",
+    );
+    failed.removeAllListeners("message");
+    this.subscription = undefined;
+    this.restarting = (async () => {
+      await failed.close().catch(() => undefined);
+      // Handlers still running settle through the old stream first, so the bound on concurrent
+      // calls (and the order of an ordered subscription) holds across the reopen.
+      await Promise.allSettled([...this.inFlight]);
+      for (;;) {
+        if (this.closing) return;
+        if (!isGone) await delay(RESTART_DELAY_MS);
+        try {
+          if (isGone) await this.options.recreateTopology();
+          break;
+        } catch (cause) {
+          logger.warn(
+            { subscription: name, err: (cause as Error).message },
+            "cannot re-create Pub/Sub topology yet",
+          );
+          await delay(RESTART_DELAY_MS);
+        }
+      }
+      if (!this.closing) this.start();
+    })().finally(() => {
+      this.restarting = undefined;
+    });
+  }
+
+  /** Stops taking messages, waits for handler calls in flight, then closes the stream. */
+  async close(): Promise<void> {
+    this.closing = true;
+    await this.restarting;
+    await Promise.allSettled([...this.inFlight]);
+    const pull = this.subscription;
+    this.subscription = undefined;
+    if (pull) {
+      pull.removeAllListeners("message");
+      // Nacks what the library still holds (never handed to a handler) and flushes pending acks.
+      await pull.close().catch((error: unknown) => {
+        this.options.logger.warn(
+          { subscription: this.options.name, err: (error as Error).message },
+          "closing Pub/Sub stream failed",
+        );
+      });
+      pull.removeAllListeners();
+    }
+  }
+}
+
+/**
+ * Keeps one message leased for a time the handler asks for (DeliveryContext.extendDeadline), by
+ * sending modAcks of at most Pub/Sub's 600 s before the previous one runs out.
+ */
+class Lease {
+  private until = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private ended = false;
+
+  constructor(
+    private readonly message: Message,
+    private readonly ackDeadlineSeconds: number,
+  ) {}
+
+  extend(ms: number): void {
+    if (this.ended || !(ms > 0)) return;
+    this.until = Math.max(this.until, Date.now() + ms);
+    this.renew();
+  }
+
+  private renew(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    const remainingMs = this.until - Date.now();
+    if (this.ended || remainingMs <= 0) return;
+    const seconds = Math.min(
+      MAX_ACK_DEADLINE_SECONDS,
+      Math.max(this.ackDeadlineSeconds, Math.ceil(remainingMs / 1000)),
+    );
+    this.message.modAck(seconds);
+    // Renew well within the shortest deadline that may be in force (the library's own lease
+    // extensions use the channel's ack deadline).
+    this.timer = setTimeout(() => this.renew(), (this.ackDeadlineSeconds * 1000) / 2);
+    this.timer.unref();
+  }
+
+  end(): void {
+    this.ended = true;
+    clearTimeout(this.timer);
+  }
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
