@@ -1,0 +1,17 @@
+import { z } from "zod";
+import { durationSchema } from "./common.js";
+
+/**
+ * messaging.herald.dev/v1alpha1 RabbitmqChannel: a channel on a RabbitMQ fanout exchange, one
+ * durable queue per subscription. The connection URL comes from Herald's configuration
+ * (`HERALD_RABBITMQ_URL` or `HERALD_RABBITMQ_URL_FILE`), never from the resource.
+ */
+export const rabbitmqChannelSpecSchema = z.object({
+  /** Queue type of the subscriptions' queues; quorum queues are replicated and durable. */
+  queueType: z.enum(["quorum", "classic"], { error: 'must be "quorum" or "classic"' }).default("quorum"),
+  /** Unacknowledged deliveries per unordered subscription (ordered subscriptions use 1). */
+  prefetch: z.number().int().min(1, "must be >= 1").max(65535, "must be <= 65535").default(10),
+  /** Messages older than this are discarded by RabbitMQ (x-message-ttl). */
+  messageTtl: durationSchema.optional(),
+});
+export type RabbitmqChannelSpec = z.output<typeof rabbitmqChannelSpecSchema>;
