@@ -1,0 +1,54 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { ConfigError, loadConfig, publicBaseUrl } from "../src/config.js";
+
+describe("configuration", () => {
+  it("has defaults that run Herald on the embedded channel", () => {
+    const config = loadConfig({}, {});
+    assert.equal(config.port, 8080);
+    assert.equal(config.dataDir, ".herald");
+    assert.equal(config.defaultChannelKind, "InMemoryChannel");
+    assert.deepEqual(config.kafka.bootstrapServers, ["127.0.0.1:9092"]);
+  });
+
+  it("reads environment variables, and flags win over them", () => {
+    const env = {
+      HERALD_PORT: "9000",
+      HERALD_DATA_DIR: "/var/herald",
+      HERALD_KAFKA_BOOTSTRAP_SERVERS: "a:1, b:2",
+      PUBSUB_EMULATOR_HOST: "127.0.0.1:8085",
+    };
+    const config = loadConfig({ port: "9100" }, env);
+    assert.equal(config.port, 9100);
+    assert.equal(config.dataDir, "/var/herald");
+    assert.deepEqual(config.kafka.bootstrapServers, ["a:1", "b:2"]);
+    assert.equal(config.pubsub.emulatorHost, "127.0.0.1:8085");
+  });
+
+  it("names the setting and its variable when a value is invalid", () => {
+    assert.throws(
+      () => loadConfig({}, { HERALD_PORT: "eighty", HERALD_LOG_LEVEL: "loud" }),
+      (error: unknown) => {
+        assert.ok(error instanceof ConfigError);
+        assert.ok(
+          error.problems.some((p) => p.startsWith("port (HERALD_PORT)")),
+          error.message,
+        );
+        assert.ok(
+          error.problems.some((p) => p.startsWith("logLevel (HERALD_LOG_LEVEL)")),
+          error.message,
+        );
+        return true;
+      },
+    );
+  });
+
+  it("builds addresses on the public URL, or on the listening host and port", () => {
+    assert.equal(publicBaseUrl(loadConfig({ port: 1234 }, {})), "http://127.0.0.1:1234");
+    assert.equal(publicBaseUrl(loadConfig({ host: "0.0.0.0", port: 80 }, {})), "http://localhost:80");
+    assert.equal(
+      publicBaseUrl(loadConfig({ publicUrl: "https://events.example.com/" }, {})),
+      "https://events.example.com",
+    );
+  });
+});

@@ -1,0 +1,120 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { HeraldError } from "../../src/errors.js";
+import "../../src/resources/all-kinds.js";
+import { parseManifests } from "../../src/resources/validation.js";
+
+function problemsOf(yaml: string): { path: string; message: string }[] {
+  try {
+    parseManifests(yaml, "test.yaml");
+  } catch (error) {
+    assert.ok(error instanceof HeraldError);
+    assert.equal(error.code, "InvalidResource");
+    return (error.details as { problems: { path: string; message: string }[] }).problems;
+  }
+  assert.fail("expected the manifest to be rejected");
+}
+
+describe("manifest validation", () => {
+  it("parses multi-document YAML, defaulting the namespace", () => {
+    const manifests = parseManifests(`
+apiVersion: messaging.knative.dev/v1
+kind: Channel
+metadata: { name: a }
+---
+---
+apiVersion: messaging.knative.dev/v1
+kind: Subscription
+metadata: { name: b, namespace: team }
+spec:
+  channel: { apiVersion: messaging.knative.dev/v1, kind: Channel, name: a }
+  subscriber: { ref: { apiVersion: messaging.knative.dev/v1, kind: Channel, name: c }, uri: /path }
+  delivery: { retry: 3, backoffPolicy: linear, backoffDelay: PT0.5S, timeout: PT10S, retryAfterMax: PT1M }
+`);
+    assert.equal(manifests.length, 2);
+    assert.equal(manifests[0]!.metadata.namespace, "default");
+    assert.equal(manifests[1]!.metadata.namespace, "team");
+  });
+
+  it("accepts a kubectl-style List", () => {
+    const manifests = parseManifests(`
+apiVersion: v1
+kind: List
+items:
+  - { apiVersion: messaging.knative.dev/v1, kind: Channel, metadata: { name: a } }
+  - { apiVersion: messaging.knative.dev/v1, kind: InMemoryChannel, metadata: { name: b } }
+`);
+    assert.deepEqual(
+      manifests.map((m) => m.kind),
+      ["Channel", "InMemoryChannel"],
+    );
+  });
+
+  it("names every DeliverySpec problem by its path", () => {
+    const problems = problemsOf(`
+apiVersion: messaging.knative.dev/v1
+kind: Channel
+metadata: { name: a }
+spec:
+  delivery:
+    retry: 1.5
+    backoffPolicy: random
+    backoffDelay: 1s
+    timeout: PT
+    retryAfterMax: forever
+    deadLetterSink: {}
+`);
+    const byPath = Object.fromEntries(problems.map((p) => [p.path, p.message]));
+    assert.match(byPath["spec.delivery.backoffDelay"]!, /not an ISO-8601 duration/);
+    assert.match(byPath["spec.delivery.retryAfterMax"]!, /not an ISO-8601 duration/);
+    assert.match(byPath["spec.delivery.backoffPolicy"]!, /linear/);
+    assert.ok(byPath["spec.delivery.retry"], JSON.stringify(problems));
+    assert.match(byPath["spec.delivery.deadLetterSink"]!, /ref, uri/);
+  });
+
+  it("rejects destinations that Knative rejects", () => {
+    const problems = problemsOf(`
+apiVersion: messaging.knative.dev/v1
+kind: Subscription
+metadata: { name: s }
+spec:
+  channel: { apiVersion: messaging.knative.dev/v1, kind: Channel, name: a }
+  subscriber: { uri: relative/path }
+  reply: { ref: { apiVersion: messaging.knative.dev/v1, kind: Channel, name: c }, uri: "http://absolute.example/" }
+`);
+    const paths = problems.map((p) => p.path);
+    assert.ok(paths.includes("spec.subscriber.uri"), JSON.stringify(problems));
+    assert.ok(paths.includes("spec.reply.uri"), JSON.stringify(problems));
+  });
+
+  it("prefixes problems with the document index when a file has several", () => {
+    const problems = problemsOf(`
+apiVersion: messaging.knative.dev/v1
+kind: Channel
+metadata: { name: ok }
+---
+apiVersion: messaging.knative.dev/v1
+kind: Channel
+metadata: { name: NotADnsName }
+`);
+    assert.deepEqual(
+      problems.map((p) => p.path),
+      ["test.yaml[1].metadata.name"],
+    );
+  });
+
+  it("reports missing apiVersion, kind and metadata.name together", () => {
+    const problems = problemsOf("spec: {}\n");
+    assert.deepEqual(problems.map((p) => p.path).sort(), ["apiVersion", "kind", "metadata"]);
+  });
+
+  it("reports unknown kinds with the kinds it knows", () => {
+    const problems = problemsOf("apiVersion: serving.knative.dev/v1\nkind: Service\nmetadata: { name: s }\n");
+    assert.match(problems[0]!.message, /unknown kind Service.*messaging.knative.dev\/v1 Channel/);
+  });
+
+  it("reports YAML syntax errors with their position", () => {
+    const problems = problemsOf("kind: [unclosed\n");
+    assert.match(problems[0]!.message, /line|col|flow/i);
+  });
+});
