@@ -1,0 +1,124 @@
+/**
+ * Shared shape of a backend benchmark: Herald ingress into a channel of the backend's kind, against
+ * the backend's own client publishing the same events to the same broker in the same run, then
+ * Herald end to end to one subscriber.
+ */
+import {
+  COUNTING_SUBSCRIBER,
+  EVENT_BODY,
+  EVENT_HEADERS,
+  HeraldProcess,
+  load,
+  ratio,
+  startScript,
+  type LoadResult,
+} from "./support.js";
+
+export interface RawPublisher {
+  /** Publishes one event with the backend's client and resolves once the backend acknowledged it. */
+  publish(id: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Runs `connections` concurrent publish loops for `durationSeconds`; reports like autocannon. */
+export async function loadRaw(
+  publisher: RawPublisher,
+  options: { durationSeconds: number; connections: number },
+): Promise<LoadResult> {
+  const latencies: number[] = [];
+  let errors = 0;
+  let sequence = 0;
+  const deadline = performance.now() + options.durationSeconds * 1000;
+  await Promise.all(
+    Array.from({ length: options.connections }, async () => {
+      while (performance.now() < deadline) {
+        const started = performance.now();
+        try {
+          await publisher.publish(`raw-${++sequence}`);
+          latencies.push(performance.now() - started);
+        } catch {
+          errors++;
+        }
+      }
+    }),
+  );
+  latencies.sort((a, b) => a - b);
+  const at = (q: number) =>
+    Math.round((latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0) * 100) /
+    100;
+  return {
+    requestsPerSecond: Math.round(latencies.length / options.durationSeconds),
+    latencyP50Ms: at(0.5),
+    latencyP99Ms: at(0.99),
+    non2xx: 0,
+    errors,
+    requests: latencies.length,
+  };
+}
+
+export async function benchBackend(options: {
+  durationSeconds: number;
+  connections: number;
+  env: Record<string, string>;
+  /** YAML `spec.channelTemplate` of the channel under test. */
+  channelTemplate: string;
+  raw: () => Promise<RawPublisher>;
+}) {
+  const loadOptions = {
+    durationSeconds: options.durationSeconds,
+    connections: options.connections,
+    headers: EVENT_HEADERS,
+    body: EVENT_BODY,
+  };
+  const publisher = await options.raw();
+  const raw = await loadRaw(publisher, options).finally(() => publisher.close());
+
+  const subscriber = await startScript(COUNTING_SUBSCRIBER);
+  const herald = await HeraldProcess.start({ env: { HERALD_LOG_LEVEL: "error", ...options.env } });
+  const channel = (name: string) => `
+apiVersion: messaging.knative.dev/v1
+kind: Channel
+metadata: { name: ${name} }
+spec:
+  channelTemplate:
+${options.channelTemplate}
+`;
+  try {
+    await herald.apply(channel("bench-ingress"));
+    const ingress = await load(herald.channelUrl("bench-ingress"), loadOptions);
+    await herald.apply(`${channel("bench-e2e")}---
+apiVersion: messaging.knative.dev/v1
+kind: Subscription
+metadata: { name: bench-e2e }
+spec:
+  channel: { apiVersion: messaging.knative.dev/v1, kind: Channel, name: bench-e2e }
+  subscriber: { uri: "http://127.0.0.1:${subscriber.port}/" }
+`);
+    const started = performance.now();
+    const sent = await load(herald.channelUrl("bench-e2e"), { ...loadOptions, stamp: true });
+    const expected = sent.requests - sent.non2xx - sent.errors;
+    const deadline = Date.now() + 120_000;
+    let stats = { count: 0, p50: 0, p99: 0 };
+    while (Date.now() < deadline) {
+      stats = (await (await fetch(`http://127.0.0.1:${subscriber.port}/stats`)).json()) as typeof stats;
+      if (stats.count >= expected) break;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    const elapsedSeconds = (performance.now() - started) / 1000;
+    return {
+      rawClient: raw,
+      heraldIngress: ingress,
+      heraldEndToEnd: {
+        ingress: sent,
+        delivered: stats.count,
+        eventsPerSecond: Math.round(stats.count / elapsedSeconds),
+        latencyP50Ms: Math.round(stats.p50 * 100) / 100,
+        latencyP99Ms: Math.round(stats.p99 * 100) / 100,
+      },
+      ratios: { ingressVsRawClient: ratio(ingress.requestsPerSecond, raw.requestsPerSecond) },
+    };
+  } finally {
+    await herald.close();
+    await subscriber.stop();
+  }
+}
