@@ -1,0 +1,124 @@
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { eventually } from "../support/eventually.js";
+import { freePort, HeraldProcess, postEvent } from "../support/herald.js";
+import { startKafka } from "../support/kafka/broker.js";
+import { startReceiver, type Receiver } from "../support/receiver.js";
+import { missing, postStream } from "../support/streams.js";
+
+const manifests = (subscriber: string, name: string, annotations = "{}") => `
+apiVersion: messaging.knative.dev/v1
+kind: Channel
+metadata: { name: ${name} }
+spec:
+  channelTemplate:
+    apiVersion: messaging.knative.dev/v1beta1
+    kind: KafkaChannel
+    spec: { numPartitions: 3 }
+---
+apiVersion: messaging.knative.dev/v1
+kind: Subscription
+metadata: { name: ${name}, annotations: ${annotations} }
+spec:
+  channel: { apiVersion: messaging.knative.dev/v1, kind: Channel, name: ${name} }
+  subscriber: { uri: "${subscriber}" }
+  delivery: { retry: 10, backoffDelay: PT0.1S }
+`;
+
+describe("KafkaChannel through Herald's ingress", () => {
+  let receiver: Receiver;
+  before(async () => {
+    receiver = await startReceiver();
+  });
+  after(async () => {
+    await receiver.close();
+  });
+
+  it("delivers every 202 event after Herald is SIGKILLed mid-stream", async () => {
+    const herald = await HeraldProcess.start();
+    try {
+      const [channel] = await herald.apply(manifests(receiver.url, "kafka-kill"));
+      assert.equal(
+        (channel!.status.conditions as { type: string; status: string }[]).find((c) => c.type === "Ready")
+          ?.status,
+        "True",
+      );
+      const backing = await herald.get<{ status: { topic?: string } }>(
+        "/apis/messaging.knative.dev/v1beta1/namespaces/default/kafkachannels/kafka-kill",
+      );
+      assert.equal(backing.body.status.topic, "knative-messaging-kafka.default.kafka-kill");
+      const accepted = await postStream(
+        () => herald.channelUrl("kafka-kill"),
+        200,
+        "kafka-kill",
+        async (i) => {
+          if (i === 100) {
+            await herald.kill();
+            await herald.start();
+          }
+        },
+      );
+      assert.ok(accepted.size >= 150, `only ${accepted.size} events were accepted`);
+      await eventually(() => missing(accepted, receiver).length === 0, {
+        timeoutMs: 90_000,
+        message: "every accepted event to be delivered",
+      });
+    } finally {
+      await herald.close();
+    }
+  });
+
+  it("answers 503 while Kafka is down, and ingress and dispatch recover by themselves", async () => {
+    const port = await freePort();
+    const kafka = await startKafka(port);
+    const herald = await HeraldProcess.start({ env: { HERALD_KAFKA_BOOTSTRAP_SERVERS: kafka.bootstrap } });
+    try {
+      await herald.apply(manifests(receiver.url, "kafka-outage"));
+      assert.equal(await postEvent(herald.channelUrl("kafka-outage"), { id: "k-before" }), 202);
+      await eventually(() => receiver.requests.some((r) => r.headers["ce-id"] === "k-before"), {
+        timeoutMs: 30_000,
+      });
+      await kafka.stop();
+      assert.equal(await postEvent(herald.channelUrl("kafka-outage"), { id: "k-during" }), 503);
+      await kafka.start();
+      await eventually(
+        async () => (await postEvent(herald.channelUrl("kafka-outage"), { id: "k-after" })) === 202,
+        { timeoutMs: 60_000, intervalMs: 500 },
+      );
+      await eventually(() => receiver.requests.some((r) => r.headers["ce-id"] === "k-after"), {
+        timeoutMs: 90_000,
+      });
+    } finally {
+      await herald.close();
+      await kafka.destroy();
+    }
+  });
+
+  it("deletes the topic when the channel is deleted", async () => {
+    const herald = await HeraldProcess.start();
+    try {
+      await herald.apply(manifests(receiver.url, "kafka-delete"));
+      const response = await fetch(
+        `${herald.url}/apis/messaging.knative.dev/v1/namespaces/default/channels/kafka-delete`,
+        { method: "DELETE" },
+      );
+      assert.equal(response.status, 200);
+      const { Kafka, logLevel } = await import("kafkajs");
+      const admin = new Kafka({
+        clientId: "herald-test",
+        brokers: [process.env.KAFKA_BOOTSTRAP_SERVERS ?? "127.0.0.1:9092"],
+        logLevel: logLevel.NOTHING,
+      }).admin();
+      await admin.connect();
+      try {
+        await eventually(
+          async () => !(await admin.listTopics()).includes("knative-messaging-kafka.default.kafka-delete"),
+        );
+      } finally {
+        await admin.disconnect();
+      }
+    } finally {
+      await herald.close();
+    }
+  });
+});
