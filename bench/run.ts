@@ -5,6 +5,7 @@
  */
 import { availableParallelism, cpus } from "node:os";
 import { benchCore } from "./core.js";
+import { benchKafka } from "./kafka.js";
 import { benchPubSub } from "./pubsub.js";
 import { benchRabbitmq } from "./rabbitmq.js";
 import { benchTriggers } from "./triggers.js";
@@ -17,6 +18,7 @@ const options = {
 const cases: Record<string, () => Promise<unknown>> = {
   core: () => benchCore(options),
   triggers: () => benchTriggers(options),
+  kafka: () => benchKafka(options),
   rabbitmq: () => benchRabbitmq(options),
   pubsub: () => benchPubSub(options),
 };
