@@ -75,6 +75,11 @@ export interface SubscriptionTarget {
   readonly ordering: "ordered" | "unordered";
   /** Upper bound of concurrent handler calls when unordered (and the prefetch/flow-control size). */
   readonly maxInFlight: number;
+  /**
+   * The subscription's current filter (a Trigger's), when it has one. A backend that routes in
+   * process may skip events it rejects without calling the handler; the handler applies it anyway.
+   */
+  readonly accepts?: ((event: CloudEvent) => boolean) | undefined;
 }
 
 export interface DeliveryContext {

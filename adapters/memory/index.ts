@@ -25,6 +25,7 @@ class SubscriptionQueue {
   handler: EventHandler | undefined;
   ordering: SubscriptionTarget["ordering"] = "ordered";
   maxInFlight = 1;
+  accepts: SubscriptionTarget["accepts"];
   inFlight = 0;
   private idle: (() => void)[] = [];
 
@@ -111,16 +112,23 @@ class MemoryChannelAdapter implements ChannelAdapter {
     const queues = this.channels.get(`${channel.namespace}/${channel.name}`);
     if (!queues)
       throw new HeraldError("ChannelNotFound", `channel ${channel.namespace}/${channel.name} is not running`);
-    // All or nothing: check every queue has room for the whole batch before queueing any event.
+    // A subscription's filter (a Trigger's) is applied here, so a filtered-out event never takes a
+    // queue slot or a handler call. All or nothing: every queue must have room for its share of the
+    // batch before any event is queued.
+    const shares: [SubscriptionQueue, readonly CloudEvent[]][] = [];
     for (const queue of queues.values()) {
-      if (queue.size + events.length > queue.capacity) {
+      const { accepts } = queue;
+      const share = accepts ? events.filter((event) => accepts(event)) : events;
+      if (share.length === 0) continue;
+      if (queue.size + share.length > queue.capacity) {
         throw new HeraldError(
           "ChannelFull",
           `channel ${channel.namespace}/${channel.name} is full (${queue.capacity} events waiting for a subscriber)`,
         );
       }
+      shares.push([queue, share]);
     }
-    for (const queue of queues.values()) for (const event of events) queue.push(event);
+    for (const [queue, share] of shares) for (const event of share) queue.push(event);
   }
 
   async subscribe(
@@ -138,6 +146,7 @@ class MemoryChannelAdapter implements ChannelAdapter {
     attached.handler = handler;
     attached.ordering = subscription.ordering;
     attached.maxInFlight = subscription.maxInFlight;
+    attached.accepts = subscription.accepts;
     attached.pump();
     return {
       close: async () => {

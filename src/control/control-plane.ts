@@ -6,6 +6,7 @@ import { publicBaseUrl } from "../config.js";
 import { createEventHandler } from "../dispatcher/dispatcher.js";
 import type { SubscriberTarget } from "../dispatcher/delivery.js";
 import type { Sender } from "../dispatcher/sender.js";
+import type { CloudEvent } from "../events/event.js";
 import type { Resource, ResourceStatus } from "../resources/common.js";
 import { allKinds, kindByName, kindFor, type KindDefinition } from "../resources/kinds.js";
 import { invalidResource, validateManifest, type Manifest, type Problem } from "../resources/validation.js";
@@ -433,9 +434,13 @@ export class ControlPlane {
     }
     const runtime = { desired, handler: handlerFor(desired.target), targetJson } as SubscriptionRuntime;
     try {
+      // The filter is read through the runtime, so an in-place update (above) applies to it too.
+      const accepts = desired.target.filter
+        ? (event: CloudEvent) => runtime.desired.target.filter?.(event) ?? true
+        : undefined;
       runtime.handle = await channel.adapter.subscribe(
         channel.target,
-        desired.adapterTarget,
+        { ...desired.adapterTarget, accepts },
         (event, context) => runtime.handler(event, context),
       );
       this.subscriptions.set(desired.uid, runtime);

@@ -47,6 +47,30 @@ describe("in-memory channel adapter", () => {
     await memory.close();
   });
 
+  it("skips events a subscription's filter rejects: no handler call, no queue slot", async () => {
+    const memory = adapter(2);
+    await memory.createChannel(channel);
+    const seen: string[] = [];
+    let held: (() => void) | undefined;
+    await memory.subscribe(
+      channel,
+      { ...subscription("even"), accepts: (e) => Number(e.attributes.id) % 2 === 0 },
+      async (e) => {
+        seen.push(String(e.attributes.id));
+        // Hold the first event so the queue fills up behind it.
+        if (seen.length === 1) await new Promise<void>((resolve) => (held = resolve));
+      },
+    );
+    await memory.publish(channel, [event("0")]);
+    await eventually(() => held);
+    // Capacity 2: four odd events would overflow the queue if they took slots.
+    await memory.publish(channel, [event("1"), event("3"), event("5"), event("2"), event("7"), event("4")]);
+    held!();
+    await eventually(() => seen.length === 3);
+    assert.deepEqual(seen, ["0", "2", "4"]);
+    await memory.close();
+  });
+
   it("redelivers a rejected event before the next one when ordered", async () => {
     const memory = adapter();
     await memory.createChannel(channel);
