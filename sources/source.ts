@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from "node:http";
 import type { Logger } from "pino";
-import type { z } from "zod";
+import { z } from "zod";
 import type { HeraldConfig } from "../src/config.js";
 import type { CloudEvent } from "../src/events/event.js";
 
@@ -19,7 +19,8 @@ import type { CloudEvent } from "../src/events/event.js";
  * `setCondition` (Ready=False with a reason) and retried with backoff, never thrown out of the worker.
  */
 export interface SourceWorker {
-  stop(): Promise<void>;
+  /** `deleted` when the resource is gone (remove what the source created), `stopped` otherwise. */
+  stop(reason: "deleted" | "stopped"): Promise<void>;
   /** For sources that receive HTTP (GitHubSource): one request to the source's address. */
   handleRequest?(request: SourceRequest): Promise<SourceResponse>;
 }
@@ -42,21 +43,49 @@ export interface SourceContext {
   readonly resource: { readonly namespace: string; readonly name: string; readonly uid: string };
   /** Delivers one event to the sink; see the contract above. */
   send(event: CloudEvent): Promise<void>;
+  /** The sink's URL and the JSON of `spec.ceOverrides`, for workers that hand them on (ProcessSource). */
+  readonly sinkUrl: () => string;
+  readonly ceOverrides: Readonly<Record<string, string>>;
   /** Sets one of the source's own status conditions (e.g. "Connected"); Ready is derived. */
   setCondition(type: string, status: "True" | "False" | "Unknown", reason?: string, message?: string): void;
+  /**
+   * Reads one key of a v1 Secret in the source's namespace (Knative's `secretKeyRef`), decoded;
+   * throws naming the Secret or key when it is missing.
+   */
+  secret(ref: { name: string; key: string }): string;
+  /** Sets fields of the source's `status` besides the conditions (e.g. ProcessSource's `lastExit`). */
+  setStatusFields(fields: Record<string, unknown>): void;
   /** A file path where the worker may persist a small state across restarts (e.g. the last fire time). */
   readonly stateFile: string;
   /** Aborted when the worker is stopped. */
   readonly signal: AbortSignal;
 }
 
-export interface SourceFactory<Spec extends Record<string, unknown> = Record<string, unknown>> {
+export interface SourceFactory<Schema extends z.ZodObject = z.ZodObject> {
   readonly group: string;
   readonly versions: readonly string[];
   readonly kind: string;
   readonly plural: string;
   readonly shortNames: readonly string[];
   /** The kind's spec, without `sink` and `ceOverrides` (the runtime adds and handles those). */
-  readonly specSchema: z.ZodType<Spec>;
-  start(spec: Spec, context: SourceContext): Promise<SourceWorker>;
+  readonly specSchema: Schema;
+  /** The event types and source the kind emits, for `status.ceAttributes` (Knative's SourceStatus). */
+  ceAttributes?(
+    spec: z.output<Schema>,
+    resource: SourceContext["resource"],
+  ): { type: string; source: string }[];
+  start(spec: z.output<Schema>, context: SourceContext): Promise<SourceWorker>;
+}
+
+/** Knative's core/v1 SecretKeySelector, as sources reference credentials. */
+export const secretKeySelectorSchema = z.object({
+  secretKeyRef: z.object({
+    name: z.string({ error: "is required" }).min(1, "is required"),
+    key: z.string({ error: "is required" }).min(1, "is required"),
+  }),
+});
+
+/** Knative's source URI form: `/apis/v1/namespaces/{namespace}/{plural}/{name}`. */
+export function sourceUri(plural: string, resource: { namespace: string; name: string }): string {
+  return `/apis/v1/namespaces/${resource.namespace}/${plural}/${resource.name}`;
 }

@@ -191,3 +191,8 @@ export function publicBaseUrl(config: HeraldConfig): string {
 export function cliServerUrl(flag: string | undefined, env: Env = process.env): string {
   return (flag ?? env.HERALD_SERVER ?? "http://127.0.0.1:8080").replace(/\/$/, "");
 }
+
+/** The environment of a process Herald starts (ProcessSource): Herald's own, plus `extra`. */
+export function childEnvironment(extra: Record<string, string>): Record<string, string | undefined> {
+  return { ...process.env, ...extra };
+}

@@ -32,7 +32,7 @@ export async function startHerald(config: HeraldConfig, logger: Logger): Promise
   });
   const controlPlane = new ControlPlane({ config, logger, store, adapters, sender });
   let ready = false;
-  const api = createApiApp(controlPlane, () => ready);
+  const api = createApiApp(controlPlane, () => ready, config.maxBodyBytes);
   const ingress = createIngressHandler(
     (kind, namespace, name) => {
       if (kind === "brokers") {

@@ -20,6 +20,7 @@ import { brokerChannelName, brokerChannelTemplate, type ChannelTemplate } from "
 import { validateTriggerFilter } from "../filters/trigger-filter.js";
 import type { TriggerSpec } from "../resources/eventing.js";
 import { isDeepStrictEqual } from "node:util";
+import { SourceManager } from "./sources.js";
 
 interface SubscriptionRuntime {
   readonly desired: DesiredSubscription;
@@ -50,8 +51,19 @@ export class ControlPlane {
   private timer: NodeJS.Timeout | undefined;
   private baseUrl: string;
 
+  /** The workers of Source resources (PingSource, KafkaSource...). */
+  readonly sources: SourceManager;
+
   constructor(private readonly options: ControlPlaneOptions) {
     this.baseUrl = publicBaseUrl(options.config);
+    this.sources = new SourceManager({
+      config: options.config,
+      logger: options.logger,
+      store: options.store,
+      sender: options.sender,
+      baseUrl: () => this.baseUrl,
+      onStatusChange: () => void this.reconcile(),
+    });
   }
 
   get store(): ResourceStore {
@@ -189,6 +201,7 @@ export class ControlPlane {
         await this.syncChannels();
         this.reportOwners();
         await this.syncSubscriptions();
+        await this.sources.sync((resource, status) => this.setStatus(resource, status));
         await this.store.flush();
       } catch (error) {
         this.options.logger.error({ err: error }, "reconcile failed");
@@ -550,6 +563,7 @@ export class ControlPlane {
     if (this.timer) clearInterval(this.timer);
     await this.queue;
     this.shutdown.abort();
+    await this.sources.close();
     await Promise.all([...this.subscriptions.values()].map((s) => s.handle.close().catch(() => undefined)));
     this.subscriptions.clear();
     await Promise.all([...this.options.adapters.values()].map((a) => a.close().catch(() => undefined)));

@@ -3,3 +3,4 @@
  * a new kind adds one import here.
  */
 import "./kinds.js";
+import "../../sources/index.js";

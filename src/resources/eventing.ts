@@ -31,3 +31,9 @@ export type TriggerSpec = z.output<typeof triggerSpecSchema>;
 
 /** v1 ConfigMap: only as Knative uses it for brokers (`channel-template-spec`). */
 export const configMapDataSchema = z.record(z.string(), z.string());
+
+/** v1 Secret `data`: base64 values, as Kubernetes stores them (sources read keys via secretKeyRef). */
+export const secretDataSchema = z.record(
+  z.string(),
+  z.base64("must be base64 (Secret data is base64-encoded)"),
+);

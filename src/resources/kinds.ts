@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { deliverySpecSchema } from "./common.js";
-import { brokerSpecSchema, configMapDataSchema, triggerSpecSchema } from "./eventing.js";
+import { brokerSpecSchema, configMapDataSchema, secretDataSchema, triggerSpecSchema } from "./eventing.js";
 import { channelSpecSchema, inMemoryChannelSpecSchema, subscriptionSpecSchema } from "./messaging.js";
 import { kafkaChannelSpecSchema } from "./kafka-channel.js";
 import { pubsubChannelSpecSchema } from "./pubsub-channel.js";
@@ -150,5 +150,15 @@ registerKind({
   shortNames: ["cm", "configmap"],
   role: "config",
   specSchema: configMapDataSchema,
+  specField: "data",
+});
+registerKind({
+  group: "",
+  versions: ["v1"],
+  kind: "Secret",
+  plural: "secrets",
+  shortNames: ["secret"],
+  role: "config",
+  specSchema: secretDataSchema,
   specField: "data",
 });

@@ -1,0 +1,249 @@
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { isDeepStrictEqual } from "node:util";
+import type { Logger } from "pino";
+import type { SourceFactory, SourceRequest, SourceResponse, SourceWorker } from "../../sources/source.js";
+import { sourceFactories } from "../../sources/index.js";
+import type { HeraldConfig } from "../config.js";
+import type { Sender } from "../dispatcher/sender.js";
+import { withAttributes, type CloudEvent } from "../events/event.js";
+import type { Destination, Resource, ResourceStatus } from "../resources/common.js";
+import { kindByName, kindFor } from "../resources/kinds.js";
+import { conditionsFor, type ConditionInput } from "./conditions.js";
+import { resolveDestination, UnresolvableDestination } from "./destinations.js";
+import type { ResourceStore } from "./store.js";
+
+/** Sends to a sink that does not answer 2xx are retried with this backoff until they succeed or the worker stops. */
+const FIRST_RETRY_MS = 200;
+const MAX_RETRY_MS = 30_000;
+
+interface SourceSpec {
+  sink: Destination;
+  ceOverrides?: { extensions?: Record<string, string> } | undefined;
+  [field: string]: unknown;
+}
+
+interface RunningSource {
+  readonly uid: string;
+  readonly factory: SourceFactory;
+  readonly spec: SourceSpec;
+  readonly abort: AbortController;
+  sinkUrl: string;
+  worker?: SourceWorker | undefined;
+  /** The worker's own conditions, by type, and its own status fields. */
+  readonly conditions: Map<string, ConditionInput>;
+  fields: Record<string, unknown>;
+  /** Set while the worker is starting or failed to start. */
+  startError?: string | undefined;
+  resource: Resource;
+}
+
+export interface SourceManagerOptions {
+  config: HeraldConfig;
+  logger: Logger;
+  store: ResourceStore;
+  sender: Sender;
+  /** Where Herald is reachable (the base of webhook addresses). */
+  baseUrl: () => string;
+  /** Called when a worker changed its conditions outside a reconcile pass. */
+  onStatusChange: () => void;
+}
+
+/**
+ * Runs one worker per Source resource: started when applied, restarted when its spec changes,
+ * stopped when deleted. The runtime resolves `spec.sink`, applies `spec.ceOverrides.extensions`,
+ * retries sends until the sink accepts (so a source that holds events in its external system does
+ * not ack before then), and reports `SinkProvided`, the worker's own conditions and `Ready`.
+ */
+export class SourceManager {
+  private readonly running = new Map<string, RunningSource>();
+
+  constructor(private readonly options: SourceManagerOptions) {}
+
+  /** Brings the workers in line with the stored Source resources; one call per reconcile pass. */
+  async sync(setStatus: (resource: Resource, status: ResourceStatus) => void): Promise<void> {
+    const { store } = this.options;
+    const seen = new Set<string>();
+    for (const factory of sourceFactories) {
+      const definition = kindFor(`${factory.group}/${factory.versions[0]}`, factory.kind)!;
+      for (const resource of store.list(definition)) {
+        seen.add(resource.metadata.uid);
+        const spec = resource.spec as SourceSpec;
+        let sinkUrl: string | undefined;
+        let sinkProblem: string | undefined;
+        try {
+          sinkUrl = resolveDestination(store, spec.sink, resource.metadata.namespace);
+        } catch (error) {
+          if (!(error instanceof UnresolvableDestination)) throw error;
+          sinkProblem = error.message;
+        }
+        let current = this.running.get(resource.metadata.uid);
+        if (current && (!sinkUrl || !isDeepStrictEqual(current.spec, spec))) {
+          await this.stop(current, "stopped");
+          current = undefined;
+        }
+        if (sinkUrl && !current) current = await this.start(factory, resource, sinkUrl);
+        if (current) {
+          current.sinkUrl = sinkUrl!;
+          current.resource = resource;
+        }
+        setStatus(resource, this.statusOf(factory, resource, current, sinkUrl, sinkProblem));
+      }
+    }
+    for (const [uid, current] of this.running) if (!seen.has(uid)) await this.stop(current, "deleted");
+  }
+
+  /** An HTTP request to `/sources/{namespace}/{name}` (GitHubSource webhooks). */
+  async handleRequest(namespace: string, name: string, request: SourceRequest): Promise<SourceResponse> {
+    const current = [...this.running.values()].find(
+      (r) => r.resource.metadata.namespace === namespace && r.resource.metadata.name === name,
+    );
+    if (!current?.worker?.handleRequest) {
+      return { status: 404, body: `no source ${namespace}/${name} receives HTTP requests here` };
+    }
+    return current.worker.handleRequest(request);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.running.values()].map((current) => this.stop(current, "stopped")));
+  }
+
+  private statusOf(
+    factory: SourceFactory,
+    resource: Resource,
+    current: RunningSource | undefined,
+    sinkUrl: string | undefined,
+    sinkProblem: string | undefined,
+  ): ResourceStatus {
+    const conditions: ConditionInput[] = [
+      sinkUrl
+        ? { type: "SinkProvided", status: "True" }
+        : { type: "SinkProvided", status: "False", reason: "NotFound", message: sinkProblem },
+    ];
+    if (current?.startError) {
+      conditions.push({
+        type: "Deployed",
+        status: "False",
+        reason: "StartFailed",
+        message: current.startError,
+      });
+    } else if (current) {
+      conditions.push({ type: "Deployed", status: current.worker ? "True" : "Unknown" });
+      conditions.push(...current.conditions.values());
+    }
+    const target = {
+      namespace: resource.metadata.namespace,
+      name: resource.metadata.name,
+      uid: resource.metadata.uid,
+    };
+    const status: ResourceStatus = {
+      ...current?.fields,
+      conditions: conditionsFor(resource.status.conditions, conditions),
+    };
+    if (sinkUrl) status.sinkUri = sinkUrl;
+    const attributes = factory.ceAttributes?.(resource.spec as never, target);
+    if (attributes) status.ceAttributes = attributes;
+    if (current?.worker?.handleRequest) {
+      status.webhookUrl = `${this.options.baseUrl()}/sources/${resource.metadata.namespace}/${resource.metadata.name}`;
+    }
+    return status;
+  }
+
+  private async start(factory: SourceFactory, resource: Resource, sinkUrl: string): Promise<RunningSource> {
+    const { config, logger } = this.options;
+    const spec = resource.spec as SourceSpec;
+    const extensions = spec.ceOverrides?.extensions ?? {};
+    const abort = new AbortController();
+    const current: RunningSource = {
+      uid: resource.metadata.uid,
+      factory,
+      spec,
+      abort,
+      sinkUrl,
+      conditions: new Map(),
+      fields: {},
+      resource,
+    };
+    this.running.set(current.uid, current);
+    const stateDir = join(config.dataDir, "sources");
+    mkdirSync(stateDir, { recursive: true });
+    const log = logger.child({
+      source: `${factory.kind} ${resource.metadata.namespace}/${resource.metadata.name}`,
+    });
+    const { sink: _sink, ceOverrides: _overrides, ...own } = spec;
+    try {
+      current.worker = await factory.start(factory.specSchema.parse(own), {
+        config,
+        logger: log,
+        resource: {
+          namespace: resource.metadata.namespace,
+          name: resource.metadata.name,
+          uid: resource.metadata.uid,
+        },
+        stateFile: join(stateDir, `${resource.metadata.uid}.json`),
+        signal: abort.signal,
+        sinkUrl: () => current.sinkUrl,
+        secret: ({ name, key }) => {
+          const secret = this.options.store.get(kindByName("Secret")!, resource.metadata.namespace, name);
+          if (!secret) throw new Error(`Secret ${resource.metadata.namespace}/${name} not found`);
+          const value = (secret.spec as Record<string, string>)[key];
+          if (value === undefined)
+            throw new Error(`Secret ${resource.metadata.namespace}/${name} has no key ${key}`);
+          return Buffer.from(value, "base64").toString("utf8");
+        },
+        ceOverrides: extensions,
+        send: (event) => this.send(current, withAttributes(event, extensions), log),
+        setStatusFields: (fields) => {
+          current.fields = { ...current.fields, ...fields };
+          if (this.running.get(current.uid) === current) this.options.onStatusChange();
+        },
+        setCondition: (type, status, reason, message) => {
+          const previous = current.conditions.get(type);
+          const next = { type, status, reason, message };
+          if (isDeepStrictEqual(previous, next)) return;
+          current.conditions.set(type, next);
+          if (this.running.get(current.uid) === current) this.options.onStatusChange();
+        },
+      });
+    } catch (error) {
+      current.startError = error instanceof Error ? error.message : String(error);
+      log.warn({ err: current.startError }, "source failed to start; retried at the next resync");
+      this.running.delete(current.uid);
+    }
+    return current;
+  }
+
+  private async stop(current: RunningSource, reason: "deleted" | "stopped"): Promise<void> {
+    this.running.delete(current.uid);
+    current.abort.abort();
+    await current.worker?.stop(reason).catch((error: unknown) => {
+      this.options.logger.warn({ err: error }, "stopping a source failed");
+    });
+  }
+
+  private async send(current: RunningSource, event: CloudEvent, log: Logger): Promise<void> {
+    const { signal } = current.abort;
+    let wait = FIRST_RETRY_MS;
+    for (;;) {
+      if (signal.aborted) throw new Error("the source is stopping");
+      const result = await this.options.sender.send(current.sinkUrl, event, { signal });
+      if (result.ok) return;
+      log.warn(
+        { sink: current.sinkUrl, status: result.status, err: result.error, retryInMs: wait },
+        "the sink did not accept the event; retrying",
+      );
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, wait);
+        signal.addEventListener(
+          "abort",
+          () => {
+            clearTimeout(timer);
+            resolve();
+          },
+          { once: true },
+        );
+      });
+      wait = Math.min(wait * 2, MAX_RETRY_MS);
+    }
+  }
+}
