@@ -6,13 +6,21 @@ import { z } from "zod";
 import { destinationSchema } from "../src/resources/common.js";
 import { registerKind } from "../src/resources/kinds.js";
 import { githubSource } from "./github.js";
+import { kafkaSource } from "./kafka.js";
+import { mqttSource } from "./mqtt.js";
 import { pingSource } from "./ping.js";
 import { processSource } from "./process.js";
+import { cloudPubSubSource } from "./pubsub.js";
+import { rabbitmqSource } from "./rabbitmq.js";
 import type { SourceFactory } from "./source.js";
 
 export const sourceFactories: readonly SourceFactory[] = [
   pingSource,
+  kafkaSource,
+  rabbitmqSource,
+  cloudPubSubSource,
   githubSource,
+  mqttSource,
   processSource,
 ] as unknown as SourceFactory[];
 

@@ -1,4 +1,4 @@
-import { PubSub, type ClientConfig, type Topic } from "@google-cloud/pubsub";
+import { PubSub, type Topic } from "@google-cloud/pubsub";
 import type { Logger } from "pino";
 import type { HeraldConfig } from "../../src/config.js";
 import { backendUnavailable } from "../../src/errors.js";
@@ -19,6 +19,7 @@ import type {
   SubscriptionTarget,
 } from "../adapter.js";
 import { encodeEvent } from "./binding.js";
+import { pubsubClientConfig } from "./client.js";
 import { NOT_FOUND, PubSubConsumer } from "./consumer.js";
 import { isHeraldSubscription, resolveTopology, subscriptionName, type ChannelTopology } from "./topology.js";
 
@@ -81,28 +82,7 @@ class PubSubChannelAdapter implements ChannelAdapter {
     logger: Logger,
   ) {
     this.logger = logger;
-    // Credentials come from configuration only: the emulator needs none, otherwise a key file or
-    // Application Default Credentials. Neither is ever logged.
-    const options: ClientConfig = {
-      projectId: config.projectId,
-      ...(config.emulatorHost
-        ? {
-            apiEndpoint: config.emulatorHost,
-            emulatorMode: true,
-            // The emulator takes no credentials; naming placeholder ones keeps the auth library
-            // from probing for Application Default Credentials (and the GCE metadata server).
-            credentials: { client_email: "herald@emulator.invalid", private_key: "unused" },
-          }
-        : config.keyFilename
-          ? { keyFilename: config.keyFilename }
-          : {}),
-    };
-    // Reconnect quickly once the backend is back (gRPC's reconnect backoff otherwise grows to
-    // 120 s); the client passes `grpc.*` options through to its channels.
-    Object.assign(options, {
-      "grpc.initial_reconnect_backoff_ms": 250,
-      "grpc.max_reconnect_backoff_ms": 2_000,
-    });
+    const options = pubsubClientConfig(config);
     this.client = new PubSub(options);
   }
 

@@ -19,3 +19,4 @@ export const services: TestService[] = [];
 services.push((await import("./pubsub.js")).pubsubService);
 services.push((await import("./rabbitmq.js")).rabbitmqService);
 services.push((await import("./kafka.js")).kafkaService);
+services.push((await import("./mqtt.js")).mqttService);

@@ -1,0 +1,181 @@
+import { randomUUID } from "node:crypto";
+import { connect, type Channel, type ChannelModel, type ConsumeMessage } from "amqplib";
+import { z } from "zod";
+import { fromAmqpMessage } from "../adapters/rabbitmq/binding.js";
+import type { AttributeValue, CloudEvent } from "../src/events/event.js";
+import { sourceUri, type SourceFactory } from "./source.js";
+
+/**
+ * sources.knative.dev/v1alpha1 RabbitmqSource, with eventing-rabbitmq's fields where they make sense
+ * without Kubernetes. The connection is the `uri` key of the Secret named by
+ * `rabbitmqClusterReference.connectionSecret` (eventing-rabbitmq's convention), or Herald's
+ * `HERALD_RABBITMQ_URL` when no secret is referenced; it is never logged.
+ *
+ * `rabbitmqResourcesConfig.queueName` is the queue consumed (default `herald.source.{ns}.{name}`).
+ * Unless `predeclared`, the queue is declared durable and, when `exchangeName` is set, bound to that
+ * exchange (declared as a durable fanout when it does not exist). `parallelism` is the prefetch:
+ * 1 keeps FIFO order. A message is acked only after the sink accepted its event.
+ *
+ * A message that already is a CloudEvent (AMQP binding) is forwarded as it is; any other becomes
+ * `dev.knative.rabbitmq.event` from `/apis/v1/namespaces/{ns}/rabbitmqsources/{name}#{queue}`, with
+ * the message id as id (a UUID when there is none), subject and `key` extension, as eventing-rabbitmq does.
+ */
+const specSchema = z.object({
+  rabbitmqClusterReference: z
+    .object({
+      name: z.string().optional(),
+      namespace: z.string().optional(),
+      connectionSecret: z.object({ name: z.string().min(1, "is required") }).optional(),
+    })
+    .optional(),
+  rabbitmqResourcesConfig: z
+    .object({
+      exchangeName: z.string().min(1).optional(),
+      queueName: z.string().min(1).optional(),
+      predeclared: z.boolean().default(false),
+      parallelism: z.number().int().min(1, "must be >= 1").max(1000, "must be <= 1000").default(1),
+      vhost: z.string().optional(),
+    })
+    .prefault({}),
+});
+
+export const RABBITMQ_EVENT_TYPE = "dev.knative.rabbitmq.event";
+const FIRST_RETRY_MS = 500;
+const MAX_RETRY_MS = 15_000;
+
+function queueOf(spec: z.output<typeof specSchema>, resource: { namespace: string; name: string }): string {
+  return spec.rabbitmqResourcesConfig.queueName ?? `herald.source.${resource.namespace}.${resource.name}`;
+}
+
+export function messageToEvent(message: ConsumeMessage, source: string): CloudEvent {
+  const decoded = fromAmqpMessage(message);
+  if (typeof decoded !== "string") return decoded;
+  const messageId = message.properties.messageId as string | undefined;
+  const attributes: Record<string, AttributeValue> = {
+    specversion: "1.0",
+    id: messageId || randomUUID(),
+    type: RABBITMQ_EVENT_TYPE,
+    source,
+    datacontenttype: (message.properties.contentType as string | undefined) || "application/json",
+  };
+  if (messageId) {
+    attributes.subject = messageId;
+    attributes.key = messageId;
+  }
+  const timestamp = message.properties.timestamp as number | undefined;
+  if (timestamp) attributes.time = new Date(timestamp * 1000).toISOString();
+  return { attributes, data: message.content.length > 0 ? message.content : undefined };
+}
+
+export const rabbitmqSource: SourceFactory<typeof specSchema> = {
+  group: "sources.knative.dev",
+  versions: ["v1alpha1"],
+  kind: "RabbitmqSource",
+  plural: "rabbitmqsources",
+  shortNames: ["rabbitmqsource"],
+  specSchema,
+  ceAttributes: (spec, resource) => [
+    {
+      type: RABBITMQ_EVENT_TYPE,
+      source: `${sourceUri("rabbitmqsources", resource)}#${queueOf(spec, resource)}`,
+    },
+  ],
+  async start(spec, context) {
+    const secretName = spec.rabbitmqClusterReference?.connectionSecret?.name;
+    let url = secretName ? context.secret({ name: secretName, key: "uri" }) : context.config.rabbitmq.url;
+    const { vhost } = spec.rabbitmqResourcesConfig;
+    if (vhost !== undefined) {
+      const parsed = new URL(url);
+      parsed.pathname = `/${encodeURIComponent(vhost)}`;
+      url = parsed.toString();
+    }
+    const resources = spec.rabbitmqResourcesConfig;
+    const queue = queueOf(spec, context.resource);
+    const source = `${sourceUri("rabbitmqsources", context.resource)}#${queue}`;
+    let connection: ChannelModel | undefined;
+    let stopped = false;
+    let timer: NodeJS.Timeout | undefined;
+    let wait = FIRST_RETRY_MS;
+    const inFlight = new Set<Promise<void>>();
+
+    const declare = async (channel: Channel) => {
+      if (resources.predeclared) {
+        await channel.checkQueue(queue);
+        return;
+      }
+      await channel.assertQueue(queue, { durable: true });
+      if (resources.exchangeName) {
+        const exchange = resources.exchangeName;
+        // Use the exchange as it is when it exists (whatever its type); declare a fanout otherwise.
+        const probe = await connection!.createChannel();
+        probe.on("error", () => undefined);
+        const exists = await probe.checkExchange(exchange).then(
+          () => true,
+          () => false,
+        );
+        if (exists) await probe.close().catch(() => undefined);
+        else await channel.assertExchange(exchange, "fanout", { durable: true });
+        await channel.bindQueue(queue, exchange, "#");
+      }
+    };
+
+    const handle = (channel: Channel, message: ConsumeMessage) => {
+      const work = context.send(messageToEvent(message, source)).then(
+        () => channel.ack(message),
+        () => undefined, // stopping: the message stays unacked and RabbitMQ redelivers it
+      );
+      inFlight.add(work);
+      void work.finally(() => inFlight.delete(work));
+    };
+
+    const reconnect = (why: string) => {
+      if (stopped) return;
+      context.setCondition("Connected", "False", "ConnectionFailed", why);
+      connection = undefined;
+      clearTimeout(timer);
+      timer = setTimeout(() => void open(), wait);
+      wait = Math.min(wait * 2, MAX_RETRY_MS);
+    };
+
+    const open = async () => {
+      if (stopped) return;
+      try {
+        const opened = await connect(url);
+        connection = opened;
+        opened.on("error", () => undefined);
+        opened.on("close", () => {
+          if (connection === opened) reconnect("the connection to RabbitMQ closed");
+        });
+        const channel = await opened.createChannel();
+        channel.on("error", () => undefined);
+        await declare(channel);
+        await channel.prefetch(resources.parallelism);
+        await channel.consume(queue, (message) => {
+          if (message) handle(channel, message);
+          else if (connection === opened) void opened.close().catch(() => undefined); // queue deleted
+        });
+        wait = FIRST_RETRY_MS;
+        context.setCondition("Connected", "True");
+      } catch (error) {
+        const message = (error as Error).message.replace(/\/\/[^@/]*@/, "//***@");
+        const failed = connection;
+        connection = undefined;
+        await failed?.close().catch(() => undefined);
+        reconnect(message);
+      }
+    };
+
+    context.setCondition("Connected", "Unknown", "Connecting");
+    void open();
+    return {
+      async stop() {
+        stopped = true;
+        clearTimeout(timer);
+        await Promise.allSettled([...inFlight]);
+        const open = connection;
+        connection = undefined;
+        await open?.close().catch(() => undefined);
+      },
+    };
+  },
+};
