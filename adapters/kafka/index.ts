@@ -5,6 +5,7 @@ import {
   type Consumer,
   type KafkaConfig,
   type KafkaMessage,
+  type Message,
   type Producer,
 } from "kafkajs";
 import type { Logger } from "pino";
@@ -32,6 +33,7 @@ import { fromKafkaMessage, toKafkaMessage } from "./binding.js";
  *
  * Publish: one idempotent producer (acks=all) for every channel; `publish` resolves once Kafka
  * acknowledged the whole batch, and rejects with BackendUnavailable within PUBLISH_TIMEOUT_MS.
+ * Concurrent publishes to a topic are group-committed (see `enqueue`).
  * Dispatch: one consumer group per subscription, offsets committed manually and only past events
  * whose handler resolved. Ordered: one event at a time per partition, a rejected event retried in
  * place. Unordered: up to maxInFlight events of a fetched batch at once. A new subscription starts at
@@ -63,6 +65,23 @@ function clientConfig(config: HeraldConfig, retries: number): KafkaConfig {
   };
 }
 
+interface OutboxEntry {
+  readonly messages: Message[];
+  bytes: number;
+  /** The caller gave up (timed out and answered 503): not sent if it has not been yet. */
+  abandoned: boolean;
+  resolve: () => void;
+  reject: (error: unknown) => void;
+}
+
+interface Outbox {
+  readonly waiting: OutboxEntry[];
+  sending: boolean;
+}
+
+/** Largest produce request a group commit builds (Kafka's default message.max.bytes is ~1 MiB). */
+const MAX_BATCH_BYTES = 512 * 1024;
+
 class KafkaChannelAdapter implements ChannelAdapter {
   readonly kind = "KafkaChannel";
   /** Few retries: ingress must answer 503 quickly when Kafka is down. */
@@ -73,6 +92,7 @@ class KafkaChannelAdapter implements ChannelAdapter {
   private producerReady: Promise<Producer> | undefined;
   private admin: Admin | undefined;
   private readonly consumers = new Set<{ consumer: Consumer; closing: boolean }>();
+  private readonly outboxes = new Map<string, Outbox>();
 
   constructor(
     private readonly config: HeraldConfig,
@@ -161,22 +181,70 @@ class KafkaChannelAdapter implements ChannelAdapter {
         PUBLISH_TIMEOUT_MS,
       );
     });
+    const { sent, abandon } = this.enqueue(topicName(channel), events.map(toKafkaMessage));
+    sent.catch(() => undefined);
     try {
-      const send = this.connectProducer().then((producer) =>
-        producer.send({
-          topic: topicName(channel),
-          acks: -1,
-          timeout: PUBLISH_TIMEOUT_MS,
-          messages: events.map(toKafkaMessage),
-        }),
-      );
-      send.catch(() => undefined);
-      await Promise.race([send, timeout]);
+      await Promise.race([sent, timeout]);
     } catch (error) {
+      abandon();
       throw backendUnavailable("Kafka", error);
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /**
+   * Group commit: while one produce request of a topic is in flight, the publishes that arrive
+   * wait and then go together as the next request (up to MAX_BATCH_BYTES). Each caller resolves
+   * when the request holding its events is acknowledged; the order of publishes is kept. Under
+   * load this turns many small acks=all round trips into few large ones.
+   */
+  private enqueue(topic: string, messages: Message[]): { sent: Promise<void>; abandon: () => void } {
+    let outbox = this.outboxes.get(topic);
+    if (!outbox) {
+      outbox = { waiting: [], sending: false };
+      this.outboxes.set(topic, outbox);
+    }
+    const entry: OutboxEntry = { messages, bytes: 0, abandoned: false, resolve: () => {}, reject: () => {} };
+    for (const message of messages) entry.bytes += (message.value as Buffer | null)?.length ?? 0;
+    const done = new Promise<void>((resolve, reject) => {
+      entry.resolve = resolve;
+      entry.reject = reject;
+    });
+    outbox.waiting.push(entry);
+    if (!outbox.sending) void this.drain(topic, outbox);
+    return { sent: done, abandon: () => (entry.abandoned = true) };
+  }
+
+  private async drain(topic: string, outbox: Outbox): Promise<void> {
+    outbox.sending = true;
+    while (outbox.waiting.length > 0) {
+      let bytes = 0;
+      let count = 0;
+      while (
+        count < outbox.waiting.length &&
+        (count === 0 || bytes + outbox.waiting[count]!.bytes <= MAX_BATCH_BYTES)
+      ) {
+        bytes += outbox.waiting[count]!.bytes;
+        count++;
+      }
+      const batch = outbox.waiting.splice(0, count).filter((entry) => !entry.abandoned);
+      if (batch.length === 0) continue;
+      try {
+        const producer = await this.connectProducer();
+        await producer.send({
+          topic,
+          acks: -1,
+          timeout: PUBLISH_TIMEOUT_MS,
+          messages: batch.flatMap((entry) => entry.messages),
+        });
+        for (const entry of batch) entry.resolve();
+      } catch (error) {
+        for (const entry of batch) entry.reject(error);
+      }
+    }
+    outbox.sending = false;
+    this.outboxes.delete(topic);
   }
 
   /** A new group starts at the current end of the topic (see the contract above). */

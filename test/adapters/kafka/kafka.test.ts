@@ -125,6 +125,19 @@ describe("KafkaChannel adapter on a real Kafka", () => {
     await Promise.all(handles.map((h) => h.close()));
   });
 
+  it("acknowledges concurrent (group-committed) publishes in the order they were made", async () => {
+    const calls: string[] = [];
+    const handle = await adapter.subscribe(channel, subscription("grouped", "ordered", 1), async (e) => {
+      calls.push(String(e.attributes.id));
+    });
+    const ids = Array.from({ length: 200 }, (_, i) => `g${i}`);
+    // Concurrent, not awaited one by one: each call resolves once Kafka acknowledged its event.
+    await Promise.all(ids.map((id) => adapter.publish(channel, [event(id, { partitionkey: "one-key" })])));
+    await eventually(() => calls.length >= 200, { timeoutMs: 30_000 });
+    assert.deepEqual(calls.slice(0, 200), ids);
+    await handle.close();
+  });
+
   it("keeps per-partition order in ordered mode while the handler rejects some attempts", async () => {
     const calls: string[] = [];
     let failures = 2;
