@@ -261,6 +261,28 @@ spec:
       await connection.close();
     });
 
+    it("rejects a bad spec naming the fields", async () => {
+      const response = await fetch(`${herald.url}/apply`, {
+        method: "POST",
+        headers: { "content-type": "application/yaml" },
+        body: `apiVersion: sources.knative.dev/v1alpha1
+kind: RabbitmqSource
+metadata: { name: bad }
+spec:
+  rabbitmqResourcesConfig: { parallelism: 0, predeclared: "yes" }
+  sink: { uri: "http://127.0.0.1:1/" }
+`,
+      });
+      assert.equal(response.status, 422);
+      const text = await response.text();
+      for (const field of [
+        "spec.rabbitmqResourcesConfig.parallelism",
+        "spec.rabbitmqResourcesConfig.predeclared",
+      ]) {
+        assert.ok(text.includes(field), field);
+      }
+    });
+
     it("shows an unreachable RabbitMQ in status", async () => {
       const sink = await receiver();
       await herald.apply(`
@@ -370,6 +392,37 @@ spec:
       await existing.delete();
       await topic.delete();
       await client.close();
+    });
+    it("shows a missing topic in status and rejects a bad spec", async () => {
+      const sink = await receiver();
+      await herald.apply(`
+apiVersion: events.cloud.google.com/v1
+kind: CloudPubSubSource
+metadata: { name: no-topic }
+spec:
+  topic: ${unique("herald-missing-topic")}
+  sink: { uri: "${sink.url}" }
+`);
+      await eventually(async () => {
+        const { body } = await herald.get<SourceStatus>(path("no-topic"));
+        const condition = body.status.conditions?.find((c) => c.type === "Ready");
+        return condition?.status === "False" && condition.reason === "SubscribeFailed";
+      });
+      await remove(path("no-topic"));
+      const response = await fetch(`${herald.url}/apply`, {
+        method: "POST",
+        headers: { "content-type": "application/yaml" },
+        body: `apiVersion: events.cloud.google.com/v1
+kind: CloudPubSubSource
+metadata: { name: bad }
+spec:
+  ackDeadline: soon
+  sink: { uri: "http://127.0.0.1:1/" }
+`,
+      });
+      assert.equal(response.status, 422);
+      const text = await response.text();
+      for (const field of ["spec.topic", "spec.ackDeadline"]) assert.ok(text.includes(field), field);
     });
   });
 

@@ -312,6 +312,44 @@ spec:
       assert.equal(sink.requests[count]!.headers["ce-number"], "7");
     });
 
+    it("waits for a sink that refuses, then answers 202; a deleted source's webhook is gone", async () => {
+      const refusing = await receiver((_request, index) => ({ status: index < 2 ? 503 : 202 }));
+      await herald.apply(`
+apiVersion: sources.knative.dev/v1alpha1
+kind: GitHubSource
+metadata: { name: refusing }
+spec:
+  ownerAndRepository: octo/hello
+  eventTypes: [push]
+  secretToken: { secretKeyRef: { name: github-secret, key: secretToken } }
+  sink: { uri: "${refusing.url}" }
+`);
+      const url = `${herald.url}/sources/default/refusing`;
+      const response = await fetch(url, {
+        method: "POST",
+        headers: { "x-github-event": "push", "x-github-delivery": "d-2", "x-hub-signature-256": sign(push) },
+        body: push,
+      });
+      assert.equal(response.status, 202);
+      assert.equal(refusing.requests.length, 3);
+      assert.ok(refusing.requests.every((r) => r.headers["ce-id"] === "d-2"));
+
+      const deleted = await fetch(
+        `${herald.url}${path("githubsources", "refusing", "sources.knative.dev/v1alpha1")}`,
+        {
+          method: "DELETE",
+        },
+      );
+      assert.equal(deleted.status, 200);
+      const after = await fetch(url, {
+        method: "POST",
+        headers: { "x-github-event": "push", "x-github-delivery": "d-3", "x-hub-signature-256": sign(push) },
+        body: push,
+      });
+      assert.equal(after.status, 404);
+      assert.equal(refusing.requests.length, 3);
+    });
+
     it("rejects a spec without a secret token", async () => {
       const text = await rejected(
         herald,
@@ -362,6 +400,24 @@ spec:
         return result.body.status.lastExit && result;
       });
       assert.equal(body.status.lastExit?.exitCode, 3);
+    });
+
+    it("rejects a bad spec naming the fields", async () => {
+      const text = await rejected(
+        herald,
+        `
+apiVersion: sources.herald.dev/v1alpha1
+kind: ProcessSource
+metadata: { name: bad }
+spec:
+  command: []
+  env: [{ name: "1BAD", value: x }]
+  sink: { ref: { kind: Channel, name: x } }
+`,
+      );
+      for (const field of ["spec.command", "spec.env[0].name", "spec.sink.ref.apiVersion"]) {
+        assert.ok(text.includes(field), field);
+      }
     });
 
     it("stops the process when the source is deleted", async () => {
