@@ -3,6 +3,7 @@ import { z } from "zod";
 import { fromKafkaMessage } from "../adapters/kafka/binding.js";
 import type { AttributeValue, CloudEvent } from "../src/events/event.js";
 import { sourceUri, type SourceFactory } from "./source.js";
+import { Reconnector } from "./support.js";
 
 /**
  * sources.knative.dev/v1beta1 KafkaSource. One kafkajs consumer in `consumerGroup` reads `topics`;
@@ -30,8 +31,6 @@ const specSchema = z.object({
 });
 
 export const KAFKA_EVENT_TYPE = "dev.knative.kafka.event";
-const FIRST_RETRY_MS = 500;
-const MAX_RETRY_MS = 15_000;
 const HEARTBEAT_MS = 3_000;
 
 /** Knative's extension name for a record header: `kafkaheader` + the name's letters and digits, lower-case. */
@@ -87,22 +86,18 @@ export const kafkaSource: SourceFactory<typeof specSchema> = {
     });
     const groupId = spec.consumerGroup ?? `knative-kafka-source-${context.resource.uid}`;
     let consumer: Consumer | undefined;
-    let stopped = false;
-    let timer: NodeJS.Timeout | undefined;
-    let wait = FIRST_RETRY_MS;
-
-    const connect = async (): Promise<void> => {
-      if (stopped) return;
+    const reconnector = new Reconnector(async () => {
+      if (reconnector.stopped) return;
       const attempt = kafka.consumer({ groupId, retry: { retries: 5 } });
       consumer = attempt;
       attempt.on(attempt.events.GROUP_JOIN, () => {
-        wait = FIRST_RETRY_MS;
+        reconnector.succeeded();
         context.setCondition("Connected", "True");
       });
       attempt.on(attempt.events.CRASH, (event) => {
         const { error, restart } = event.payload as { error: Error; restart: boolean };
         context.setCondition("Connected", "False", "ConsumerCrashed", error.message);
-        if (!restart && !stopped) retry(attempt);
+        if (!restart) retry(attempt);
       });
       try {
         await attempt.connect();
@@ -126,20 +121,17 @@ export const kafkaSource: SourceFactory<typeof specSchema> = {
         context.setCondition("Connected", "False", "ConnectionFailed", (error as Error).message);
         retry(attempt);
       }
-    };
+    });
     const retry = (failed: Consumer) => {
-      if (stopped || consumer !== failed) return;
+      if (reconnector.stopped || consumer !== failed) return;
       void failed.disconnect().catch(() => undefined);
-      clearTimeout(timer);
-      timer = setTimeout(() => void connect(), wait);
-      wait = Math.min(wait * 2, MAX_RETRY_MS);
+      reconnector.retry();
     };
     context.setCondition("Connected", "Unknown", "Connecting");
-    void connect();
+    reconnector.start();
     return {
       async stop() {
-        stopped = true;
-        clearTimeout(timer);
+        reconnector.stop();
         await consumer?.disconnect().catch(() => undefined);
       },
     };

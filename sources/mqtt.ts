@@ -5,6 +5,7 @@ import type { AttributeValue, CloudEvent } from "../src/events/event.js";
 import { fromStructuredJson } from "../src/events/http.js";
 import { validateAttributes } from "../src/events/validate.js";
 import { secretKeySelectorSchema, type SourceFactory } from "./source.js";
+import { InFlight } from "./support.js";
 
 /**
  * sources.herald.dev/v1alpha1 MqttSource: subscribes to MQTT topics (wildcards `+` and `#` allowed)
@@ -95,15 +96,14 @@ export const mqttSource: SourceFactory<typeof specSchema> = {
       ...(spec.password ? { password: context.secret(spec.password.secretKeyRef) } : {}),
     };
     const client: MqttClient = connect(spec.url, options);
-    const inFlight = new Set<Promise<void>>();
+    const inFlight = new InFlight();
     // The acknowledgement (PUBACK/PUBREC) goes out when `done` is called: after the sink accepted.
     client.handleMessage = (packet, done) => {
       const work = context.send(mqttMessageToEvent(packet, spec.url)).then(
         () => done(),
         () => undefined, // stopping: no acknowledgement, the broker redelivers in the next session
       );
-      inFlight.add(work);
-      void work.finally(() => inFlight.delete(work));
+      inFlight.track(work);
     };
     client.on("connect", (connack) => {
       if (connack.sessionPresent) {
@@ -137,7 +137,7 @@ export const mqttSource: SourceFactory<typeof specSchema> = {
         if (reason === "deleted") {
           await client.unsubscribeAsync(spec.topics).catch(() => undefined);
         }
-        await Promise.allSettled([...inFlight]);
+        await inFlight.settled();
         await client.endAsync(reason === "deleted").catch(() => undefined);
       },
     };

@@ -4,6 +4,7 @@ import { Cron } from "croner";
 import { z } from "zod";
 import type { AttributeValue } from "../src/events/event.js";
 import { sourceUri, type SourceFactory } from "./source.js";
+import { InFlight } from "./support.js";
 
 /** Knative's schedule may carry its timezone as a `CRON_TZ=` (or `TZ=`) prefix. */
 function splitSchedule(schedule: string): { pattern: string; timezone?: string } {
@@ -91,7 +92,7 @@ export const pingSource: SourceFactory<typeof specSchema> = {
       }
     };
     let lastFire = readLast();
-    const sends = new Set<Promise<void>>();
+    const sends = new InFlight();
     const job = new Cron(pattern, { timezone, protect: false, catch: true }, (self: Cron) => {
       const scheduled = self.currentRun() ?? new Date();
       const at = Math.floor(scheduled.getTime() / 1000) * 1000;
@@ -109,8 +110,7 @@ export const pingSource: SourceFactory<typeof specSchema> = {
       const send = context.send({ attributes, data }).catch((error: unknown) => {
         if (!context.signal.aborted) context.logger.warn({ err: error }, "ping event was not delivered");
       });
-      sends.add(send);
-      void send.finally(() => sends.delete(send));
+      sends.track(send);
     });
     context.setCondition(
       "Scheduled",
@@ -121,7 +121,7 @@ export const pingSource: SourceFactory<typeof specSchema> = {
     return {
       async stop() {
         job.stop();
-        await Promise.allSettled([...sends]);
+        await sends.settled();
       },
     };
   },

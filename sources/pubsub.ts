@@ -5,6 +5,7 @@ import { durationSchema } from "../src/resources/common.js";
 import { durationToMs } from "../src/resources/duration.js";
 import type { CloudEvent } from "../src/events/event.js";
 import type { SourceFactory } from "./source.js";
+import { InFlight, Reconnector } from "./support.js";
 
 /**
  * events.cloud.google.com/v1 CloudPubSubSource. Herald creates a Pub/Sub subscription on `topic`
@@ -41,8 +42,6 @@ const specSchema = z
 export const PUBSUB_EVENT_TYPE = "google.cloud.pubsub.topic.v1.messagePublished";
 const DATA_SCHEMA =
   "https://raw.githubusercontent.com/googleapis/google-cloudevents/master/proto/google/events/cloud/pubsub/v1/data.proto";
-const FIRST_RETRY_MS = 500;
-const MAX_RETRY_MS = 15_000;
 /** gRPC status codes. */
 const NOT_FOUND = 5;
 const ALREADY_EXISTS = 6;
@@ -99,13 +98,10 @@ export const cloudPubSubSource: SourceFactory<typeof specSchema> = {
     const fullName = `projects/${project}/subscriptions/${subscriptionId}`;
     let topicId = spec.topic ?? "";
     let subscription: Subscription | undefined;
-    let stopped = false;
-    let timer: NodeJS.Timeout | undefined;
-    let wait = FIRST_RETRY_MS;
-    const inFlight = new Set<Promise<void>>();
+    const inFlight = new InFlight();
 
-    const open = async () => {
-      if (stopped) return;
+    const reconnector = new Reconnector(async () => {
+      if (reconnector.stopped) return;
       try {
         const ackDeadlineSeconds = spec.ackDeadline
           ? Math.round(durationToMs(spec.ackDeadline)! / 1000)
@@ -140,8 +136,7 @@ export const cloudPubSubSource: SourceFactory<typeof specSchema> = {
             () => message.ack(),
             () => message.nack(),
           );
-          inFlight.add(work);
-          void work.finally(() => inFlight.delete(work));
+          inFlight.track(work);
         });
         opened.on("error", (error: Error & { code?: number }) => {
           if (subscription !== opened) return;
@@ -151,30 +146,27 @@ export const cloudPubSubSource: SourceFactory<typeof specSchema> = {
             error.code === NOT_FOUND ? "the topic or subscription is gone; re-creating it" : error.message,
           );
         });
-        wait = FIRST_RETRY_MS;
+        reconnector.succeeded();
         context.setCondition("Subscribed", "True", undefined, fullName);
       } catch (error) {
         retry((error as Error).message);
       }
-    };
+    });
     const retry = (why: string) => {
-      if (stopped) return;
+      if (reconnector.stopped) return;
       context.setCondition("Subscribed", "False", "SubscribeFailed", why);
-      clearTimeout(timer);
-      timer = setTimeout(() => void open(), wait);
-      wait = Math.min(wait * 2, MAX_RETRY_MS);
+      reconnector.retry();
     };
 
     context.setCondition("Subscribed", "Unknown", "Subscribing");
-    void open();
+    reconnector.start();
     return {
       async stop(reason) {
-        stopped = true;
-        clearTimeout(timer);
+        reconnector.stop();
         const open = subscription;
         subscription = undefined;
         await open?.close().catch(() => undefined);
-        await Promise.allSettled([...inFlight]);
+        await inFlight.settled();
         if (reason === "deleted" && !spec.subscription && !context.config.pubsub.keepTopologyOnDelete) {
           await client
             .subscription(fullName)

@@ -4,6 +4,7 @@ import { z } from "zod";
 import { fromAmqpMessage } from "../adapters/rabbitmq/binding.js";
 import type { AttributeValue, CloudEvent } from "../src/events/event.js";
 import { sourceUri, type SourceFactory } from "./source.js";
+import { InFlight, Reconnector } from "./support.js";
 
 /**
  * sources.knative.dev/v1alpha1 RabbitmqSource, with eventing-rabbitmq's fields where they make sense
@@ -40,8 +41,6 @@ const specSchema = z.object({
 });
 
 export const RABBITMQ_EVENT_TYPE = "dev.knative.rabbitmq.event";
-const FIRST_RETRY_MS = 500;
-const MAX_RETRY_MS = 15_000;
 
 function queueOf(spec: z.output<typeof specSchema>, resource: { namespace: string; name: string }): string {
   return spec.rabbitmqResourcesConfig.queueName ?? `herald.source.${resource.namespace}.${resource.name}`;
@@ -93,10 +92,7 @@ export const rabbitmqSource: SourceFactory<typeof specSchema> = {
     const queue = queueOf(spec, context.resource);
     const source = `${sourceUri("rabbitmqsources", context.resource)}#${queue}`;
     let connection: ChannelModel | undefined;
-    let stopped = false;
-    let timer: NodeJS.Timeout | undefined;
-    let wait = FIRST_RETRY_MS;
-    const inFlight = new Set<Promise<void>>();
+    const inFlight = new InFlight();
 
     const declare = async (channel: Channel) => {
       if (resources.predeclared) {
@@ -124,21 +120,18 @@ export const rabbitmqSource: SourceFactory<typeof specSchema> = {
         () => channel.ack(message),
         () => undefined, // stopping: the message stays unacked and RabbitMQ redelivers it
       );
-      inFlight.add(work);
-      void work.finally(() => inFlight.delete(work));
+      inFlight.track(work);
     };
 
     const reconnect = (why: string) => {
-      if (stopped) return;
+      if (reconnector.stopped) return;
       context.setCondition("Connected", "False", "ConnectionFailed", why);
       connection = undefined;
-      clearTimeout(timer);
-      timer = setTimeout(() => void open(), wait);
-      wait = Math.min(wait * 2, MAX_RETRY_MS);
+      reconnector.retry();
     };
 
-    const open = async () => {
-      if (stopped) return;
+    const reconnector = new Reconnector(async () => {
+      if (reconnector.stopped) return;
       try {
         const opened = await connect(url);
         connection = opened;
@@ -154,7 +147,7 @@ export const rabbitmqSource: SourceFactory<typeof specSchema> = {
           if (message) handle(channel, message);
           else if (connection === opened) void opened.close().catch(() => undefined); // queue deleted
         });
-        wait = FIRST_RETRY_MS;
+        reconnector.succeeded();
         context.setCondition("Connected", "True");
       } catch (error) {
         const message = (error as Error).message.replace(/\/\/[^@/]*@/, "//***@");
@@ -163,15 +156,14 @@ export const rabbitmqSource: SourceFactory<typeof specSchema> = {
         await failed?.close().catch(() => undefined);
         reconnect(message);
       }
-    };
+    });
 
     context.setCondition("Connected", "Unknown", "Connecting");
-    void open();
+    reconnector.start();
     return {
       async stop() {
-        stopped = true;
-        clearTimeout(timer);
-        await Promise.allSettled([...inFlight]);
+        reconnector.stop();
+        await inFlight.settled();
         const open = connection;
         connection = undefined;
         await open?.close().catch(() => undefined);
