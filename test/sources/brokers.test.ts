@@ -50,10 +50,7 @@ describe("broker-backed sources", () => {
       },
       { timeoutMs: 60_000, message: `${path} to be Ready` },
     );
-  const remove = async (path: string) => {
-    const response = await fetch(`${herald.url}${path}`, { method: "DELETE" });
-    assert.equal(response.status, 200);
-  };
+  const remove = async (path: string) => assert.equal(await herald.delete(path), 200);
   const unique = (prefix: string) => `${prefix}-${randomUUID().slice(0, 8)}`;
 
   before(async () => {
@@ -174,10 +171,7 @@ spec:
         { timeoutMs: 60_000, message: "Ready=False with ConnectionFailed" },
       );
       await remove(path("nowhere"));
-      const response = await fetch(`${herald.url}/apply`, {
-        method: "POST",
-        headers: { "content-type": "application/yaml" },
-        body: `apiVersion: sources.knative.dev/v1beta1
+      const text = await herald.applyRejected(`apiVersion: sources.knative.dev/v1beta1
 kind: KafkaSource
 metadata: { name: bad }
 spec:
@@ -185,10 +179,7 @@ spec:
   topics: []
   initialOffset: middle
   sink: { uri: "http://127.0.0.1:1/" }
-`,
-      });
-      assert.equal(response.status, 422);
-      const text = await response.text();
+`);
       for (const field of ["spec.bootstrapServers[0]", "spec.topics", "spec.initialOffset"]) {
         assert.ok(text.includes(field), field);
       }
@@ -262,19 +253,13 @@ spec:
     });
 
     it("rejects a bad spec naming the fields", async () => {
-      const response = await fetch(`${herald.url}/apply`, {
-        method: "POST",
-        headers: { "content-type": "application/yaml" },
-        body: `apiVersion: sources.knative.dev/v1alpha1
+      const text = await herald.applyRejected(`apiVersion: sources.knative.dev/v1alpha1
 kind: RabbitmqSource
 metadata: { name: bad }
 spec:
   rabbitmqResourcesConfig: { parallelism: 0, predeclared: "yes" }
   sink: { uri: "http://127.0.0.1:1/" }
-`,
-      });
-      assert.equal(response.status, 422);
-      const text = await response.text();
+`);
       for (const field of [
         "spec.rabbitmqResourcesConfig.parallelism",
         "spec.rabbitmqResourcesConfig.predeclared",
@@ -409,19 +394,13 @@ spec:
         return condition?.status === "False" && condition.reason === "SubscribeFailed";
       });
       await remove(path("no-topic"));
-      const response = await fetch(`${herald.url}/apply`, {
-        method: "POST",
-        headers: { "content-type": "application/yaml" },
-        body: `apiVersion: events.cloud.google.com/v1
+      const text = await herald.applyRejected(`apiVersion: events.cloud.google.com/v1
 kind: CloudPubSubSource
 metadata: { name: bad }
 spec:
   ackDeadline: soon
   sink: { uri: "http://127.0.0.1:1/" }
-`,
-      });
-      assert.equal(response.status, 422);
-      const text = await response.text();
+`);
       for (const field of ["spec.topic", "spec.ackDeadline"]) assert.ok(text.includes(field), field);
     });
   });
@@ -496,10 +475,7 @@ spec:
         return condition?.status === "False" && /ConnectionFailed|Offline/.test(condition.reason ?? "");
       });
       await remove(path("nowhere"));
-      const response = await fetch(`${herald.url}/apply`, {
-        method: "POST",
-        headers: { "content-type": "application/yaml" },
-        body: `apiVersion: sources.herald.dev/v1alpha1
+      const text = await herald.applyRejected(`apiVersion: sources.herald.dev/v1alpha1
 kind: MqttSource
 metadata: { name: bad }
 spec:
@@ -507,10 +483,7 @@ spec:
   topics: []
   qos: 3
   sink: { uri: "http://127.0.0.1:1/" }
-`,
-      });
-      assert.equal(response.status, 422);
-      const text = await response.text();
+`);
       for (const field of ["spec.url", "spec.topics", "spec.qos"]) assert.ok(text.includes(field), field);
     });
   });

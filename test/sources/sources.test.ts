@@ -18,16 +18,6 @@ interface SourceStatus {
 
 const condition = (body: SourceStatus, type: string) => body.status.conditions?.find((c) => c.type === type);
 
-async function rejected(herald: HeraldProcess, yaml: string): Promise<string> {
-  const response = await fetch(`${herald.url}/apply`, {
-    method: "POST",
-    headers: { "content-type": "application/yaml" },
-    body: yaml,
-  });
-  assert.equal(response.status, 422);
-  return response.text();
-}
-
 describe("sources", () => {
   let herald: HeraldProcess;
   const receivers: Receiver[] = [];
@@ -84,10 +74,7 @@ spec:
     });
 
     it("stops firing when deleted", async () => {
-      const response = await fetch(`${herald.url}${path("pingsources", "every-second")}`, {
-        method: "DELETE",
-      });
-      assert.equal(response.status, 200);
+      assert.equal(await herald.delete(path("pingsources", "every-second")), 200);
       const sink = receivers[0]!;
       const count = sink.requests.length;
       // Another source's events mark the passing seconds: three of them, and the deleted one sent nothing.
@@ -183,8 +170,7 @@ spec:
     });
 
     it("rejects a bad spec naming the fields", async () => {
-      const text = await rejected(
-        herald,
+      const text = await herald.applyRejected(
         `
 apiVersion: sources.knative.dev/v1
 kind: PingSource
@@ -334,13 +320,10 @@ spec:
       assert.equal(refusing.requests.length, 3);
       assert.ok(refusing.requests.every((r) => r.headers["ce-id"] === "d-2"));
 
-      const deleted = await fetch(
-        `${herald.url}${path("githubsources", "refusing", "sources.knative.dev/v1alpha1")}`,
-        {
-          method: "DELETE",
-        },
+      assert.equal(
+        await herald.delete(path("githubsources", "refusing", "sources.knative.dev/v1alpha1")),
+        200,
       );
-      assert.equal(deleted.status, 200);
       const after = await fetch(url, {
         method: "POST",
         headers: { "x-github-event": "push", "x-github-delivery": "d-3", "x-hub-signature-256": sign(push) },
@@ -351,8 +334,7 @@ spec:
     });
 
     it("rejects a spec without a secret token", async () => {
-      const text = await rejected(
-        herald,
+      const text = await herald.applyRejected(
         `
 apiVersion: sources.knative.dev/v1alpha1
 kind: GitHubSource
@@ -403,8 +385,7 @@ spec:
     });
 
     it("rejects a bad spec naming the fields", async () => {
-      const text = await rejected(
-        herald,
+      const text = await herald.applyRejected(
         `
 apiVersion: sources.herald.dev/v1alpha1
 kind: ProcessSource
@@ -433,11 +414,7 @@ spec:
       const event = await eventually(() => sink.requests[0]);
       const pid = Number(event.body.toString());
       assert.doesNotThrow(() => process.kill(pid, 0));
-      const response = await fetch(
-        `${herald.url}${path("processsources", "daemon", "sources.herald.dev/v1alpha1")}`,
-        { method: "DELETE" },
-      );
-      assert.equal(response.status, 200);
+      assert.equal(await herald.delete(path("processsources", "daemon", "sources.herald.dev/v1alpha1")), 200);
       await eventually(
         () => {
           try {

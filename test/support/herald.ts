@@ -128,6 +128,25 @@ export class HeraldProcess {
     return body.items ?? [];
   }
 
+  /** Applies YAML that must be refused: asserts the 422 and resolves with the error body's text. */
+  async applyRejected(yaml: string): Promise<string> {
+    const response = await fetch(`${this.url}/apply`, {
+      method: "POST",
+      headers: { "content-type": "application/yaml" },
+      body: yaml,
+    });
+    const text = await response.text();
+    if (response.status !== 422) throw new Error(`expected 422 from apply, got ${response.status}: ${text}`);
+    return text;
+  }
+
+  /** DELETEs a resource by its API path; resolves with the HTTP status. */
+  async delete(path: string): Promise<number> {
+    const response = await fetch(`${this.url}${path}`, { method: "DELETE" });
+    await response.body?.cancel();
+    return response.status;
+  }
+
   /** GETs an API path and returns the parsed JSON body and status. */
   async get<T = Record<string, unknown>>(path: string): Promise<{ status: number; body: T }> {
     const response = await fetch(`${this.url}${path}`);
