@@ -14,8 +14,11 @@ function readyOf(resource: Resource): Condition | undefined {
   return resource.status?.conditions?.find((c) => c.type === "Ready");
 }
 
-/** kubectl-like table: NAMESPACE NAME READY REASON URL AGE. */
+/** kubectl-like table: NAMESPACE NAME READY REASON URL (SINK for sources) AGE. */
 export function table(resources: Resource[], withNamespace: boolean): string {
+  const sources =
+    resources.length > 0 &&
+    resources.every((r) => "sinkUri" in (r.status ?? {}) || "sink" in (r.spec as object));
   const rows = resources.map((r) => {
     const ready = readyOf(r);
     return [
@@ -23,11 +26,18 @@ export function table(resources: Resource[], withNamespace: boolean): string {
       r.metadata.name,
       ready?.status ?? "Unknown",
       ready?.reason ?? "",
-      r.status?.address?.url ?? "",
+      (sources ? (r.status?.sinkUri as string | undefined) : r.status?.address?.url) ?? "",
       age(r.metadata.creationTimestamp),
     ];
   });
-  const header = [...(withNamespace ? ["NAMESPACE"] : []), "NAME", "READY", "REASON", "URL", "AGE"];
+  const header = [
+    ...(withNamespace ? ["NAMESPACE"] : []),
+    "NAME",
+    "READY",
+    "REASON",
+    sources ? "SINK" : "URL",
+    "AGE",
+  ];
   const all = [header, ...rows];
   const widths = header.map((_, i) => Math.max(...all.map((row) => row[i]!.length)));
   return all
@@ -55,6 +65,9 @@ export function describe(resource: Resource): string {
     `Created:       ${resource.metadata.creationTimestamp}`,
   ];
   if (resource.status?.address?.url) lines.push(`Address:       ${resource.status.address.url}`);
+  if (typeof resource.status?.sinkUri === "string") lines.push(`Sink:          ${resource.status.sinkUri}`);
+  if (typeof resource.status?.webhookUrl === "string")
+    lines.push(`Webhook:       ${resource.status.webhookUrl}`);
   lines.push(
     "Spec:",
     ...stringify(resource.spec)

@@ -117,6 +117,31 @@ spec:
     );
   });
 
+  it("lists sources with their sink and describes them", async () => {
+    const applied = await herald(
+      server.url,
+      ["apply", "-f", "-"],
+      `apiVersion: sources.knative.dev/v1
+kind: PingSource
+metadata: { name: cli-ping }
+spec:
+  schedule: "0 0 1 1 *"
+  sink: { uri: "${receiver.url}" }
+`,
+    );
+    assert.equal(applied.code, 0, applied.stderr);
+    const listed = await eventually(async () => {
+      const run = await herald(server.url, ["get", "pingsources"]);
+      return run.stdout.includes("True") && run;
+    });
+    assert.match(listed.stdout, /NAME\s+READY\s+REASON\s+SINK/);
+    assert.match(listed.stdout, new RegExp(`cli-ping\\s+True\\s+${receiver.url.replace(/[.]/g, "\\.")}`));
+    const described = await herald(server.url, ["describe", "pingsource", "cli-ping"]);
+    assert.equal(described.code, 0, described.stderr);
+    assert.match(described.stdout, new RegExp(`Sink:\\s+${receiver.url.replace(/[.]/g, "\\.")}`));
+    assert.match(described.stdout, /SinkProvided/);
+  });
+
   it("exits 2 naming the file and field of an invalid manifest", async () => {
     const file = join(dir, "bad.yaml");
     await writeFile(
