@@ -76,6 +76,13 @@ export const configSchema = z.object({
       urlFile: z.string().optional(),
     })
     .prefault({}),
+  tracing: z
+    .object({
+      /** OTLP/HTTP traces endpoint, e.g. http://127.0.0.1:4318/v1/traces; tracing is off without it. */
+      endpoint: z.url().optional(),
+      serviceName: z.string().default("herald"),
+    })
+    .prefault({}),
   pubsub: z
     .object({
       projectId: z.string().default("herald"),
@@ -115,6 +122,9 @@ export const environmentVariables = {
   PUBSUB_EMULATOR_HOST: "pubsub.emulatorHost",
   GOOGLE_APPLICATION_CREDENTIALS: "pubsub.keyFilename",
   HERALD_PUBSUB_KEEP_TOPOLOGY: "pubsub.keepTopologyOnDelete",
+  HERALD_TRACING_ENDPOINT: "tracing.endpoint",
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "tracing.endpoint",
+  OTEL_SERVICE_NAME: "tracing.serviceName",
 } as const;
 
 function setPath(target: Record<string, unknown>, path: string, value: unknown): void {

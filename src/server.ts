@@ -11,6 +11,7 @@ import { ControlPlane } from "./control/control-plane.js";
 import { ResourceStore } from "./control/store.js";
 import { Sender } from "./dispatcher/sender.js";
 import { createIngressHandler, isIngressPath } from "./ingress/ingress.js";
+import { createTracing } from "./tracing.js";
 
 export interface RunningHerald {
   readonly url: string;
@@ -30,7 +31,8 @@ export async function startHerald(config: HeraldConfig, logger: Logger): Promise
     connectionsPerOrigin: config.dispatcher.connectionsPerOrigin,
     defaultTimeoutMs: config.dispatcher.defaultTimeoutMs,
   });
-  const controlPlane = new ControlPlane({ config, logger, store, adapters, sender });
+  const tracing = createTracing(config.tracing);
+  const controlPlane = new ControlPlane({ config, logger, store, adapters, sender, tracing });
   let ready = false;
   const api = createApiApp(controlPlane, () => ready, config.maxBodyBytes);
   const ingress = createIngressHandler(
@@ -52,7 +54,7 @@ export async function startHerald(config: HeraldConfig, logger: Logger): Promise
         publish: (events) => channel.adapter.publish(channel.target, events),
       };
     },
-    { maxBodyBytes: config.maxBodyBytes, logger },
+    { maxBodyBytes: config.maxBodyBytes, logger, tracing },
   );
   const server: Server = createServer((req, res) => {
     const url = req.url ?? "/";
@@ -89,6 +91,9 @@ export async function startHerald(config: HeraldConfig, logger: Logger): Promise
       server.closeIdleConnections();
       await controlPlane.close();
       await sender.close();
+      await tracing
+        .shutdown()
+        .catch((error: unknown) => logger.warn({ err: error }, "exporting the last spans failed"));
       server.closeAllConnections();
       await closed;
     },

@@ -5,7 +5,9 @@ import type { HeraldConfig } from "../config.js";
 import { publicBaseUrl } from "../config.js";
 import { createEventHandler } from "../dispatcher/dispatcher.js";
 import type { SubscriberTarget } from "../dispatcher/delivery.js";
+import { filteredOut } from "../dispatcher/metrics.js";
 import type { Sender } from "../dispatcher/sender.js";
+import type { Tracing } from "../tracing.js";
 import type { CloudEvent } from "../events/event.js";
 import type { Resource, ResourceStatus } from "../resources/common.js";
 import { allKinds, kindByName, kindFor, type KindDefinition } from "../resources/kinds.js";
@@ -35,6 +37,7 @@ export interface ControlPlaneOptions {
   store: ResourceStore;
   adapters: Pick<AdapterRegistry, "get" | "values">;
   sender: Sender;
+  tracing: Tracing;
 }
 
 /**
@@ -422,6 +425,7 @@ export class ControlPlane {
       createEventHandler(target, {
         sender: this.options.sender,
         logger: this.options.logger,
+        tracing: this.options.tracing,
         signal: this.shutdown.signal,
       });
     if (
@@ -448,8 +452,13 @@ export class ControlPlane {
     const runtime = { desired, handler: handlerFor(desired.target), targetJson } as SubscriptionRuntime;
     try {
       // The filter is read through the runtime, so an in-place update (above) applies to it too.
+      const filteredCounter = filteredOut.labels({ namespace: desired.namespace, name: desired.name });
       const accepts = desired.target.filter
-        ? (event: CloudEvent) => runtime.desired.target.filter?.(event) ?? true
+        ? (event: CloudEvent) => {
+            const wanted = runtime.desired.target.filter?.(event) ?? true;
+            if (!wanted) filteredCounter.inc();
+            return wanted;
+          }
         : undefined;
       runtime.handle = await channel.adapter.subscribe(
         channel.target,

@@ -5,6 +5,7 @@ import { withAttributes } from "../events/event.js";
 import { parseHttpReply } from "../events/http.js";
 import { nextWait, isRetryable, type DeliveryOptions, type SubscriberTarget } from "./delivery.js";
 import { deadLettered, dispatchAttempts, dispatchLatency, dropped, filteredOut } from "./metrics.js";
+import type { Tracing } from "../tracing.js";
 import type { Sender, SendResult } from "./sender.js";
 
 /** Knative truncates the failed response body it puts in knativeerrordata. */
@@ -13,6 +14,7 @@ const ERROR_DATA_MAX_BYTES = 1024;
 export interface DispatcherDeps {
   sender: Sender;
   logger: Logger;
+  tracing: Tracing;
   /** Aborted at shutdown: retry waits stop and the event is handed back to the backend. */
   signal: AbortSignal;
 }
@@ -47,7 +49,7 @@ function headerOf(result: SendResult, name: string): string | undefined {
  * adapter keeps the event for redelivery.
  */
 export function createEventHandler(target: SubscriberTarget, deps: DispatcherDeps): EventHandler {
-  const { sender, logger, signal } = deps;
+  const { sender, logger, signal, tracing } = deps;
   const labels = { namespace: target.namespace, name: target.name };
   const attemptsByCode = new Map<string, ReturnType<typeof dispatchAttempts.labels>>();
   const latency = dispatchLatency.labels(labels);
@@ -67,15 +69,33 @@ export function createEventHandler(target: SubscriberTarget, deps: DispatcherDep
     delivery: DeliveryOptions,
     context: DeliveryContext,
   ): Promise<SendResult> {
-    for (let attempt = 0; ; attempt++) {
-      const started = performance.now();
-      const result = await sender.send(url, event, { timeoutMs: delivery.timeoutMs, signal });
-      latency.observe((performance.now() - started) / 1000);
-      countAttempt(result.status === undefined ? "error" : String(result.status));
-      if (result.ok || attempt >= delivery.retry || !isRetryable(result.status)) return result;
-      const waitMs = nextWait(delivery, attempt + 1, result.status, headerOf(result, "retry-after"));
-      context.extendDeadline?.(waitMs + (delivery.timeoutMs ?? 0));
-      await wait(waitMs, signal);
+    const parent = event.attributes.traceparent;
+    const span = tracing.start("herald.deliver", "client", typeof parent === "string" ? parent : undefined, {
+      "herald.subscription": `${target.namespace}/${target.name}`,
+      "url.full": url,
+      "cloudevents.event_id": String(event.attributes.id),
+      "cloudevents.event_type": String(event.attributes.type),
+    });
+    let result: SendResult | undefined;
+    try {
+      for (let attempt = 0; ; attempt++) {
+        const started = performance.now();
+        result = await sender.send(url, event, {
+          timeoutMs: delivery.timeoutMs,
+          signal,
+          traceparent: span.traceparent,
+        });
+        latency.observe((performance.now() - started) / 1000);
+        countAttempt(result.status === undefined ? "error" : String(result.status));
+        span.setAttributes({ "herald.attempts": attempt + 1 });
+        if (result.ok || attempt >= delivery.retry || !isRetryable(result.status)) return result;
+        const waitMs = nextWait(delivery, attempt + 1, result.status, headerOf(result, "retry-after"));
+        context.extendDeadline?.(waitMs + (delivery.timeoutMs ?? 0));
+        await wait(waitMs, signal);
+      }
+    } finally {
+      if (result?.status !== undefined) span.setAttributes({ "http.response.status_code": result.status });
+      span.end(result?.ok ? undefined : (result?.error ?? `status ${result?.status ?? "none"}`));
     }
   }
 

@@ -35,10 +35,16 @@ export class Sender {
   async send(
     url: string,
     event: CloudEvent,
-    options: { timeoutMs?: number | undefined; signal?: AbortSignal | undefined } = {},
+    options: {
+      timeoutMs?: number | undefined;
+      signal?: AbortSignal | undefined;
+      /** W3C trace context of this delivery, sent as the `traceparent` header. */
+      traceparent?: string | undefined;
+    } = {},
   ): Promise<SendResult> {
     const { headers, body } = toBinaryHttp(event);
     headers.prefer = "reply";
+    if (options.traceparent) headers.traceparent = options.traceparent;
     const timeout = AbortSignal.timeout(options.timeoutMs ?? this.defaultTimeoutMs);
     const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
     try {

@@ -2,8 +2,9 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Logger } from "pino";
 import { Counter, Histogram } from "prom-client";
 import { HeraldError, errorBody, httpStatusOf } from "../errors.js";
-import type { CloudEvent } from "../events/event.js";
+import { withAttributes, type CloudEvent } from "../events/event.js";
 import { parseHttpEvents } from "../events/http.js";
+import type { Tracing } from "../tracing.js";
 
 /** Where ingress publishes: a running channel, looked up per request in O(1). */
 export interface IngressTarget {
@@ -91,8 +92,50 @@ function send(res: ServerResponse, status: number, body?: unknown, headers?: Rec
  */
 export function createIngressHandler(
   lookup: IngressLookup,
-  options: { maxBodyBytes: number; logger: Logger },
+  options: { maxBodyBytes: number; logger: Logger; tracing: Tracing },
 ) {
+  /**
+   * Publishes in an ingress span whose parent is the request's `traceparent` header (else the first
+   * event's extension). With tracing on, each event's `traceparent` extension becomes the ingress
+   * span, as Knative's broker ingress does, so deliveries join the trace; with tracing off, an
+   * incoming header is carried over to events that have no extension.
+   */
+  async function publishTraced(
+    target: IngressTarget,
+    events: CloudEvent[],
+    req: IncomingMessage,
+    destination: string,
+  ): Promise<void> {
+    const header = req.headers.traceparent;
+    const incoming = typeof header === "string" ? header : undefined;
+    if (!options.tracing.enabled) {
+      const carried = incoming
+        ? events.map((event) =>
+            event.attributes.traceparent === undefined
+              ? withAttributes(event, { traceparent: incoming })
+              : event,
+          )
+        : events;
+      await target.publish(carried);
+      return;
+    }
+    const first = events[0]!.attributes.traceparent;
+    const parent = incoming ?? (typeof first === "string" ? first : undefined);
+    const span = options.tracing.start("herald.ingress", "server", parent, {
+      "messaging.destination.name": destination,
+      "messaging.batch.message_count": events.length,
+    });
+    const traceparent = span.traceparent!;
+    const traced = events.map((event) => withAttributes(event, { traceparent }));
+    try {
+      await target.publish(traced);
+      span.end();
+    } catch (error) {
+      span.end((error as Error).message);
+      throw error;
+    }
+  }
+
   return async (req: IncomingMessage, res: ServerResponse, path: string): Promise<void> => {
     const started = performance.now();
     try {
@@ -122,7 +165,7 @@ export function createIngressHandler(
           `${namespace}/${name} is not ready${target.message ? `: ${target.message}` : ""}`,
         );
       }
-      if (events.length > 0) await target.publish(events);
+      if (events.length > 0) await publishTraced(target, events, req, `${kind}/${namespace}/${name}`);
       accepted.inc({ namespace, name }, events.length);
       send(res, 202);
     } catch (error) {
