@@ -73,6 +73,8 @@ describe("Broker and Trigger on the in-memory channel", () => {
       orders.requests.map((r) => r.headers["ce-id"]),
       ["o-1", "o-2"],
     );
+    const metrics = await (await fetch(`${herald.url}/metrics`)).text();
+    assert.match(metrics, /herald_events_filtered_total\{namespace="default",name="orders"\} 1\n/);
   });
 
   it("routes with the filters dialects, including CESQL", async () => {
