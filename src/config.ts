@@ -34,6 +34,8 @@ export const configSchema = z.object({
   logLevel: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
   /** Largest accepted ingress request body, in bytes. */
   maxBodyBytes: positiveInt.default(4 * 1024 * 1024),
+  /** How long ingress waits for a backend to accept events before answering 503. */
+  publishTimeoutMs: positiveInt.default(5_000),
   /** The channelTemplate a `Channel` without one gets. */
   defaultChannelKind: z.string().default("InMemoryChannel"),
   memory: z
@@ -110,6 +112,7 @@ export const environmentVariables = {
   HERALD_LOG_LEVEL: "logLevel",
   HERALD_MAX_BODY_BYTES: "maxBodyBytes",
   HERALD_DEFAULT_CHANNEL_KIND: "defaultChannelKind",
+  HERALD_PUBLISH_TIMEOUT_MS: "publishTimeoutMs",
   HERALD_MEMORY_CAPACITY: "memory.capacity",
   HERALD_DISPATCHER_MAX_IN_FLIGHT: "dispatcher.maxInFlight",
   HERALD_KAFKA_BOOTSTRAP_SERVERS: "kafka.bootstrapServers",

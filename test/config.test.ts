@@ -17,12 +17,24 @@ describe("configuration", () => {
       HERALD_DATA_DIR: "/var/herald",
       HERALD_KAFKA_BOOTSTRAP_SERVERS: "a:1, b:2",
       PUBSUB_EMULATOR_HOST: "127.0.0.1:8085",
+      HERALD_PUBLISH_TIMEOUT_MS: "2500",
+      HERALD_TRACING_ENDPOINT: "http://127.0.0.1:4318/v1/traces",
+      HERALD_KAFKA_SASL_MECHANISM: "scram-sha-512",
+      HERALD_KAFKA_SASL_USERNAME: "herald",
+      HERALD_KAFKA_SASL_PASSWORD: "secret",
     };
     const config = loadConfig({ port: "9100" }, env);
     assert.equal(config.port, 9100);
     assert.equal(config.dataDir, "/var/herald");
     assert.deepEqual(config.kafka.bootstrapServers, ["a:1", "b:2"]);
     assert.equal(config.pubsub.emulatorHost, "127.0.0.1:8085");
+    assert.equal(config.publishTimeoutMs, 2500);
+    assert.equal(config.tracing.endpoint, "http://127.0.0.1:4318/v1/traces");
+    assert.deepEqual(config.kafka.sasl, {
+      mechanism: "scram-sha-512",
+      username: "herald",
+      password: "secret",
+    });
   });
 
   it("names the setting and its variable when a value is invalid", () => {

@@ -32,14 +32,13 @@ import { fromKafkaMessage, toKafkaMessage } from "./binding.js";
  *   consumer group  knative-messaging-kafka.{namespace}.{channel}.{subscription uid}
  *
  * Publish: one idempotent producer (acks=all) for every channel; `publish` resolves once Kafka
- * acknowledged the whole batch, and rejects with BackendUnavailable within PUBLISH_TIMEOUT_MS.
+ * acknowledged the whole batch, and rejects with BackendUnavailable within `publishTimeoutMs`.
  * Concurrent publishes to a topic are group-committed (see `enqueue`).
  * Dispatch: one consumer group per subscription, offsets committed manually and only past events
  * whose handler resolved. Ordered: one event at a time per partition, a rejected event retried in
  * place. Unordered: up to maxInFlight events of a fetched batch at once. A new subscription starts at
  * the end of the topic, so it sees every event published after it was created.
  */
-const PUBLISH_TIMEOUT_MS = 5_000;
 const RETRY_IN_PLACE_MS = 1_000;
 const HEARTBEAT_MS = 3_000;
 
@@ -177,8 +176,8 @@ class KafkaChannelAdapter implements ChannelAdapter {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(
-        () => reject(new Error(`no acknowledgement within ${PUBLISH_TIMEOUT_MS} ms`)),
-        PUBLISH_TIMEOUT_MS,
+        () => reject(new Error(`no acknowledgement within ${this.config.publishTimeoutMs} ms`)),
+        this.config.publishTimeoutMs,
       );
     });
     const { sent, abandon } = this.enqueue(topicName(channel), events.map(toKafkaMessage));
@@ -235,7 +234,7 @@ class KafkaChannelAdapter implements ChannelAdapter {
         await producer.send({
           topic,
           acks: -1,
-          timeout: PUBLISH_TIMEOUT_MS,
+          timeout: this.config.publishTimeoutMs,
           messages: batch.flatMap((entry) => entry.messages),
         });
         for (const entry of batch) entry.resolve();

@@ -25,8 +25,6 @@ import { isHeraldSubscription, resolveTopology, subscriptionName, type ChannelTo
 
 /** gRPC status ALREADY_EXISTS. */
 const ALREADY_EXISTS = 6;
-/** Longest a publish (and any topology call) may take before it is answered BackendUnavailable. */
-const CALL_TIMEOUT_MS = 5_000;
 const BACKEND = "Pub/Sub";
 
 interface KnownSubscription {
@@ -80,6 +78,8 @@ class PubSubChannelAdapter implements ChannelAdapter {
   constructor(
     private readonly config: HeraldConfig["pubsub"],
     logger: Logger,
+    /** Longest a publish (and any topology call) may take before it is answered BackendUnavailable. */
+    private readonly callTimeoutMs: number,
   ) {
     this.logger = logger;
     const options = pubsubClientConfig(config);
@@ -150,7 +150,7 @@ class PubSubChannelAdapter implements ChannelAdapter {
   async createChannel(channel: ChannelTarget): Promise<ChannelBackendStatus> {
     const state = this.stateOf(channel);
     try {
-      await withTimeout(this.createTopic(state.topology), CALL_TIMEOUT_MS, "creating topic");
+      await withTimeout(this.createTopic(state.topology), this.callTimeoutMs, "creating topic");
     } catch (error) {
       throw backendUnavailable(BACKEND, error);
     }
@@ -163,7 +163,7 @@ class PubSubChannelAdapter implements ChannelAdapter {
     await Promise.all([...state.subscriptions.values()].map((known) => known.consumer?.close()));
     if (this.config.keepTopologyOnDelete) return;
     try {
-      await withTimeout(this.deleteTopology(state), CALL_TIMEOUT_MS * 2, "deleting topology");
+      await withTimeout(this.deleteTopology(state), this.callTimeoutMs * 2, "deleting topology");
     } catch (error) {
       throw backendUnavailable(BACKEND, error);
     }
@@ -195,10 +195,10 @@ class PubSubChannelAdapter implements ChannelAdapter {
   async publish(channel: ChannelTarget, events: readonly CloudEvent[]): Promise<void> {
     if (events.length === 0) return;
     const state = this.stateOf(channel);
-    const deadline = Date.now() + CALL_TIMEOUT_MS;
+    const deadline = Date.now() + this.callTimeoutMs;
     try {
       try {
-        await withTimeout(this.publishBatch(state, events), CALL_TIMEOUT_MS, "publishing");
+        await withTimeout(this.publishBatch(state, events), this.callTimeoutMs, "publishing");
       } catch (error) {
         if (codeOf(error) !== NOT_FOUND) throw error;
         const remaining = () => Math.max(1, deadline - Date.now());
@@ -245,7 +245,7 @@ class PubSubChannelAdapter implements ChannelAdapter {
     try {
       await withTimeout(
         this.createSubscription(state.topology, known),
-        CALL_TIMEOUT_MS * 2,
+        this.callTimeoutMs * 2,
         "creating subscription",
       );
     } catch (error) {
@@ -281,7 +281,7 @@ class PubSubChannelAdapter implements ChannelAdapter {
     try {
       await withTimeout(
         this.deleteIfPresent(() => this.client.subscription(name).delete()),
-        CALL_TIMEOUT_MS,
+        this.callTimeoutMs,
         "deleting subscription",
       );
     } catch (error) {
@@ -292,8 +292,8 @@ class PubSubChannelAdapter implements ChannelAdapter {
   async isReady(): Promise<boolean> {
     try {
       await withTimeout(
-        this.client.getTopics({ pageSize: 1, autoPaginate: false, gaxOpts: { timeout: CALL_TIMEOUT_MS } }),
-        CALL_TIMEOUT_MS,
+        this.client.getTopics({ pageSize: 1, autoPaginate: false, gaxOpts: { timeout: this.callTimeoutMs } }),
+        this.callTimeoutMs,
         "listing topics",
       );
       return true;
@@ -313,5 +313,5 @@ class PubSubChannelAdapter implements ChannelAdapter {
 
 export const pubsubChannelAdapter: AdapterFactory = {
   kind: pubsubChannelKind,
-  create: ({ config, logger }) => new PubSubChannelAdapter(config.pubsub, logger),
+  create: ({ config, logger }) => new PubSubChannelAdapter(config.pubsub, logger, config.publishTimeoutMs),
 };

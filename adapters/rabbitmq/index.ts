@@ -38,7 +38,6 @@ import { fromAmqpMessage, toAmqpMessage } from "./binding.js";
  * retry a rejected event in place, so the next one never overtakes it. The connection recovers by
  * itself (amqplib recovery) and every reconnect re-declares the topology and restarts consumers.
  */
-const PUBLISH_TIMEOUT_MS = 5_000;
 const ORDERED_RETRY_MS = 1_000;
 
 export function exchangeName(channel: { namespace: string; name: string }): string {
@@ -131,7 +130,7 @@ class RabbitmqChannelAdapter implements ChannelAdapter {
 
   private async ready(): Promise<ChannelModel> {
     await this.connection_();
-    const deadline = Date.now() + PUBLISH_TIMEOUT_MS;
+    const deadline = Date.now() + this.config.publishTimeoutMs;
     while (!this.model && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
     if (!this.model) throw backendUnavailable("RabbitMQ", "not connected");
     return this.model;
@@ -213,8 +212,8 @@ class RabbitmqChannelAdapter implements ChannelAdapter {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(
-        () => reject(new Error(`no publisher confirm within ${PUBLISH_TIMEOUT_MS} ms`)),
-        PUBLISH_TIMEOUT_MS,
+        () => reject(new Error(`no publisher confirm within ${this.config.publishTimeoutMs} ms`)),
+        this.config.publishTimeoutMs,
       );
     });
     try {

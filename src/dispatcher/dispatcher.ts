@@ -149,7 +149,12 @@ export function createEventHandler(target: SubscriberTarget, deps: DispatcherDep
     original: CloudEvent,
     context: DeliveryContext,
   ): Promise<void> {
-    const transformed = target.transformReply ? target.transformReply(reply, original) : reply;
+    // A reply without its own trace context continues the trace of the event it answers.
+    const traced =
+      reply.attributes.traceparent === undefined && original.attributes.traceparent !== undefined
+        ? withAttributes(reply, { traceparent: original.attributes.traceparent })
+        : reply;
+    const transformed = target.transformReply ? target.transformReply(traced, original) : traced;
     if (!transformed) {
       dropped.inc({ ...labels, reason: "reply-hop-limit" });
       return;

@@ -99,6 +99,49 @@ describe("tracing", () => {
     assert.deepEqual(attribute(spans.deliver, "http.response.status_code"), { intValue: 202 });
   });
 
+  it("continues the trace in a reply that re-enters a Broker", async () => {
+    const processor = await startReceiver(() => ({
+      status: 200,
+      headers: {
+        "ce-specversion": "1.0",
+        "ce-id": "reply-1",
+        "ce-type": "order.processed",
+        "ce-source": "/p",
+      },
+    }));
+    const audit = await startReceiver();
+    try {
+      await herald.apply(`
+apiVersion: eventing.knative.dev/v1
+kind: Broker
+metadata: { name: traced }
+---
+apiVersion: eventing.knative.dev/v1
+kind: Trigger
+metadata: { name: processor }
+spec:
+  broker: traced
+  filter: { attributes: { type: dev.herald.test } }
+  subscriber: { uri: "${processor.url}" }
+---
+apiVersion: eventing.knative.dev/v1
+kind: Trigger
+metadata: { name: audit }
+spec:
+  broker: traced
+  filter: { attributes: { type: order.processed } }
+  subscriber: { uri: "${audit.url}" }
+`);
+      await eventually(async () => (await postTraced(`${herald.url}/brokers/default/traced`, "t-4")) === 202);
+      const reply = await eventually(() => audit.requests[0], { message: "the reply at audit" });
+      assert.equal(reply.headers["ce-id"], "reply-1");
+      assert.match(String(reply.headers["ce-traceparent"]), new RegExp(`^00-${TRACE_ID}-`));
+      assert.match(String(reply.headers.traceparent), new RegExp(`^00-${TRACE_ID}-`));
+    } finally {
+      await Promise.all([processor.close(), audit.close()]);
+    }
+  });
+
   it("without an endpoint, carries the incoming traceparent over to the event", async () => {
     const plain = await HeraldProcess.start();
     try {
