@@ -4,26 +4,16 @@ import { eventually } from "../support/eventually.js";
 import { freePort, HeraldProcess, postEvent } from "../support/herald.js";
 import { startKafka } from "../support/kafka/broker.js";
 import { startReceiver, type Receiver } from "../support/receiver.js";
-import { missing, postStream } from "../support/streams.js";
+import { channelWithSubscription, expectNoLossAcrossKill } from "../support/streams.js";
 
-const manifests = (subscriber: string, name: string, annotations = "{}") => `
-apiVersion: messaging.knative.dev/v1
-kind: Channel
-metadata: { name: ${name} }
-spec:
-  channelTemplate:
-    apiVersion: messaging.knative.dev/v1beta1
-    kind: KafkaChannel
-    spec: { numPartitions: 3 }
----
-apiVersion: messaging.knative.dev/v1
-kind: Subscription
-metadata: { name: ${name}, annotations: ${annotations} }
-spec:
-  channel: { apiVersion: messaging.knative.dev/v1, kind: Channel, name: ${name} }
-  subscriber: { uri: "${subscriber}" }
-  delivery: { retry: 10, backoffDelay: PT0.1S }
-`;
+const manifests = (subscriber: string, name: string, annotations?: string) =>
+  channelWithSubscription({
+    name,
+    subscriber,
+    template: "apiVersion: messaging.knative.dev/v1beta1\n    kind: KafkaChannel",
+    templateSpec: "{ numPartitions: 3 }",
+    ...(annotations ? { annotations } : {}),
+  });
 
 describe("KafkaChannel through Herald's ingress", () => {
   let receiver: Receiver;
@@ -47,22 +37,7 @@ describe("KafkaChannel through Herald's ingress", () => {
         "/apis/messaging.knative.dev/v1beta1/namespaces/default/kafkachannels/kafka-kill",
       );
       assert.equal(backing.body.status.topic, "knative-messaging-kafka.default.kafka-kill");
-      const accepted = await postStream(
-        () => herald.channelUrl("kafka-kill"),
-        200,
-        "kafka-kill",
-        async (i) => {
-          if (i === 100) {
-            await herald.kill();
-            await herald.start();
-          }
-        },
-      );
-      assert.ok(accepted.size >= 150, `only ${accepted.size} events were accepted`);
-      await eventually(() => missing(accepted, receiver).length === 0, {
-        timeoutMs: 90_000,
-        message: "every accepted event to be delivered",
-      });
+      await expectNoLossAcrossKill(herald, "kafka-kill", receiver, 90_000);
     } finally {
       await herald.close();
     }

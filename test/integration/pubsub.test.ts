@@ -4,26 +4,15 @@ import { eventually } from "../support/eventually.js";
 import { HeraldProcess, postEvent } from "../support/herald.js";
 import { startPubSubEmulator, type PubSubEmulator } from "../support/pubsub.js";
 import { startReceiver, type Receiver } from "../support/receiver.js";
-import { missing, postStream } from "../support/streams.js";
+import { channelWithSubscription, expectNoLossAcrossKill } from "../support/streams.js";
 
-const manifests = (subscriber: string, suffix: string) => `
-apiVersion: messaging.knative.dev/v1
-kind: Channel
-metadata: { name: orders-${suffix} }
-spec:
-  channelTemplate:
-    apiVersion: messaging.herald.dev/v1alpha1
-    kind: PubSubChannel
-    spec: { ackDeadline: PT10S }
----
-apiVersion: messaging.knative.dev/v1
-kind: Subscription
-metadata: { name: orders-${suffix} }
-spec:
-  channel: { apiVersion: messaging.knative.dev/v1, kind: Channel, name: orders-${suffix} }
-  subscriber: { uri: "${subscriber}" }
-  delivery: { retry: 10, backoffDelay: PT0.1S }
-`;
+const manifests = (subscriber: string, suffix: string) =>
+  channelWithSubscription({
+    name: `orders-${suffix}`,
+    subscriber,
+    template: "apiVersion: messaging.herald.dev/v1alpha1\n    kind: PubSubChannel",
+    templateSpec: "{ ackDeadline: PT10S }",
+  });
 
 describe("PubSubChannel through Herald's ingress", () => {
   let receiver: Receiver;
@@ -47,22 +36,7 @@ describe("PubSubChannel through Herald's ingress", () => {
         "/apis/messaging.herald.dev/v1alpha1/namespaces/default/pubsubchannels/orders-kill",
       );
       assert.ok(backing.body.status.topic, JSON.stringify(backing.body.status));
-      const accepted = await postStream(
-        () => herald.channelUrl("orders-kill"),
-        200,
-        "kill",
-        async (i) => {
-          if (i === 100) {
-            await herald.kill();
-            await herald.start();
-          }
-        },
-      );
-      assert.ok(accepted.size >= 150, `only ${accepted.size} events were accepted`);
-      await eventually(() => missing(accepted, receiver).length === 0, {
-        timeoutMs: 60_000,
-        message: "every accepted event to be delivered",
-      });
+      await expectNoLossAcrossKill(herald, "orders-kill", receiver);
     } finally {
       await herald.close();
     }

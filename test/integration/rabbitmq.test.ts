@@ -5,25 +5,14 @@ import { eventually } from "../support/eventually.js";
 import { HeraldProcess, postEvent } from "../support/herald.js";
 import { closeHeraldConnections } from "../support/rabbitmq.js";
 import { startReceiver, type Receiver } from "../support/receiver.js";
-import { missing, postStream } from "../support/streams.js";
+import { channelWithSubscription, expectNoLossAcrossKill, missing, postStream } from "../support/streams.js";
 
-const manifests = (subscriber: string, name: string) => `
-apiVersion: messaging.knative.dev/v1
-kind: Channel
-metadata: { name: ${name} }
-spec:
-  channelTemplate:
-    apiVersion: messaging.herald.dev/v1alpha1
-    kind: RabbitmqChannel
----
-apiVersion: messaging.knative.dev/v1
-kind: Subscription
-metadata: { name: ${name} }
-spec:
-  channel: { apiVersion: messaging.knative.dev/v1, kind: Channel, name: ${name} }
-  subscriber: { uri: "${subscriber}" }
-  delivery: { retry: 10, backoffDelay: PT0.1S }
-`;
+const manifests = (subscriber: string, name: string) =>
+  channelWithSubscription({
+    name,
+    subscriber,
+    template: "apiVersion: messaging.herald.dev/v1alpha1\n    kind: RabbitmqChannel",
+  });
 
 describe("RabbitmqChannel through Herald's ingress", () => {
   let receiver: Receiver;
@@ -44,22 +33,7 @@ describe("RabbitmqChannel through Herald's ingress", () => {
         ?.status,
       "True",
     );
-    const accepted = await postStream(
-      () => herald.channelUrl("rmq-kill"),
-      200,
-      "rmq-kill",
-      async (i) => {
-        if (i === 100) {
-          await herald.kill();
-          await herald.start();
-        }
-      },
-    );
-    assert.ok(accepted.size >= 150, `only ${accepted.size} events were accepted`);
-    await eventually(() => missing(accepted, receiver).length === 0, {
-      timeoutMs: 60_000,
-      message: "every accepted event to be delivered",
-    });
+    await expectNoLossAcrossKill(herald, "rmq-kill", receiver);
   });
 
   it("reconnects by itself when RabbitMQ closes its connections, losing nothing accepted", async () => {

@@ -1,5 +1,65 @@
-import { postEvent } from "./herald.js";
+import assert from "node:assert/strict";
+import { eventually } from "./eventually.js";
+import { postEvent, type HeraldProcess } from "./herald.js";
 import type { Receiver } from "./receiver.js";
+
+/**
+ * A `Channel` of the given backing kind and one `Subscription` to `subscriber` (retry 10, 0.1 s
+ * backoff), both named `name`: the setup of the backends' end-to-end tests.
+ */
+export function channelWithSubscription(options: {
+  name: string;
+  subscriber: string;
+  template: string;
+  templateSpec?: string;
+  annotations?: string;
+}): string {
+  const { name, subscriber, template, templateSpec, annotations } = options;
+  return `
+apiVersion: messaging.knative.dev/v1
+kind: Channel
+metadata: { name: ${name} }
+spec:
+  channelTemplate:
+    ${template}${templateSpec ? `\n    spec: ${templateSpec}` : ""}
+---
+apiVersion: messaging.knative.dev/v1
+kind: Subscription
+metadata: { name: ${name}, annotations: ${annotations ?? "{}"} }
+spec:
+  channel: { apiVersion: messaging.knative.dev/v1, kind: Channel, name: ${name} }
+  subscriber: { uri: "${subscriber}" }
+  delivery: { retry: 10, backoffDelay: PT0.1S }
+`;
+}
+
+/**
+ * The no-loss check: streams 200 events into `channel`, SIGKILLs Herald before the 100th and starts
+ * it again, then waits until every event answered 202 reached `receiver` at least once.
+ */
+export async function expectNoLossAcrossKill(
+  herald: HeraldProcess,
+  channel: string,
+  receiver: Receiver,
+  timeoutMs = 60_000,
+): Promise<void> {
+  const accepted = await postStream(
+    () => herald.channelUrl(channel),
+    200,
+    channel,
+    async (i) => {
+      if (i === 100) {
+        await herald.kill();
+        await herald.start();
+      }
+    },
+  );
+  assert.ok(accepted.size >= 150, `only ${accepted.size} events were accepted`);
+  await eventually(() => missing(accepted, receiver).length === 0, {
+    timeoutMs,
+    message: "every accepted event to be delivered",
+  });
+}
 
 /**
  * Posts `count` events (ids `${prefix}-0`...) to `url`, a few at a time, and records which ones

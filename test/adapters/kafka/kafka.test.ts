@@ -3,41 +3,17 @@ import { randomUUID } from "node:crypto";
 import { after, before, describe, it } from "node:test";
 import { Kafka, logLevel } from "kafkajs";
 import { pino } from "pino";
-import type {
-  ChannelAdapter,
-  ChannelTarget,
-  DeliveryContext,
-  SubscriptionTarget,
-} from "../../../adapters/adapter.js";
+import type { ChannelAdapter, ChannelTarget, DeliveryContext } from "../../../adapters/adapter.js";
 import { fromKafkaMessage, toKafkaMessage } from "../../../adapters/kafka/binding.js";
 import { kafkaChannelAdapter, topicName } from "../../../adapters/kafka/index.js";
 import { loadConfig } from "../../../src/config.js";
 import type { CloudEvent } from "../../../src/events/event.js";
+import { testEvent, testSubscription } from "../../support/adapter-fixtures.js";
 import { eventually } from "../../support/eventually.js";
 
 const bootstrap = process.env.KAFKA_BOOTSTRAP_SERVERS ?? "127.0.0.1:9092";
-const event = (id: string, extra: Record<string, string> = {}): CloudEvent => ({
-  attributes: {
-    specversion: "1.0",
-    id,
-    source: "/test",
-    type: "t",
-    datacontenttype: "application/json",
-    ...extra,
-  },
-  data: Buffer.from(JSON.stringify({ id })),
-});
-const subscription = (
-  name: string,
-  ordering: "ordered" | "unordered" = "unordered",
-  maxInFlight = 10,
-): SubscriptionTarget => ({
-  namespace: "default",
-  name,
-  uid: randomUUID(),
-  ordering,
-  maxInFlight,
-});
+const event = testEvent;
+const subscription = testSubscription;
 const admin = () =>
   new Kafka({ clientId: "herald-test", brokers: [bootstrap], logLevel: logLevel.NOTHING }).admin();
 

@@ -3,41 +3,17 @@ import { randomUUID } from "node:crypto";
 import { after, before, describe, it } from "node:test";
 import { connect } from "amqplib";
 import { pino } from "pino";
-import type {
-  ChannelAdapter,
-  ChannelTarget,
-  DeliveryContext,
-  SubscriptionTarget,
-} from "../../../adapters/adapter.js";
+import type { ChannelAdapter, ChannelTarget, DeliveryContext } from "../../../adapters/adapter.js";
 import { toAmqpMessage, fromAmqpMessage } from "../../../adapters/rabbitmq/binding.js";
 import { exchangeName, queueName, rabbitmqChannelAdapter } from "../../../adapters/rabbitmq/index.js";
 import { loadConfig } from "../../../src/config.js";
 import type { CloudEvent } from "../../../src/events/event.js";
+import { testEvent, testSubscription } from "../../support/adapter-fixtures.js";
 import { eventually } from "../../support/eventually.js";
 import { RABBITMQ_URL } from "../../support/rabbitmq.js";
 
-const event = (id: string, extra: Record<string, string | number | boolean> = {}): CloudEvent => ({
-  attributes: {
-    specversion: "1.0",
-    id,
-    source: "/test",
-    type: "t",
-    datacontenttype: "application/json",
-    ...extra,
-  },
-  data: Buffer.from(JSON.stringify({ id })),
-});
-const subscription = (
-  name: string,
-  ordering: "ordered" | "unordered" = "unordered",
-  maxInFlight = 10,
-): SubscriptionTarget => ({
-  namespace: "default",
-  name,
-  uid: randomUUID(),
-  ordering,
-  maxInFlight,
-});
+const event = testEvent;
+const subscription = testSubscription;
 
 async function exists(kind: "queue" | "exchange", name: string): Promise<boolean> {
   const connection = await connect(RABBITMQ_URL);
