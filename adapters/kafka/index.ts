@@ -29,7 +29,10 @@ import { fromKafkaMessage, toKafkaMessage } from "./binding.js";
 /**
  * KafkaChannel on Apache Kafka, named as Knative's KafkaChannel names things:
  *   topic           knative-messaging-kafka.{namespace}.{channel}
- *   consumer group  knative-messaging-kafka.{namespace}.{channel}.{subscription uid}
+ *   consumer group  knative-messaging-kafka.{namespace}.{channel}.{subscription}
+ * The group is named after the subscription, not its uid, so Herald processes that each load the
+ * same manifests join one group and share the partitions instead of each delivering every event.
+ * Deleting the subscription deletes the group.
  *
  * Publish: one idempotent producer (acks=all) for every channel; `publish` resolves once Kafka
  * acknowledged the whole batch, and rejects with BackendUnavailable within `publishTimeoutMs`.
@@ -46,8 +49,11 @@ export function topicName(channel: { namespace: string; name: string }): string 
   return `knative-messaging-kafka.${channel.namespace}.${channel.name}`;
 }
 
-export function groupId(channel: { namespace: string; name: string }, subscription: { uid: string }): string {
-  return `${topicName(channel)}.${subscription.uid}`;
+export function groupId(
+  channel: { namespace: string; name: string },
+  subscription: { name: string },
+): string {
+  return `${topicName(channel)}.${subscription.name}`;
 }
 
 function clientConfig(config: HeraldConfig, retries: number): KafkaConfig {

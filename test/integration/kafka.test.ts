@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { eventually } from "../support/eventually.js";
 import { freePort, HeraldProcess, postEvent } from "../support/herald.js";
+import { Kafka, logLevel } from "kafkajs";
 import { startKafka } from "../support/kafka/broker.js";
 import { startReceiver, type Receiver } from "../support/receiver.js";
 import { channelWithSubscription, expectNoLossAcrossKill } from "../support/streams.js";
@@ -40,6 +41,44 @@ describe("KafkaChannel through Herald's ingress", () => {
       await expectNoLossAcrossKill(herald, "kafka-kill", receiver, 90_000);
     } finally {
       await herald.close();
+    }
+  });
+
+  it("shares a subscription's work between two Herald processes that load the same manifests", async () => {
+    const shared = await startReceiver();
+    const first = await HeraldProcess.start();
+    const second = await HeraldProcess.start();
+    const admin = new Kafka({
+      clientId: "herald-test",
+      brokers: [process.env.KAFKA_BOOTSTRAP_SERVERS ?? "127.0.0.1:9092"],
+      logLevel: logLevel.NOTHING,
+    }).admin();
+    await admin.connect();
+    try {
+      for (const herald of [first, second]) await herald.apply(manifests(shared.url, "kafka-shared"));
+      const group = "knative-messaging-kafka.default.kafka-shared.kafka-shared";
+      await eventually(
+        async () => {
+          const { groups } = await admin.describeGroups([group]);
+          return groups[0]?.state === "Stable" && groups[0].members.length === 2;
+        },
+        { timeoutMs: 60_000, message: "one consumer group with a member from each process" },
+      );
+      const ids = Array.from({ length: 60 }, (_, i) => `shared-${i}`);
+      for (const [i, id] of ids.entries()) {
+        const herald = i % 2 === 0 ? first : second;
+        assert.equal(await postEvent(herald.channelUrl("kafka-shared"), { id }), 202);
+      }
+      await eventually(() => ids.every((id) => shared.requests.some((r) => r.headers["ce-id"] === id)), {
+        timeoutMs: 60_000,
+        message: "every event delivered",
+      });
+      // Each event went to the subscriber once, not once per process.
+      assert.equal(shared.requests.length, ids.length);
+    } finally {
+      await admin.disconnect();
+      await Promise.all([first.close(), second.close()]);
+      await shared.close();
     }
   });
 
