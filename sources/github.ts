@@ -170,7 +170,7 @@ export const githubSource: SourceFactory<typeof specSchema> = {
         if (subject === undefined || subject === null || subject === "") {
           return answer(400, `unsupported GitHub event type ${event}`);
         }
-        await context.send({
+        const accepted = await context.send({
           attributes: {
             specversion: "1.0",
             id: delivery,
@@ -182,7 +182,7 @@ export const githubSource: SourceFactory<typeof specSchema> = {
           },
           data: request.body,
         });
-        return answer(202, "accepted");
+        return accepted ? answer(202, "accepted") : answer(502, "the sink refused the event");
       },
     };
   },

@@ -10,7 +10,8 @@ import type { CloudEvent } from "../src/events/event.js";
  *
  * A source worker turns an external system into CloudEvents and hands each one to `context.send`.
  * `send` resolves only once the sink accepted the event (after the runtime's own retries, with
- * `spec.ceOverrides.extensions` applied); it rejects only when the worker is being stopped. A source
+ * `spec.ceOverrides.extensions` applied) or refused it for good; it rejects only when the worker
+ * is being stopped. A source
  * that can hold events in its external system (a Kafka offset, an AMQP ack, a Pub/Sub ack) must not
  * commit/ack before `send` resolved, so a sink that is down loses nothing.
  *
@@ -41,8 +42,11 @@ export interface SourceContext {
   readonly logger: Logger;
   /** The source resource this worker runs. */
   readonly resource: { readonly namespace: string; readonly name: string; readonly uid: string };
-  /** Delivers one event to the sink; see the contract above. */
-  send(event: CloudEvent): Promise<void>;
+  /**
+   * Delivers one event to the sink; see the contract above. Resolves true once the sink accepted
+   * it, false when the sink refused it for good (a non-retryable answer such as 400).
+   */
+  send(event: CloudEvent): Promise<boolean>;
   /** The sink's URL and the JSON of `spec.ceOverrides`, for workers that hand them on (ProcessSource). */
   readonly sinkUrl: () => string;
   readonly ceOverrides: Readonly<Record<string, string>>;

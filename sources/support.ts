@@ -49,6 +49,10 @@ export class Reconnector {
 export class InFlight {
   private readonly pending = new Set<Promise<unknown>>();
 
+  get size(): number {
+    return this.pending.size;
+  }
+
   track(work: Promise<unknown>): void {
     this.pending.add(work);
     void work.finally(() => this.pending.delete(work)).catch(() => undefined);

@@ -5,7 +5,9 @@ import type { Logger } from "pino";
 import type { SourceFactory, SourceRequest, SourceResponse, SourceWorker } from "../../sources/source.js";
 import { sourceFactories } from "../../sources/index.js";
 import type { HeraldConfig } from "../config.js";
+import { isRetryable } from "../dispatcher/delivery.js";
 import type { Sender } from "../dispatcher/sender.js";
+import { Counter } from "prom-client";
 import { withAttributes, type CloudEvent } from "../events/event.js";
 import type { Destination, Resource, ResourceStatus } from "../resources/common.js";
 import { kindByName, kindFor } from "../resources/kinds.js";
@@ -16,6 +18,12 @@ import type { ResourceStore } from "./store.js";
 /** Sends to a sink that does not answer 2xx are retried with this backoff until they succeed or the worker stops. */
 const FIRST_RETRY_MS = 200;
 const MAX_RETRY_MS = 30_000;
+
+const sourceEvents = new Counter({
+  name: "herald_source_events_total",
+  help: "Events sources sent to their sink, by outcome (delivered, or rejected for good by the sink)",
+  labelNames: ["kind", "namespace", "name", "outcome"],
+});
 
 interface SourceSpec {
   sink: Destination;
@@ -221,13 +229,35 @@ export class SourceManager {
     });
   }
 
-  private async send(current: RunningSource, event: CloudEvent, log: Logger): Promise<void> {
+  /**
+   * Sends until the sink accepts. Failures Knative's data plane calls retryable (no answer, 404, 408,
+   * 409, 429, 5xx) are retried with backoff for as long as the worker runs; any other answer is the
+   * sink refusing this event for good: it is logged, counted and reported as not accepted, so a
+   * source does not hold its input back forever on one event.
+   */
+  private async send(current: RunningSource, event: CloudEvent, log: Logger): Promise<boolean> {
     const { signal } = current.abort;
+    const labels = {
+      kind: current.factory.kind,
+      namespace: current.resource.metadata.namespace,
+      name: current.resource.metadata.name,
+    };
     let wait = FIRST_RETRY_MS;
     for (;;) {
       if (signal.aborted) throw new Error("the source is stopping");
       const result = await this.options.sender.send(current.sinkUrl, event, { signal });
-      if (result.ok) return;
+      if (result.ok) {
+        sourceEvents.inc({ ...labels, outcome: "delivered" });
+        return true;
+      }
+      if (!isRetryable(result.status)) {
+        sourceEvents.inc({ ...labels, outcome: "rejected" });
+        log.error(
+          { sink: current.sinkUrl, status: result.status, id: event.attributes.id },
+          "the sink refused the event; it is not retried",
+        );
+        return false;
+      }
       log.warn(
         { sink: current.sinkUrl, status: result.status, err: result.error, retryInMs: wait },
         "the sink did not accept the event; retrying",

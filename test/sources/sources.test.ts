@@ -333,6 +333,32 @@ spec:
       assert.equal(refusing.requests.length, 3);
     });
 
+    it("answers 502 when the sink refuses the event for good, and counts it", async () => {
+      const refusing = await receiver(() => ({ status: 400 }));
+      await herald.apply(`
+apiVersion: sources.knative.dev/v1alpha1
+kind: GitHubSource
+metadata: { name: refused }
+spec:
+  ownerAndRepository: octo/hello
+  eventTypes: [push]
+  secretToken: { secretKeyRef: { name: github-secret, key: secretToken } }
+  sink: { uri: "${refusing.url}" }
+`);
+      const response = await fetch(`${herald.url}/sources/default/refused`, {
+        method: "POST",
+        headers: { "x-github-event": "push", "x-github-delivery": "d-9", "x-hub-signature-256": sign(push) },
+        body: push,
+      });
+      assert.equal(response.status, 502);
+      assert.equal(refusing.requests.length, 1, "a 400 is not retried");
+      const metrics = await (await fetch(`${herald.url}/metrics`)).text();
+      assert.match(
+        metrics,
+        /herald_source_events_total\{kind="GitHubSource",namespace="default",name="refused",outcome="rejected"\} 1\n/,
+      );
+    });
+
     it("rejects a spec without a secret token", async () => {
       const text = await herald.applyRejected(
         `
