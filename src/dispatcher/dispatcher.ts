@@ -70,32 +70,40 @@ export function createEventHandler(target: SubscriberTarget, deps: DispatcherDep
     context: DeliveryContext,
   ): Promise<SendResult> {
     const parent = event.attributes.traceparent;
-    const span = tracing.start("herald.deliver", "client", typeof parent === "string" ? parent : undefined, {
-      "herald.subscription": `${target.namespace}/${target.name}`,
-      "url.full": url,
-      "cloudevents.event_id": String(event.attributes.id),
-      "cloudevents.event_type": String(event.attributes.type),
-    });
+    const traceparent = typeof parent === "string" ? parent : undefined;
+    // Without tracing, no span object per delivery: the event's own context goes out as the header.
+    const span = tracing.enabled
+      ? tracing.start("herald.deliver", "client", traceparent, {
+          "herald.subscription": `${target.namespace}/${target.name}`,
+          "url.full": url,
+          "cloudevents.event_id": String(event.attributes.id),
+          "cloudevents.event_type": String(event.attributes.type),
+        })
+      : undefined;
     let result: SendResult | undefined;
+    let attempts = 0;
     try {
-      for (let attempt = 0; ; attempt++) {
+      for (;;) {
         const started = performance.now();
         result = await sender.send(url, event, {
           timeoutMs: delivery.timeoutMs,
           signal,
-          traceparent: span.traceparent,
+          traceparent: span ? span.traceparent : traceparent,
         });
         latency.observe((performance.now() - started) / 1000);
         countAttempt(result.status === undefined ? "error" : String(result.status));
-        span.setAttributes({ "herald.attempts": attempt + 1 });
-        if (result.ok || attempt >= delivery.retry || !isRetryable(result.status)) return result;
-        const waitMs = nextWait(delivery, attempt + 1, result.status, headerOf(result, "retry-after"));
+        if (result.ok || attempts >= delivery.retry || !isRetryable(result.status)) return result;
+        attempts++;
+        const waitMs = nextWait(delivery, attempts, result.status, headerOf(result, "retry-after"));
         context.extendDeadline?.(waitMs + (delivery.timeoutMs ?? 0));
         await wait(waitMs, signal);
       }
     } finally {
-      if (result?.status !== undefined) span.setAttributes({ "http.response.status_code": result.status });
-      span.end(result?.ok ? undefined : (result?.error ?? `status ${result?.status ?? "none"}`));
+      if (span) {
+        span.setAttributes({ "herald.attempts": attempts + 1 });
+        if (result?.status !== undefined) span.setAttributes({ "http.response.status_code": result.status });
+        span.end(result?.ok ? undefined : (result?.error ?? `status ${result?.status ?? "none"}`));
+      }
     }
   }
 
