@@ -5,13 +5,13 @@
 import { z } from "zod";
 import { destinationSchema } from "../src/resources/common.js";
 import { registerKind } from "../src/resources/kinds.js";
-import { githubSource } from "./github.js";
-import { kafkaSource } from "./kafka.js";
-import { mqttSource } from "./mqtt.js";
-import { pingSource } from "./ping.js";
-import { processSource } from "./process.js";
-import { cloudPubSubSource } from "./pubsub.js";
-import { rabbitmqSource } from "./rabbitmq.js";
+import { githubSource } from "./github/index.js";
+import { kafkaSource } from "./kafka/index.js";
+import { mqttSource } from "./mqtt/index.js";
+import { pingSource } from "./ping/index.js";
+import { processSource } from "./process/index.js";
+import { cloudPubSubSource } from "./pubsub/index.js";
+import { rabbitmqSource } from "./rabbitmq/index.js";
 import type { SourceFactory } from "./source.js";
 
 export const sourceFactories: readonly SourceFactory[] = [

@@ -1,10 +1,10 @@
 import { randomUUID } from "node:crypto";
 import { connect, type Channel, type ChannelModel, type ConsumeMessage } from "amqplib";
 import { z } from "zod";
-import { fromAmqpMessage } from "../adapters/rabbitmq/binding.js";
-import type { AttributeValue, CloudEvent } from "../src/events/event.js";
-import { sourceUri, type SourceFactory } from "./source.js";
-import { InFlight, Reconnector } from "./support.js";
+import { fromAmqpMessage } from "../../adapters/rabbitmq/binding.js";
+import type { AttributeValue, CloudEvent } from "../../src/events/event.js";
+import { sourceUri, type SourceFactory } from "../source.js";
+import { InFlight, Reconnector } from "../support.js";
 
 /**
  * sources.knative.dev/v1alpha1 RabbitmqSource, with eventing-rabbitmq's fields where they make sense

@@ -1,11 +1,11 @@
 import { PubSub, type Message, type Subscription } from "@google-cloud/pubsub";
 import { z } from "zod";
-import { pubsubClientConfig } from "../adapters/pubsub/client.js";
-import { durationSchema } from "../src/resources/common.js";
-import { durationToMs } from "../src/resources/duration.js";
-import type { CloudEvent } from "../src/events/event.js";
-import type { SourceFactory } from "./source.js";
-import { InFlight, Reconnector } from "./support.js";
+import { pubsubClientConfig } from "../../adapters/pubsub/client.js";
+import { durationSchema } from "../../src/resources/common.js";
+import { durationToMs } from "../../src/resources/duration.js";
+import type { CloudEvent } from "../../src/events/event.js";
+import type { SourceFactory } from "../source.js";
+import { InFlight, Reconnector } from "../support.js";
 
 /**
  * events.cloud.google.com/v1 CloudPubSubSource. Herald creates a Pub/Sub subscription on `topic`

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { z } from "zod";
-import { childEnvironment } from "../src/config.js";
-import type { SourceFactory } from "./source.js";
+import { childEnvironment } from "../../src/config.js";
+import type { SourceFactory } from "../source.js";
 
 /**
  * sources.herald.dev/v1alpha1 ProcessSource: Knative's ContainerSource contract for a local process.

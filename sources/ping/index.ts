@@ -2,9 +2,9 @@ import { randomUUID } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { Cron } from "croner";
 import { z } from "zod";
-import type { AttributeValue } from "../src/events/event.js";
-import { sourceUri, type SourceFactory } from "./source.js";
-import { InFlight } from "./support.js";
+import type { AttributeValue } from "../../src/events/event.js";
+import { sourceUri, type SourceFactory } from "../source.js";
+import { InFlight } from "../support.js";
 
 /** Knative's schedule may carry its timezone as a `CRON_TZ=` (or `TZ=`) prefix. */
 function splitSchedule(schedule: string): { pattern: string; timezone?: string } {

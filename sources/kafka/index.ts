@@ -1,9 +1,9 @@
 import { Kafka, logLevel, type Consumer, type KafkaMessage } from "kafkajs";
 import { z } from "zod";
-import { fromKafkaMessage } from "../adapters/kafka/binding.js";
-import type { AttributeValue, CloudEvent } from "../src/events/event.js";
-import { sourceUri, type SourceFactory } from "./source.js";
-import { Reconnector } from "./support.js";
+import { fromKafkaMessage } from "../../adapters/kafka/binding.js";
+import type { AttributeValue, CloudEvent } from "../../src/events/event.js";
+import { sourceUri, type SourceFactory } from "../source.js";
+import { Reconnector } from "../support.js";
 
 /**
  * sources.knative.dev/v1beta1 KafkaSource. One kafkajs consumer in `consumerGroup` reads `topics`;

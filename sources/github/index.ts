@@ -1,7 +1,7 @@
 import { createHmac, timingSafeEqual } from "node:crypto";
 import { z } from "zod";
-import type { AttributeValue } from "../src/events/event.js";
-import { secretKeySelectorSchema, type SourceFactory, type SourceResponse } from "./source.js";
+import type { AttributeValue } from "../../src/events/event.js";
+import { secretKeySelectorSchema, type SourceFactory, type SourceResponse } from "../source.js";
 
 /**
  * sources.knative.dev/v1alpha1 GitHubSource. Herald receives the repository's webhooks itself at the

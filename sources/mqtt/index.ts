@@ -1,11 +1,11 @@
 import { randomUUID } from "node:crypto";
 import { connect, type IClientOptions, type IPublishPacket, type MqttClient } from "mqtt";
 import { z } from "zod";
-import type { AttributeValue, CloudEvent } from "../src/events/event.js";
-import { fromStructuredJson } from "../src/events/http.js";
-import { validateAttributes } from "../src/events/validate.js";
-import { secretKeySelectorSchema, type SourceFactory } from "./source.js";
-import { InFlight } from "./support.js";
+import type { AttributeValue, CloudEvent } from "../../src/events/event.js";
+import { fromStructuredJson } from "../../src/events/http.js";
+import { validateAttributes } from "../../src/events/validate.js";
+import { secretKeySelectorSchema, type SourceFactory } from "../source.js";
+import { InFlight } from "../support.js";
 
 /**
  * sources.herald.dev/v1alpha1 MqttSource: subscribes to MQTT topics (wildcards `+` and `#` allowed)
