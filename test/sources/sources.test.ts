@@ -427,6 +427,27 @@ spec:
       }
     });
 
+    it("shows a command that cannot start in status, and keeps retrying it", async () => {
+      const sink = await receiver();
+      await herald.apply(`
+apiVersion: sources.herald.dev/v1alpha1
+kind: ProcessSource
+metadata: { name: missing-command }
+spec:
+  command: ["/nonexistent/herald-test-program"]
+  sink: { uri: "${sink.url}" }
+`);
+      const path_ = path("processsources", "missing-command", "sources.herald.dev/v1alpha1");
+      const { body } = await eventually(async () => {
+        const result = await herald.get<SourceStatus & { status: { lastExit?: { error?: string } } }>(path_);
+        const ready = condition(result.body, "Ready");
+        return ready?.status === "False" && ready.reason === "Exited" && result;
+      });
+      assert.match(condition(body, "Ready")?.message ?? "", /failed to start: .*ENOENT.*restarting in/);
+      assert.match(body.status.lastExit?.error ?? "", /ENOENT/);
+      assert.equal(await herald.delete(path_), 200);
+    });
+
     it("stops the process when the source is deleted", async () => {
       const sink = await receiver();
       await herald.apply(`
