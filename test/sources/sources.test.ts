@@ -205,6 +205,30 @@ spec:
       `sha256=${createHmac("sha256", key).update(body).digest("hex")}`;
     let webhook: string;
     let sink: Receiver;
+    /** A GitHubSource for octo/hello push events with the shared secret, sending to `sinkUrl`. */
+    const source = (name: string, sinkUrl: string) => `
+apiVersion: sources.knative.dev/v1alpha1
+kind: GitHubSource
+metadata: { name: ${name} }
+spec:
+  ownerAndRepository: octo/hello
+  eventTypes: [push]
+  secretToken: { secretKeyRef: { name: github-secret, key: secretToken } }
+  sink: { uri: "${sinkUrl}" }
+`;
+    /** POSTs the signed push payload as GitHub would; resolves with the HTTP status. */
+    const deliverPush = async (url: string, delivery: string) =>
+      (
+        await fetch(url, {
+          method: "POST",
+          headers: {
+            "x-github-event": "push",
+            "x-github-delivery": delivery,
+            "x-hub-signature-256": sign(push),
+          },
+          body: push,
+        })
+      ).status;
 
     it("turns a signed webhook into Knative's GitHub event", async () => {
       sink = await receiver();
@@ -233,17 +257,7 @@ spec:
       });
       webhook = body.status.webhookUrl!;
       assert.equal(webhook, `${herald.url}/sources/default/hello`);
-      const response = await fetch(webhook, {
-        method: "POST",
-        headers: {
-          "content-type": "application/json",
-          "x-github-event": "push",
-          "x-github-delivery": "72d3162e-cc78-11e3-81ab-4c9367dc0958",
-          "x-hub-signature-256": sign(push),
-        },
-        body: push,
-      });
-      assert.equal(response.status, 202);
+      assert.equal(await deliverPush(webhook, "72d3162e-cc78-11e3-81ab-4c9367dc0958"), 202);
       const event = await eventually(() => sink.requests[0]);
       assert.equal(event.headers["ce-type"], "dev.knative.source.github.push");
       assert.equal(event.headers["ce-id"], "72d3162e-cc78-11e3-81ab-4c9367dc0958");
@@ -300,23 +314,9 @@ spec:
 
     it("waits for a sink that refuses, then answers 202; a deleted source's webhook is gone", async () => {
       const refusing = await receiver((_request, index) => ({ status: index < 2 ? 503 : 202 }));
-      await herald.apply(`
-apiVersion: sources.knative.dev/v1alpha1
-kind: GitHubSource
-metadata: { name: refusing }
-spec:
-  ownerAndRepository: octo/hello
-  eventTypes: [push]
-  secretToken: { secretKeyRef: { name: github-secret, key: secretToken } }
-  sink: { uri: "${refusing.url}" }
-`);
+      await herald.apply(source("refusing", refusing.url));
       const url = `${herald.url}/sources/default/refusing`;
-      const response = await fetch(url, {
-        method: "POST",
-        headers: { "x-github-event": "push", "x-github-delivery": "d-2", "x-hub-signature-256": sign(push) },
-        body: push,
-      });
-      assert.equal(response.status, 202);
+      assert.equal(await deliverPush(url, "d-2"), 202);
       assert.equal(refusing.requests.length, 3);
       assert.ok(refusing.requests.every((r) => r.headers["ce-id"] === "d-2"));
 
@@ -324,33 +324,14 @@ spec:
         await herald.delete(path("githubsources", "refusing", "sources.knative.dev/v1alpha1")),
         200,
       );
-      const after = await fetch(url, {
-        method: "POST",
-        headers: { "x-github-event": "push", "x-github-delivery": "d-3", "x-hub-signature-256": sign(push) },
-        body: push,
-      });
-      assert.equal(after.status, 404);
+      assert.equal(await deliverPush(url, "d-3"), 404);
       assert.equal(refusing.requests.length, 3);
     });
 
     it("answers 502 when the sink refuses the event for good, and counts it", async () => {
       const refusing = await receiver(() => ({ status: 400 }));
-      await herald.apply(`
-apiVersion: sources.knative.dev/v1alpha1
-kind: GitHubSource
-metadata: { name: refused }
-spec:
-  ownerAndRepository: octo/hello
-  eventTypes: [push]
-  secretToken: { secretKeyRef: { name: github-secret, key: secretToken } }
-  sink: { uri: "${refusing.url}" }
-`);
-      const response = await fetch(`${herald.url}/sources/default/refused`, {
-        method: "POST",
-        headers: { "x-github-event": "push", "x-github-delivery": "d-9", "x-hub-signature-256": sign(push) },
-        body: push,
-      });
-      assert.equal(response.status, 502);
+      await herald.apply(source("refused", refusing.url));
+      assert.equal(await deliverPush(`${herald.url}/sources/default/refused`, "d-9"), 502);
       assert.equal(refusing.requests.length, 1, "a 400 is not retried");
       const metrics = await (await fetch(`${herald.url}/metrics`)).text();
       assert.match(
