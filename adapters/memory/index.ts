@@ -80,6 +80,8 @@ class SubscriptionQueue {
   }
 }
 
+const NONE: readonly CloudEvent[] = [];
+
 class MemoryChannelAdapter implements ChannelAdapter {
   readonly kind = "InMemoryChannel";
   private readonly channels = new Map<string, Map<string, SubscriptionQueue>>();
@@ -118,7 +120,14 @@ class MemoryChannelAdapter implements ChannelAdapter {
     const shares: [SubscriptionQueue, readonly CloudEvent[]][] = [];
     for (const queue of queues.values()) {
       const { accepts } = queue;
-      const share = accepts ? events.filter((event) => accepts(event)) : events;
+      // A single event (the usual ingress request) is checked without allocating a new array.
+      const share = !accepts
+        ? events
+        : events.length === 1
+          ? accepts(events[0]!)
+            ? events
+            : NONE
+          : events.filter((event) => accepts(event));
       if (share.length === 0) continue;
       if (queue.size + share.length > queue.capacity) {
         throw new HeraldError(
