@@ -205,7 +205,20 @@ export function cliServerUrl(flag: string | undefined, env: Env = process.env): 
   return (flag ?? env.HERALD_SERVER ?? "http://127.0.0.1:8080").replace(/\/$/, "");
 }
 
-/** The environment of a process Herald starts (ProcessSource): Herald's own, plus `extra`. */
-export function childEnvironment(extra: Record<string, string>): Record<string, string | undefined> {
-  return { ...process.env, ...extra };
+/**
+ * The environment of a process Herald starts (ProcessSource): `extra` (the source's `spec.env` and
+ * its `K_` variables) over an allow-list of Herald's own variables (PATH, HOME, LANG, TZ). Nothing
+ * else is inherited, so Herald's secrets (HERALD_KAFKA_SASL_PASSWORD, HERALD_RABBITMQ_URL,
+ * GOOGLE_APPLICATION_CREDENTIALS...) never reach the child.
+ */
+export function childEnvironment(
+  extra: Record<string, string>,
+  env: Env = process.env,
+): Record<string, string> {
+  const inherited: Record<string, string> = {};
+  for (const name of ["PATH", "HOME", "LANG", "TZ"]) {
+    const value = env[name];
+    if (value !== undefined) inherited[name] = value;
+  }
+  return { ...inherited, ...extra };
 }

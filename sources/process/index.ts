@@ -9,6 +9,10 @@ import type { SourceFactory } from "../source.js";
  * `spec.ceOverrides`) in its environment; the process sends its own CloudEvents to `K_SINK`. When it
  * exits, Herald starts it again after a backoff (1 s doubling to 30 s, back to 1 s once a run lasted
  * a minute), and `status.lastExit` shows how the last run ended.
+ *
+ * The process sees `spec.env`, the `K_` variables and, of Herald's own environment, only PATH, HOME,
+ * LANG and TZ (see `childEnvironment`). It leads its own process group; stopping or deleting the
+ * source sends SIGTERM to the whole group, then SIGKILL after 5 s or as soon as the command exited.
  */
 const specSchema = z.object({
   command: z.array(z.string().min(1, "must not be empty")).min(1, "must name the program to run"),
@@ -44,6 +48,17 @@ export const processSource: SourceFactory<typeof specSchema> = {
     let stopping = false;
     let exited: Promise<void> = Promise.resolve();
 
+    // Signals every process of the group the command leads (the command and what it started). A group
+    // with nothing left in it is not an error: the command may have exited on its own meanwhile.
+    const signalGroup = (group: number, signal: NodeJS.Signals) => {
+      try {
+        process.kill(-group, signal);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== "ESRCH")
+          context.logger.error({ err: error, group, signal }, "could not signal the process group");
+      }
+    };
+
     const run = () => {
       if (stopping) return;
       const startedAt = Date.now();
@@ -56,6 +71,8 @@ export const processSource: SourceFactory<typeof specSchema> = {
         cwd: spec.workingDir,
         env: environment,
         stdio: ["ignore", "pipe", "pipe"],
+        // Its own process group, so stopping the source reaches whatever the command started too.
+        detached: true,
       });
       child = started;
       const log = (stream: string) => (chunk: Buffer) =>
@@ -100,12 +117,14 @@ export const processSource: SourceFactory<typeof specSchema> = {
       async stop() {
         stopping = true;
         clearTimeout(timer);
-        const running = child;
-        if (running) {
-          running.kill("SIGTERM");
-          const kill = setTimeout(() => running.kill("SIGKILL"), STOP_GRACE_MS);
+        const group = child?.pid;
+        if (group !== undefined) {
+          signalGroup(group, "SIGTERM");
+          const kill = setTimeout(() => signalGroup(group, "SIGKILL"), STOP_GRACE_MS);
           await exited;
           clearTimeout(kill);
+          // The command has exited; what it started and left behind in its group goes with it.
+          signalGroup(group, "SIGKILL");
         }
       },
     };
