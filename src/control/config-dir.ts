@@ -1,4 +1,4 @@
-import { watch, type FSWatcher } from "node:fs";
+import { statSync, watch, type FSWatcher } from "node:fs";
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "pino";
@@ -8,20 +8,33 @@ import { parseManifests } from "../resources/validation.js";
 import type { ControlPlane } from "./control-plane.js";
 
 const MANIFEST_FILE = /\.(ya?ml|json)$/;
+/** How long a burst of changes settles before the folder is read again. */
+const SETTLE_MS = 150;
+/** How often a folder that is gone is looked for again. */
+const RETURN_POLL_MS = 1_000;
 
 /**
  * `herald serve --config DIR`: applies every manifest file of a folder at start and again whenever
  * the folder changes. A resource that disappears from the folder is deleted. Each file is applied
  * all or nothing; a file with an error is reported and the rest still applies.
+ *
+ * While Herald runs, the folder itself may go away (deleted, renamed): that is logged, the
+ * resources loaded from it stay as they are, and the path is looked at every second. A folder found
+ * there again (or one that replaced the watched folder) is watched and applied as at start: what the
+ * old folder defined and the new one lacks is kept, as across a restart, so a folder re-created
+ * file by file never deletes resources it is about to define again.
  */
 export class ConfigDirectory {
   private readonly fromFiles = new Map<
     string,
     { apiVersion: string; kind: string; namespace: string; name: string }[]
   >();
-  private watcher: FSWatcher | undefined;
+  /** The watch on the folder, and which folder (device and inode) it follows. */
+  private watched: { watcher: FSWatcher; dev: number; ino: number } | undefined;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> = Promise.resolve();
+  private isGone = false;
+  private isClosed = false;
 
   constructor(
     private readonly dir: string,
@@ -29,23 +42,97 @@ export class ConfigDirectory {
     private readonly logger: Logger,
   ) {}
 
-  /** Loads the folder; resolves when every file was applied (or reported). */
+  /**
+   * Loads the folder; resolves when every file was applied (or reported), rejects when the folder
+   * cannot be read (at start, a missing folder is an error to stop on).
+   */
   load(): Promise<void> {
     const run = () => this.sync();
     this.running = this.running.then(run, run);
     return this.running;
   }
 
+  /** Watches the folder and loads it again after each change, until `close()`. */
   watch(): void {
-    this.watcher = watch(this.dir, () => {
-      clearTimeout(this.timer);
-      this.timer = setTimeout(() => void this.load(), 150);
-    });
+    try {
+      this.watchCurrentFolder();
+    } catch (error) {
+      this.handleUnreadable(error);
+    }
   }
 
   close(): void {
+    this.isClosed = true;
     clearTimeout(this.timer);
-    this.watcher?.close();
+    this.unwatch();
+  }
+
+  private reloadAfter(delayMs: number): void {
+    if (this.isClosed) return;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => void this.reload(), delayMs);
+  }
+
+  /** Makes sure the folder now at the path is the one watched, then loads it; never rejects. */
+  private async reload(): Promise<void> {
+    try {
+      this.watchCurrentFolder();
+      await this.load();
+    } catch (error) {
+      this.handleUnreadable(error);
+      return;
+    }
+    if (this.isGone && !this.isClosed) {
+      this.isGone = false;
+      this.logger.info({ dir: this.dir }, "config folder is back and loaded");
+    }
+  }
+
+  /** The folder could not be watched or read: wait for it if it is gone, else for its next change. */
+  private handleUnreadable(error: unknown): void {
+    if (this.isClosed) return;
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== "ENOENT" && code !== "ENOTDIR") {
+      this.logger.error(
+        { dir: this.dir, err: error },
+        "config folder not read; it is read again at its next change",
+      );
+      return;
+    }
+    if (!this.isGone) {
+      this.logger.warn(
+        { dir: this.dir },
+        "config folder is gone: the resources loaded from it are kept, and the folder is looked for until it is back",
+      );
+    }
+    this.isGone = true;
+    this.unwatch();
+    this.fromFiles.clear();
+    this.reloadAfter(RETURN_POLL_MS);
+  }
+
+  /**
+   * Watches the folder at `dir` unless it is already watched. A watch follows the folder it was
+   * set on, not the path, so a folder that took the path (deleted and created again) is watched anew.
+   */
+  private watchCurrentFolder(): void {
+    const { dev, ino } = statSync(this.dir);
+    if (this.watched?.dev === dev && this.watched.ino === ino) return;
+    // Another folder took the path: apply it as at start (see above).
+    if (this.watched) this.fromFiles.clear();
+    this.unwatch();
+    const watcher = watch(this.dir, () => this.reloadAfter(SETTLE_MS));
+    watcher.on("error", (error) => {
+      this.logger.warn({ dir: this.dir, err: error }, "config folder watch failed; setting it again");
+      this.unwatch();
+      this.reloadAfter(SETTLE_MS);
+    });
+    this.watched = { watcher, dev, ino };
+  }
+
+  private unwatch(): void {
+    this.watched?.watcher.close();
+    this.watched = undefined;
   }
 
   private async sync(): Promise<void> {
