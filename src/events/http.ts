@@ -34,11 +34,18 @@ function invalid(problems: Problem[]): HeraldError {
   return new HeraldError("InvalidEvent", `invalid event: ${summary}`, { problems });
 }
 
-/** HTTP binding 3.1.3.2: header values are percent-decoded. */
+/** A `%` that starts no `%XX` escape. */
+const BARE_PERCENT = /%(?![0-9A-Fa-f]{2})/g;
+
+/**
+ * HTTP binding 3.1.3.2: header values are percent-decoded, and escapes that decode to invalid UTF-8
+ * are rejected. A `%` that starts no escape is kept as it is: senders that do not percent-encode
+ * (the CloudEvents JavaScript, Go and Java SDKs) send a value such as `100%` unchanged.
+ */
 function percentDecode(value: string): string | undefined {
   if (!value.includes("%")) return value;
   try {
-    return decodeURIComponent(value);
+    return decodeURIComponent(value.replace(BARE_PERCENT, "%25"));
   } catch {
     return undefined;
   }
@@ -76,7 +83,7 @@ function parseBinary(headers: Headers, body: Buffer): CloudEvent {
     const decoded = percentDecode(raw);
     const attribute = name.slice(3);
     if (decoded === undefined)
-      problems.push({ attribute, rule: "header value is not valid percent-encoding" });
+      problems.push({ attribute, rule: "header value is not valid percent-encoded UTF-8" });
     else attributes[attribute] = decoded;
   }
   const contentType = headerValue(headers["content-type"]);

@@ -69,11 +69,29 @@ describe("HTTP binding: binary mode", () => {
     assert.match(found[0]!.rule, /no ce-specversion header/);
   });
 
-  it("rejects invalid percent-encoding", () => {
-    const found = problems(() =>
-      parseHttpEvents({ ...binaryHeaders, "ce-subject": "%E0%A4%A" }, Buffer.alloc(0)),
-    );
-    assert.equal(found[0]!.attribute, "subject");
+  it("rejects percent-escapes that decode to invalid UTF-8", () => {
+    for (const subject of ["%E0%A4%A", "%C3", "%FF", "caf%C3"]) {
+      const found = problems(() =>
+        parseHttpEvents({ ...binaryHeaders, "ce-subject": subject }, Buffer.alloc(0)),
+      );
+      assert.equal(found[0]!.attribute, "subject", subject);
+      assert.match(found[0]!.rule, /percent-encoded UTF-8/);
+    }
+  });
+
+  it("keeps a percent sign that starts no escape, as senders that do not percent-encode send it", () => {
+    const cases = {
+      "100%": "100%",
+      "50%-off": "50%-off",
+      "%zz%": "%zz%",
+      "100%%20sure": "100% sure",
+      "a%2": "a%2",
+      "%%41": "%A",
+    };
+    for (const [header, subject] of Object.entries(cases)) {
+      const { events } = parseHttpEvents({ ...binaryHeaders, "ce-subject": header }, Buffer.alloc(0));
+      assert.equal(events[0]!.attributes.subject, subject, header);
+    }
   });
 });
 
