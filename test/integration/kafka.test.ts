@@ -1,3 +1,4 @@
+// needs: kafka
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { eventually } from "../support/eventually.js";

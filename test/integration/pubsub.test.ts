@@ -1,3 +1,4 @@
+// needs: pubsub
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { eventually } from "../support/eventually.js";

@@ -1,3 +1,4 @@
+// needs: rabbitmq
 import { execFileSync } from "node:child_process";
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";

@@ -109,7 +109,7 @@ export async function startPubSubEmulator(port?: number): Promise<PubSubEmulator
 }
 
 export const pubsubService: TestService = {
-  name: "pubsub-emulator",
+  name: "pubsub",
   async start(): Promise<RunningService> {
     const configured = process.env.PUBSUB_EMULATOR_HOST;
     if (configured && (await isEmulatorReady(configured))) {

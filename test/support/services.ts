@@ -1,7 +1,9 @@
 /**
- * The external services the test suite needs. `test/run.ts` starts each one that is not already
- * running before the tests, exports its address through the environment, and stops what it started.
- * In CI (CI=true) a service that cannot be reached fails the run; tests never skip.
+ * The external services integration tests need. A test file names the ones it uses in a header
+ * comment on its first lines, `// needs: kafka, rabbitmq`; a file without one needs none.
+ * `test/run.ts` starts each needed service that is not already running before the tests, exports its
+ * address through the environment, and stops what it started. A service that cannot be reached
+ * fails the run (always, and so in CI with CI=true); tests never skip.
  */
 export interface RunningService {
   /** Environment variables the tests read to reach the service. */
@@ -15,8 +17,20 @@ export interface TestService {
   start(): Promise<RunningService>;
 }
 
-export const services: TestService[] = [];
-services.push((await import("./pubsub.js")).pubsubService);
-services.push((await import("./rabbitmq.js")).rabbitmqService);
-services.push((await import("./kafka.js")).kafkaService);
-services.push((await import("./mqtt.js")).mqttService);
+/**
+ * Every service a `// needs:` header may name. Each module is imported only when a selected file
+ * needs it, so a run without integration files loads no client library and starts nothing.
+ */
+export const services = {
+  kafka: async () => (await import("./kafka.js")).kafkaService,
+  rabbitmq: async () => (await import("./rabbitmq.js")).rabbitmqService,
+  pubsub: async () => (await import("./pubsub.js")).pubsubService,
+  mqtt: async () => (await import("./mqtt.js")).mqttService,
+  nats: async () => (await import("./nats.js")).natsService,
+} satisfies Record<string, () => Promise<TestService>>;
+
+export type ServiceName = keyof typeof services;
+
+export function isServiceName(name: string): name is ServiceName {
+  return Object.hasOwn(services, name);
+}

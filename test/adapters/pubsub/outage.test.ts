@@ -1,3 +1,4 @@
+// needs: pubsub
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import type { ChannelAdapter } from "../../../adapters/adapter.js";

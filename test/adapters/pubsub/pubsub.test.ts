@@ -1,3 +1,4 @@
+// needs: pubsub
 import { PubSub } from "@google-cloud/pubsub";
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
