@@ -63,6 +63,8 @@ function neededServices(file: string): ServiceName[] {
   return [];
 }
 
+const count = (n: number, noun: string) => `${n} ${noun}${n === 1 ? "" : "s"}`;
+
 function runTests(files: string[], concurrency: number): Promise<number> {
   return new Promise((resolve) => {
     const child = spawn(
@@ -131,7 +133,7 @@ process.on("SIGINT", () => {
 
 let failed = false;
 if (unitFiles.length > 0) {
-  console.log(`${unitFiles.length} files that need no service, ${UNIT_CONCURRENCY} at a time`);
+  console.log(`${count(unitFiles.length, "file")} needing no service, run ${UNIT_CONCURRENCY} at a time`);
   failed =
     (await runTests(
       unitFiles.map((file) => file.path),
@@ -142,7 +144,7 @@ if (unitFiles.length > 0) {
 if (integrationFiles.length > 0 && !interrupted) {
   const started: RunningService[] = [];
   try {
-    console.log(`${integrationFiles.length} files that need ${needed.join(", ")}, one at a time`);
+    console.log(`${count(integrationFiles.length, "file")} needing ${needed.join(", ")}, run one at a time`);
     const results = await Promise.allSettled(
       needed.map(async (name) => {
         const since = Date.now();
