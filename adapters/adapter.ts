@@ -1,25 +1,38 @@
 import type { Logger } from "pino";
-import type { HeraldConfig } from "../src/config.js";
+import type { ConfigSlice } from "../src/config-slice.js";
+import { backendUnavailable, HeraldError } from "../src/errors.js";
 import type { CloudEvent } from "../src/events/event.js";
+import type { KindNames } from "../src/resources/kind.js";
+import type { z } from "zod";
 
 /**
- * The contract every channel backend implements (in-memory, Kafka, RabbitMQ, Pub/Sub).
+ * The contract every channel backend implements (in-memory, Kafka, RabbitMQ, Pub/Sub, NATS).
+ * A backend is one folder under `adapters/` exporting a `ChannelPlugin` (below) and one line in
+ * `adapters/index.ts`; `test/adapters/conformance.ts` holds every backend to the guarantees here.
  *
  * Delivery guarantee: at-least-once. An event is "accepted" when `publish` resolves; from then on
  * the backend holds it until every subscription's handler has resolved for it. A handler that
  * rejects, or a process that dies before the handler resolved, means the event is delivered again
- * (to the same subscription) later. Handlers must therefore tolerate duplicates.
+ * (to the same subscription) later, no sooner than `REDELIVERY_DELAY_MS` after the rejection (never
+ * a hot loop). Handlers must therefore tolerate duplicates.
  *
  * Ordering: with `ordering: "ordered"` a subscription's handler is called for one event at a time,
- * in the order the backend keeps (the whole channel for memory/RabbitMQ, per partition for Kafka,
- * per ordering key for Pub/Sub); the next call waits until the previous one resolved. With
- * `"unordered"` up to `maxInFlight` handler calls run at once, in no guaranteed order.
+ * in the order the backend keeps (the whole channel for memory/RabbitMQ/NATS, per partition for
+ * Kafka, per ordering key for Pub/Sub); the next call waits until the previous one resolved, so a
+ * rejected event is retried before any later one. With `"unordered"` up to `maxInFlight` handler
+ * calls run at once, in no guaranteed order.
+ *
+ * Sharing: a subscription's durable state (consumer group, queue, Pub/Sub subscription, durable
+ * consumer) is named after the subscription's namespace and name, never its uid. Two Herald
+ * processes that run the same subscription on the same backend therefore share its work: each
+ * event is handled by one of them (competing consumers). The in-memory backend lives in one process.
  *
  * Close: `SubscriptionHandle.close()` stops taking new events, waits for handler calls in flight,
- * and leaves everything not acknowledged in the backend for the next consumer. `close()` on the
- * adapter closes every subscription and connection it opened.
+ * and leaves everything not acknowledged in the backend for the next consumer, so re-subscribing
+ * continues where the subscription left. `close()` on the adapter closes every subscription and
+ * connection it opened.
  */
-export interface ChannelAdapter {
+export interface ChannelAdapter<Spec = unknown> {
   /** The backing channel kind this adapter serves, e.g. "InMemoryChannel", "KafkaChannel". */
   readonly kind: string;
 
@@ -27,45 +40,63 @@ export interface ChannelAdapter {
    * Creates the channel's durable topology (topic, exchange...) if missing. Idempotent; called on
    * every apply and at start. Resolves with backend facts to show in the channel's status.
    */
-  createChannel(channel: ChannelTarget): Promise<ChannelBackendStatus>;
+  createChannel(channel: ChannelTarget<Spec>): Promise<ChannelBackendStatus>;
 
-  /** Removes the channel's topology (unless configured to keep it) and stops its subscriptions. */
-  deleteChannel(channel: ChannelTarget): Promise<void>;
+  /**
+   * Removes the channel's topology (unless configured to keep it) and stops its subscriptions.
+   * Other channels of the same adapter keep working, and a channel created afterwards takes events
+   * as soon as `createChannel` resolved.
+   */
+  deleteChannel(channel: ChannelTarget<Spec>): Promise<void>;
 
   /**
    * Publishes a batch. Resolves only once the backend has durably accepted every event of it
-   * (Kafka acks=all, RabbitMQ publisher confirm, Pub/Sub message id, memory: enqueued). Rejects with
-   * a HeraldError: `BackendUnavailable` or `ChannelFull` (both answered 503 by ingress).
+   * (Kafka acks=all, RabbitMQ publisher confirm, Pub/Sub message id, NATS JetStream ack, memory:
+   * enqueued). Rejects with a HeraldError: `BackendUnavailable` (also when `options.signal` aborts
+   * first: the caller's deadline) or `ChannelFull`, both answered 503 by ingress; never drops silently.
    */
-  publish(channel: ChannelTarget, events: readonly CloudEvent[]): Promise<void>;
+  publish(
+    channel: ChannelTarget<Spec>,
+    events: readonly CloudEvent[],
+    options: PublishOptions,
+  ): Promise<void>;
 
   /**
    * Starts consuming for one subscription. Each subscription sees every event published after it
-   * was first created (its durable position survives restarts: consumer group, queue, Pub/Sub
-   * subscription). The handler resolving acknowledges the event; rejecting leaves it for redelivery.
+   * was first created (its durable position survives restarts). The handler resolving acknowledges
+   * the event; rejecting leaves it for redelivery. A message that is not a CloudEvent is handed over
+   * wrapped by `undecodableEvent` (the dispatcher dead-letters it), never dropped.
    */
   subscribe(
-    channel: ChannelTarget,
+    channel: ChannelTarget<Spec>,
     subscription: SubscriptionTarget,
     handler: EventHandler,
   ): Promise<SubscriptionHandle>;
 
   /** Removes a subscription's durable state (queue, consumer group, Pub/Sub subscription). */
-  deleteSubscription(channel: ChannelTarget, subscription: SubscriptionTarget): Promise<void>;
+  deleteSubscription(channel: ChannelTarget<Spec>, subscription: SubscriptionTarget): Promise<void>;
 
-  /** Reports whether the backend is reachable now (used for readiness and status). */
+  /** Whether the backend is reachable now; feeds `/readyz` and each channel's BackendReady condition. */
   isReady(): Promise<boolean>;
 
   /** Closes every subscription and connection. Events not yet acknowledged stay in the backend. */
   close(): Promise<void>;
 }
 
-/** The channel a call is about. `spec` is the backing resource's spec (e.g. KafkaChannel's). */
-export interface ChannelTarget {
+export interface PublishOptions {
+  /** Aborted when the caller stops waiting (ingress's publish deadline, shutdown). */
+  readonly signal: AbortSignal;
+}
+
+/**
+ * The channel a call is about. `spec` is the backing resource's spec, validated and defaulted by the
+ * plug-in's own schema at apply: adapters never re-validate it.
+ */
+export interface ChannelTarget<Spec = unknown> {
   readonly namespace: string;
   readonly name: string;
   readonly uid: string;
-  readonly spec: Readonly<Record<string, unknown>>;
+  readonly spec: Spec;
 }
 
 export interface SubscriptionTarget {
@@ -105,16 +136,106 @@ export interface SubscriptionHandle {
 /** Backend facts shown in the channel's status, e.g. `{ topic: "herald.default.orders" }`. */
 export type ChannelBackendStatus = Readonly<Record<string, string | number>>;
 
-export interface AdapterContext {
-  readonly config: HeraldConfig;
+export interface AdapterContext<Config> {
+  /** The plug-in's own configuration slice, validated. */
+  readonly config: Config;
   readonly logger: Logger;
 }
 
-export interface AdapterFactory {
-  /** The backing channel kind, e.g. "KafkaChannel". */
-  readonly kind: string;
-  create(context: AdapterContext): ChannelAdapter;
+/**
+ * A channel backend as Herald loads it: the kind it serves (names and spec schema; Herald adds
+ * Knative's `spec.delivery`), its configuration slice, the Broker classes that run on it, and the
+ * factory of its adapter. Adapters are created on first use, so a Herald with no Kafka channel
+ * never connects to Kafka.
+ */
+export interface ChannelPlugin<Spec = unknown, Config = unknown> {
+  readonly kind: KindNames;
+  readonly specSchema: z.ZodType<Spec>;
+  readonly config?: ConfigSlice<Config> | undefined;
+  /** Values of the `eventing.knative.dev/broker.class` annotation whose Brokers run on this kind. */
+  readonly brokerClasses?: readonly string[] | undefined;
+  create(context: AdapterContext<Config>): ChannelAdapter<Spec>;
+}
+
+/**
+ * Declares a channel plug-in, typed by its own Spec and Config; the kernel hands each exactly what the
+ * plug-in's schemas produced, so the plug-in list holds them as `ChannelPlugin`.
+ */
+export function defineChannelPlugin<Spec, Config>(plugin: ChannelPlugin<Spec, Config>): ChannelPlugin {
+  return plugin;
 }
 
 /** The type of the CloudEvent that wraps a backend message which is not a CloudEvent. */
 export const UNDECODABLE_EVENT_TYPE = "dev.herald.channel.undecodable";
+
+/** The least time between a handler's rejection and the redelivery of that event. */
+export const REDELIVERY_DELAY_MS = 1_000;
+
+/**
+ * Wraps a backend message that is not a CloudEvent, for the handler (see DeliveryContext). `id`
+ * identifies the message in the backend (offset, delivery tag...), `source` the channel.
+ */
+export function undecodableEvent(message: {
+  readonly id: string;
+  readonly source: string;
+  readonly body: Uint8Array | undefined;
+  readonly reason: string;
+}): { event: CloudEvent; context: DeliveryContext } {
+  return {
+    event: {
+      attributes: {
+        specversion: "1.0",
+        id: message.id,
+        source: message.source,
+        type: UNDECODABLE_EVENT_TYPE,
+        datacontenttype: "application/octet-stream",
+      },
+      data: toBuffer(message.body),
+    },
+    context: { undecodable: message.reason },
+  };
+}
+
+function toBuffer(body: Uint8Array | undefined): Buffer | undefined {
+  if (body === undefined || Buffer.isBuffer(body)) return body;
+  return Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+}
+
+/** Knative's source URI of a channel, e.g. `/apis/messaging.knative.dev/v1beta1/namespaces/ns/kafkachannels/c`. */
+export function channelSource(kind: KindNames, channel: { namespace: string; name: string }): string {
+  return `/apis/${kind.group}/${kind.versions[0]}/namespaces/${channel.namespace}/${kind.plural}/${channel.name}`;
+}
+
+/**
+ * Waits for `work` until `signal` aborts, then rejects with BackendUnavailable naming the backend.
+ * Adapters wrap their backend's acknowledgement with it; `onAbort` may withdraw the pending work.
+ */
+export async function untilAborted<T>(
+  backend: string,
+  work: Promise<T>,
+  signal: AbortSignal,
+  onAbort?: () => void,
+): Promise<T> {
+  if (signal.aborted) {
+    onAbort?.();
+    work.catch(() => undefined);
+    throw backendUnavailable(backend, "no acknowledgement before the publish deadline");
+  }
+  let abort: (() => void) | undefined;
+  const aborted = new Promise<never>((_, reject) => {
+    abort = () => {
+      onAbort?.();
+      reject(backendUnavailable(backend, "no acknowledgement before the publish deadline"));
+    };
+    signal.addEventListener("abort", abort, { once: true });
+  });
+  work.catch(() => undefined);
+  try {
+    return await Promise.race([work, aborted]);
+  } catch (error) {
+    if (error instanceof HeraldError) throw error;
+    throw backendUnavailable(backend, error);
+  } finally {
+    signal.removeEventListener("abort", abort!);
+  }
+}

@@ -1,95 +1,46 @@
-import { HeraldError } from "../../src/errors.js";
+import { backendUnavailable, HeraldError } from "../../src/errors.js";
 import type { CloudEvent } from "../../src/events/event.js";
-import type {
-  AdapterFactory,
-  ChannelAdapter,
-  ChannelTarget,
-  EventHandler,
-  SubscriptionHandle,
-  SubscriptionTarget,
+import {
+  defineChannelPlugin,
+  type ChannelAdapter,
+  type ChannelBackendStatus,
+  type ChannelTarget,
+  type EventHandler,
+  type PublishOptions,
+  type SubscriptionHandle,
+  type SubscriptionTarget,
 } from "../adapter.js";
+import { memoryConfig } from "./config.js";
+import { SubscriptionQueue } from "./queue.js";
+import { inMemoryChannelNames, inMemoryChannelSpecSchema, type InMemoryChannelSpec } from "./spec.js";
 
 /**
- * The embedded default backend: a bounded in-process queue per subscription.
+ * InMemoryChannel: the embedded default backend, a bounded in-process queue per subscription.
  *
  * Guarantees: `publish` resolves once the event is queued for every current subscription of the
  * channel, or rejects with ChannelFull (503 at ingress) when any of those queues is at capacity, so
  * nothing is ever dropped silently. Events live in memory only: a process restart loses what was
- * queued, which is what "in-memory" means (use a Kafka, RabbitMQ or Pub/Sub channel for durability).
- * A subscription's queue belongs to the subscription, not to its consumer, so re-subscribing
- * (after a Subscription changed) continues with the events already queued.
+ * queued, which is what "in-memory" means (use a Kafka, RabbitMQ, Pub/Sub or NATS channel for
+ * durability), and two processes never share a subscription. A subscription's queue is named after
+ * its namespace and name and belongs to the subscription, not to its consumer, so re-subscribing
+ * continues with the events already queued; `deleteSubscription` drops them. A rejected event is
+ * redelivered after REDELIVERY_DELAY_MS (see SubscriptionQueue).
  */
-class SubscriptionQueue {
-  readonly events: CloudEvent[] = [];
-  head = 0;
-  handler: EventHandler | undefined;
-  ordering: SubscriptionTarget["ordering"] = "ordered";
-  maxInFlight = 1;
-  accepts: SubscriptionTarget["accepts"];
-  inFlight = 0;
-  private idle: (() => void)[] = [];
-
-  constructor(readonly capacity: number) {}
-
-  get size(): number {
-    return this.events.length - this.head;
-  }
-
-  push(event: CloudEvent): void {
-    this.events.push(event);
-    this.pump();
-  }
-
-  /** Starts as many handler calls as the ordering mode allows. */
-  pump(): void {
-    const limit = this.ordering === "ordered" ? 1 : this.maxInFlight;
-    while (this.handler && this.inFlight < limit && this.head < this.events.length) {
-      const event = this.events[this.head]!;
-      this.head++;
-      if (this.head > 1024 && this.head * 2 > this.events.length) {
-        this.events.splice(0, this.head);
-        this.head = 0;
-      }
-      this.run(this.handler, event);
-    }
-    if (this.inFlight === 0) for (const resolve of this.idle.splice(0)) resolve();
-  }
-
-  private run(handler: EventHandler, event: CloudEvent): void {
-    this.inFlight++;
-    handler(event, {}).then(
-      () => {
-        this.inFlight--;
-        this.pump();
-      },
-      () => {
-        // Not acknowledged: put it back at the front so it is delivered again, keeping order.
-        this.inFlight--;
-        if (this.head > 0) this.events[--this.head] = event;
-        else this.events.unshift(event);
-        this.pump();
-      },
-    );
-  }
-
-  /** Detaches the consumer and waits for its calls in flight. */
-  async detach(): Promise<void> {
-    this.handler = undefined;
-    if (this.inFlight === 0) return;
-    await new Promise<void>((resolve) => this.idle.push(resolve));
-  }
-}
-
 const NONE: readonly CloudEvent[] = [];
 
-class MemoryChannelAdapter implements ChannelAdapter {
-  readonly kind = "InMemoryChannel";
+function channelKey(channel: { namespace: string; name: string }): string {
+  return `${channel.namespace}/${channel.name}`;
+}
+
+class MemoryChannelAdapter implements ChannelAdapter<InMemoryChannelSpec> {
+  readonly kind = inMemoryChannelNames.kind;
+  /** Channel → its subscriptions' queues, by subscription namespace/name. */
   private readonly channels = new Map<string, Map<string, SubscriptionQueue>>();
 
   constructor(private readonly capacity: number) {}
 
-  private queuesOf(channel: ChannelTarget): Map<string, SubscriptionQueue> {
-    const key = `${channel.namespace}/${channel.name}`;
+  private queuesOf(channel: ChannelTarget<InMemoryChannelSpec>): Map<string, SubscriptionQueue> {
+    const key = channelKey(channel);
     let queues = this.channels.get(key);
     if (!queues) {
       queues = new Map();
@@ -98,22 +49,27 @@ class MemoryChannelAdapter implements ChannelAdapter {
     return queues;
   }
 
-  async createChannel(channel: ChannelTarget) {
+  async createChannel(channel: ChannelTarget<InMemoryChannelSpec>): Promise<ChannelBackendStatus> {
     this.queuesOf(channel);
     return {};
   }
 
-  async deleteChannel(channel: ChannelTarget): Promise<void> {
-    const queues = this.channels.get(`${channel.namespace}/${channel.name}`);
+  async deleteChannel(channel: ChannelTarget<InMemoryChannelSpec>): Promise<void> {
+    const queues = this.channels.get(channelKey(channel));
     if (!queues) return;
-    this.channels.delete(`${channel.namespace}/${channel.name}`);
-    await Promise.all([...queues.values()].map((queue) => queue.detach()));
+    this.channels.delete(channelKey(channel));
+    await Promise.all([...queues.values()].map((queue) => queue.discard()));
   }
 
-  async publish(channel: ChannelTarget, events: readonly CloudEvent[]): Promise<void> {
-    const queues = this.channels.get(`${channel.namespace}/${channel.name}`);
-    if (!queues)
-      throw new HeraldError("ChannelNotFound", `channel ${channel.namespace}/${channel.name} is not running`);
+  async publish(
+    channel: ChannelTarget<InMemoryChannelSpec>,
+    events: readonly CloudEvent[],
+    options: PublishOptions,
+  ): Promise<void> {
+    // The caller has stopped waiting: queuing now would accept events it answers 503 for.
+    if (options.signal.aborted) throw backendUnavailable("InMemoryChannel", "the publish deadline passed");
+    const queues = this.channels.get(channelKey(channel));
+    if (!queues) throw new HeraldError("ChannelNotFound", `channel ${channelKey(channel)} is not running`);
     // A subscription's filter (a Trigger's) is applied here, so a filtered-out event never takes a
     // queue slot or a handler call. All or nothing: every queue must have room for its share of the
     // batch before any event is queued.
@@ -132,7 +88,7 @@ class MemoryChannelAdapter implements ChannelAdapter {
       if (queue.size + share.length > queue.capacity) {
         throw new HeraldError(
           "ChannelFull",
-          `channel ${channel.namespace}/${channel.name} is full (${queue.capacity} events waiting for a subscriber)`,
+          `channel ${channelKey(channel)} is full (${queue.capacity} events waiting for a subscriber)`,
         );
       }
       shares.push([queue, share]);
@@ -141,49 +97,52 @@ class MemoryChannelAdapter implements ChannelAdapter {
   }
 
   async subscribe(
-    channel: ChannelTarget,
+    channel: ChannelTarget<InMemoryChannelSpec>,
     subscription: SubscriptionTarget,
     handler: EventHandler,
   ): Promise<SubscriptionHandle> {
     const queues = this.queuesOf(channel);
-    let queue = queues.get(subscription.uid);
+    const key = channelKey(subscription);
+    let queue = queues.get(key);
     if (!queue) {
       queue = new SubscriptionQueue(this.capacity);
-      queues.set(subscription.uid, queue);
+      queues.set(key, queue);
     }
     const attached = queue;
-    attached.handler = handler;
-    attached.ordering = subscription.ordering;
-    attached.maxInFlight = subscription.maxInFlight;
-    attached.accepts = subscription.accepts;
-    attached.pump();
+    attached.attach(handler, subscription);
     return {
       close: async () => {
-        if (attached.handler === handler) await attached.detach();
+        if (attached.isAttached(handler)) await attached.detach();
       },
     };
   }
 
-  async deleteSubscription(channel: ChannelTarget, subscription: SubscriptionTarget): Promise<void> {
-    const queues = this.channels.get(`${channel.namespace}/${channel.name}`);
-    const queue = queues?.get(subscription.uid);
-    if (!queue) return;
-    queues!.delete(subscription.uid);
-    await queue.detach();
+  async deleteSubscription(
+    channel: ChannelTarget<InMemoryChannelSpec>,
+    subscription: SubscriptionTarget,
+  ): Promise<void> {
+    const queues = this.channels.get(channelKey(channel));
+    const queue = queues?.get(channelKey(subscription));
+    if (!queues || !queue) return;
+    queues.delete(channelKey(subscription));
+    await queue.discard();
   }
 
+  /** In process: always reachable. */
   async isReady(): Promise<boolean> {
     return true;
   }
 
   async close(): Promise<void> {
     await Promise.all(
-      [...this.channels.values()].flatMap((queues) => [...queues.values()].map((q) => q.detach())),
+      [...this.channels.values()].flatMap((queues) => [...queues.values()].map((queue) => queue.detach())),
     );
   }
 }
 
-export const memoryChannelAdapter: AdapterFactory = {
-  kind: "InMemoryChannel",
-  create: ({ config }) => new MemoryChannelAdapter(config.memory.capacity),
-};
+export const memoryChannelPlugin = defineChannelPlugin({
+  kind: inMemoryChannelNames,
+  specSchema: inMemoryChannelSpecSchema,
+  config: memoryConfig,
+  create: ({ config }) => new MemoryChannelAdapter(config.capacity),
+});

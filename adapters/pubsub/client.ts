@@ -1,12 +1,14 @@
 import type { ClientConfig } from "@google-cloud/pubsub";
-import type { HeraldConfig } from "../../src/config.js";
+import type { PubSubConfig } from "./config.js";
 
 /**
  * The Pub/Sub client settings of Herald's configuration (the channel adapter and CloudPubSubSource).
  * Credentials come from configuration only: the emulator needs none, otherwise a key file or
  * Application Default Credentials. Neither is ever logged.
  */
-export function pubsubClientConfig(config: HeraldConfig["pubsub"]): ClientConfig {
+export function pubsubClientConfig(
+  config: Pick<PubSubConfig, "projectId" | "emulatorHost" | "keyFilename">,
+): ClientConfig {
   const options: ClientConfig = {
     projectId: config.projectId,
     ...(config.emulatorHost

@@ -2,7 +2,8 @@ import { Duration, type Message, type PubSub, type Subscription } from "@google-
 import type { Logger } from "pino";
 import type { CloudEvent } from "../../src/events/event.js";
 import {
-  UNDECODABLE_EVENT_TYPE,
+  REDELIVERY_DELAY_MS,
+  undecodableEvent,
   type DeliveryContext,
   type EventHandler,
   type SubscriptionTarget,
@@ -17,6 +18,11 @@ const MAX_ACK_DEADLINE_SECONDS = 600;
 /** How long the client library keeps extending the deadline of a message a handler still works on. */
 const MAX_LEASE = Duration.from({ hours: 24 });
 const RESTART_DELAY_MS = 1_000;
+/**
+ * How long closing a stream waits for its last acks and nacks to be sent (the client retries them
+ * while Pub/Sub is unreachable); one not sent by then is redelivered after the ack deadline.
+ */
+const CLOSE_TIMEOUT = Duration.from({ seconds: 10 });
 
 export interface ConsumerOptions {
   readonly client: PubSub;
@@ -37,10 +43,12 @@ export interface ConsumerOptions {
  *
  * - Flow control: at most `maxInFlight` messages (1 when ordered) are held by handlers at once; the
  *   library does not hand over more until one of them is acked or nacked.
- * - Ack after the handler resolved, nack when it rejected. While a handler runs, the library keeps
- *   extending the message's ack deadline (lease management, up to 24 hours), so a slow handler does
- *   not cause a redelivery; `extendDeadline(ms)` additionally keeps the message leased for `ms`
- *   even past that, with modAcks of its own.
+ * - Ack after the handler resolved; nack `REDELIVERY_DELAY_MS` after it rejected (the message stays
+ *   leased and holds its flow-control slot meanwhile), so a handler that keeps rejecting is never
+ *   called in a hot loop. While a handler runs, the library keeps extending the message's ack
+ *   deadline (lease management, up to 24 hours), so a slow handler does not cause a redelivery;
+ *   `extendDeadline(ms)` additionally keeps the message leased for `ms` even past that, with modAcks
+ *   of its own.
  * - Ordered: Pub/Sub redelivers a nacked message and every later one of its ordering key (message
  *   ordering). Later messages of that key that arrive before the nacked one came back are nacked
  *   without calling the handler, so a key's events reach the handler successfully only in order.
@@ -66,18 +74,21 @@ export class PubSubConsumer {
       minAckDeadline: deadline,
       maxAckDeadline: deadline,
       maxExtensionTime: MAX_LEASE,
+      // Nack what the library holds but never handed over, so the next consumer gets it at once.
+      closeOptions: { behavior: "NACK", timeout: CLOSE_TIMEOUT },
       streamingOptions: {
         maxStreams: ordered ? 1 : 2,
         retryMaxBackoff: Duration.from({ seconds: 5 }),
       },
     });
-    pull.on("message", (message: Message) => this.receive(message));
+    pull.on("message", (message: Message) => this.receive(pull, message));
     pull.on("error", (error: Error & { code?: number }) => this.restart(pull, error));
     this.subscription = pull;
   }
 
-  private receive(message: Message): void {
-    if (this.closing) {
+  private receive(from: Subscription, message: Message): void {
+    // A stream being closed (close, restart) may still hand over what the library held.
+    if (this.closing || from !== this.subscription) {
       message.nack();
       return;
     }
@@ -101,9 +112,10 @@ export class PubSubConsumer {
         lease.end();
         message.ack();
       },
-      () => {
+      async () => {
         lease.end();
         if (key) this.blockedKeys.set(key, message.id);
+        await delay(REDELIVERY_DELAY_MS);
         message.nack();
       },
     );
@@ -114,19 +126,13 @@ export class PubSubConsumer {
   private decode(message: Message): { event: CloudEvent; reason?: string | undefined } {
     const decoded = decodeMessage(message.data, message.attributes);
     if (decoded.event) return { event: decoded.event };
-    return {
+    const { event } = undecodableEvent({
+      id: message.id,
+      source: this.options.channelSource,
+      body: message.data,
       reason: decoded.reason,
-      event: {
-        attributes: {
-          specversion: "1.0",
-          id: message.id,
-          source: this.options.channelSource,
-          type: UNDECODABLE_EVENT_TYPE,
-          datacontenttype: "application/octet-stream",
-        },
-        data: message.data,
-      },
-    };
+    });
+    return { event, reason: decoded.reason };
   }
 
   private restart(failed: Subscription, error: Error & { code?: number }): void {
@@ -137,10 +143,10 @@ export class PubSubConsumer {
       { subscription: name, err: error.message },
       isGone ? "Pub/Sub subscription is gone, re-creating it" : "Pub/Sub stream failed, reopening",
     );
-    failed.removeAllListeners("message");
     this.subscription = undefined;
     this.restarting = (async () => {
       await failed.close().catch(() => undefined);
+      failed.removeAllListeners("message");
       // Handlers still running settle through the old stream first, so the bound on concurrent
       // calls (and the order of an ordered subscription) holds across the reopen.
       await Promise.allSettled([...this.inFlight]);
@@ -172,15 +178,17 @@ export class PubSubConsumer {
     const pull = this.subscription;
     this.subscription = undefined;
     if (pull) {
-      pull.removeAllListeners("message");
-      // Nacks what the library still holds (never handed to a handler) and flushes pending acks.
+      // Nacks what the library still holds (never handed to a handler) and waits until pending acks
+      // and nacks are sent. The message listener stays until then: removing the last one makes the
+      // library close the stream on its own, without waiting, and the caller may close the client
+      // (adapter close) before a nack went out, which then waits for the ack deadline.
       await pull.close().catch((error: unknown) => {
         this.options.logger.warn(
           { subscription: this.options.name, err: (error as Error).message },
           "closing Pub/Sub stream failed",
         );
       });
-      pull.removeAllListeners();
+      pull.removeAllListeners("message");
     }
   }
 }

@@ -1,33 +1,46 @@
 import { PubSub, type Topic } from "@google-cloud/pubsub";
 import type { Logger } from "pino";
-import type { HeraldConfig } from "../../src/config.js";
 import { backendUnavailable } from "../../src/errors.js";
 import { attributeString, type CloudEvent } from "../../src/events/event.js";
 import {
-  pubsubChannelGroup,
-  pubsubChannelKind,
-  pubsubChannelPlural,
-  pubsubChannelVersion,
-} from "../../src/resources/pubsub-channel.js";
-import type {
-  AdapterFactory,
-  ChannelAdapter,
-  ChannelBackendStatus,
-  ChannelTarget,
-  EventHandler,
-  SubscriptionHandle,
-  SubscriptionTarget,
+  channelSource,
+  defineChannelPlugin,
+  untilAborted,
+  type ChannelAdapter,
+  type ChannelBackendStatus,
+  type ChannelTarget,
+  type EventHandler,
+  type PublishOptions,
+  type SubscriptionHandle,
+  type SubscriptionTarget,
 } from "../adapter.js";
 import { encodeEvent } from "./binding.js";
 import { pubsubClientConfig } from "./client.js";
+import { pubsubConfig, type PubSubConfig } from "./config.js";
 import { NOT_FOUND, PubSubConsumer } from "./consumer.js";
-import { isHeraldSubscription, resolveTopology, subscriptionName, type ChannelTopology } from "./topology.js";
+import { pubsubChannelNames, pubsubChannelSpecSchema, type PubSubChannelSpec } from "./spec.js";
+import {
+  channelKey,
+  isHeraldSubscription,
+  resolveTopology,
+  subscriptionName,
+  type ChannelTopology,
+} from "./topology.js";
 
 /** gRPC status ALREADY_EXISTS. */
 const ALREADY_EXISTS = 6;
+/** gRPC status PERMISSION_DENIED: Pub/Sub answered, the credentials only lack the right to list topics. */
+const PERMISSION_DENIED = 7;
 const BACKEND = "Pub/Sub";
+/** Longest a topology call (creating or deleting a topic or subscription) may take. */
+const ADMIN_TIMEOUT_MS = 10_000;
+/** Longest the readiness probe waits for Pub/Sub to answer. */
+const READY_TIMEOUT_MS = 3_000;
+
+type PubSubChannel = ChannelTarget<PubSubChannelSpec>;
 
 interface KnownSubscription {
+  /** Full name of the Pub/Sub subscription. */
   readonly name: string;
   readonly ordered: boolean;
   consumer?: PubSubConsumer | undefined;
@@ -36,7 +49,7 @@ interface KnownSubscription {
 interface ChannelState {
   topology: ChannelTopology;
   topic: Topic;
-  /** Every Pub/Sub subscription this process created or consumed for the channel, by Herald uid. */
+  /** Every Pub/Sub subscription this process created or consumed for the channel, by its name. */
   readonly subscriptions: Map<string, KnownSubscription>;
   recreating?: Promise<void> | undefined;
 }
@@ -46,57 +59,79 @@ function codeOf(error: unknown): number | undefined {
   return typeof code === "number" ? code : undefined;
 }
 
-function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+async function closeConsumers(known: readonly KnownSubscription[]): Promise<void> {
+  await Promise.all(known.flatMap((subscription) => subscription.consumer?.close() ?? []));
+}
+
+/** Rejects with BackendUnavailable when `work` fails or takes longer than `ms`. */
+async function within<T>(ms: number, what: string, work: Promise<T>): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
   });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+  try {
+    return await Promise.race([work, timeout]);
+  } catch (error) {
+    throw backendUnavailable(BACKEND, error);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /**
  * PubSubChannel on Google Cloud Pub/Sub (or its emulator).
  *
- * Topology: one topic per channel, one Pub/Sub subscription per Herald Subscription (named after
- * its uid, so a re-created Subscription starts afresh), created with the channel's ack deadline,
- * retention and message ordering. Both are deleted with their resources unless
- * `pubsub.keepTopologyOnDelete`.
+ * Topology: one topic per channel, one Pub/Sub subscription per Herald Subscription, named after
+ * the subscription's namespace and name (`herald.{namespace}.{channel}.{subscription}`), so Herald
+ * processes that run the same subscription share its events. Subscriptions are created with the
+ * channel's ack deadline, retention and message ordering. Topic and subscriptions are deleted with
+ * their resources unless `pubsub.keepTopologyOnDelete`. The topology is resolved from the spec by
+ * `createChannel` and kept; publishing only looks it up.
  *
  * Publish resolves when Pub/Sub returned a message id for every event of the batch, and rejects
- * with BackendUnavailable when that takes longer than 5 s or fails. When the topic is gone
- * (NOT_FOUND, e.g. the emulator restarted and forgot it), the topic and every subscription this
+ * with BackendUnavailable when that fails or the caller's signal aborts first. When the topic is
+ * gone (NOT_FOUND, e.g. the emulator restarted and forgot it), the topic and every subscription this
  * process knows are re-created and the batch is published again. A batch answered
  * BackendUnavailable may still reach Pub/Sub later through the client library's own retries: a
  * sender that retries then causes a duplicate, which at-least-once delivery allows.
  */
-class PubSubChannelAdapter implements ChannelAdapter {
-  readonly kind = pubsubChannelKind;
+class PubSubChannelAdapter implements ChannelAdapter<PubSubChannelSpec> {
+  readonly kind = pubsubChannelNames.kind;
   private readonly client: PubSub;
   private readonly channels = new Map<string, ChannelState>();
-  private readonly logger: Logger;
 
   constructor(
-    private readonly config: HeraldConfig["pubsub"],
-    logger: Logger,
-    /** Longest a publish (and any topology call) may take before it is answered BackendUnavailable. */
-    private readonly callTimeoutMs: number,
+    private readonly config: PubSubConfig,
+    private readonly logger: Logger,
   ) {
-    this.logger = logger;
-    const options = pubsubClientConfig(config);
-    this.client = new PubSub(options);
+    this.client = new PubSub(pubsubClientConfig(config));
   }
 
-  private stateOf(channel: ChannelTarget): ChannelState {
+  /**
+   * Resolves the channel's topology from its spec and keeps it for the calls that follow. The state
+   * is updated in place, so consumers already running re-create the current topology.
+   */
+  private track(channel: PubSubChannel): ChannelState {
     const topology = resolveTopology(channel, this.config.projectId);
-    let state = this.channels.get(topology.key);
-    if (!state || state.topology.topicName !== topology.topicName) {
-      state = { topology, topic: this.topicFor(topology), subscriptions: state?.subscriptions ?? new Map() };
-      this.channels.set(topology.key, state);
-    } else if (state.topology.enableMessageOrdering !== topology.enableMessageOrdering) {
+    const state = this.channels.get(topology.key);
+    if (!state) {
+      const created: ChannelState = { topology, topic: this.topicFor(topology), subscriptions: new Map() };
+      this.channels.set(topology.key, created);
+      return created;
+    }
+    if (
+      state.topology.topicName !== topology.topicName ||
+      state.topology.enableMessageOrdering !== topology.enableMessageOrdering
+    ) {
       state.topic = this.topicFor(topology);
     }
     state.topology = topology;
     return state;
+  }
+
+  /** The kept state; a channel this process has not created yet is resolved once, here. */
+  private stateOf(channel: PubSubChannel): ChannelState {
+    return this.channels.get(channelKey(channel)) ?? this.track(channel);
   }
 
   private topicFor(topology: ChannelTopology): Topic {
@@ -147,32 +182,35 @@ class PubSubChannelAdapter implements ChannelAdapter {
     return state.recreating;
   }
 
-  async createChannel(channel: ChannelTarget): Promise<ChannelBackendStatus> {
-    const state = this.stateOf(channel);
-    try {
-      await withTimeout(this.createTopic(state.topology), this.callTimeoutMs, "creating topic");
-    } catch (error) {
-      throw backendUnavailable(BACKEND, error);
-    }
-    return { project: state.topology.project, topic: state.topology.topicName.split("/").pop()! };
+  async createChannel(channel: PubSubChannel): Promise<ChannelBackendStatus> {
+    const { topology } = this.track(channel);
+    await within(ADMIN_TIMEOUT_MS, "creating topic", this.createTopic(topology));
+    return { project: topology.project, topic: topology.topicName.split("/").pop()! };
   }
 
-  async deleteChannel(channel: ChannelTarget): Promise<void> {
-    const state = this.stateOf(channel);
-    this.channels.delete(state.topology.key);
-    await Promise.all([...state.subscriptions.values()].map((known) => known.consumer?.close()));
+  async deleteChannel(channel: PubSubChannel): Promise<void> {
+    const key = channelKey(channel);
+    const state = this.channels.get(key);
+    this.channels.delete(key);
+    const known = [...(state?.subscriptions.values() ?? [])];
+    await closeConsumers(known);
     if (this.config.keepTopologyOnDelete) return;
-    try {
-      await withTimeout(this.deleteTopology(state), this.callTimeoutMs * 2, "deleting topology");
-    } catch (error) {
-      throw backendUnavailable(BACKEND, error);
-    }
+    const topology = state?.topology ?? resolveTopology(channel, this.config.projectId);
+    await within(
+      ADMIN_TIMEOUT_MS,
+      "deleting topology",
+      this.deleteTopology(
+        topology,
+        known.map((subscription) => subscription.name),
+      ),
+    );
   }
 
-  private async deleteTopology(state: ChannelState): Promise<void> {
-    const names = new Set([...state.subscriptions.values()].map((known) => known.name));
+  /** Deletes the topic and the subscriptions Herald named on it, including ones another process made. */
+  private async deleteTopology(topology: ChannelTopology, known: readonly string[]): Promise<void> {
+    const names = new Set(known);
     try {
-      const [attached] = await state.topic.getSubscriptions();
+      const [attached] = await this.client.topic(topology.topicName).getSubscriptions();
       for (const subscription of attached)
         if (isHeraldSubscription(subscription.name)) names.add(subscription.name);
     } catch (error) {
@@ -181,7 +219,7 @@ class PubSubChannelAdapter implements ChannelAdapter {
     await Promise.all(
       [...names].map((name) => this.deleteIfPresent(() => this.client.subscription(name).delete())),
     );
-    await this.deleteIfPresent(() => this.client.topic(state.topology.topicName).delete());
+    await this.deleteIfPresent(() => this.client.topic(topology.topicName).delete());
   }
 
   private async deleteIfPresent(remove: () => Promise<unknown>): Promise<void> {
@@ -192,21 +230,30 @@ class PubSubChannelAdapter implements ChannelAdapter {
     }
   }
 
-  async publish(channel: ChannelTarget, events: readonly CloudEvent[]): Promise<void> {
+  async publish(
+    channel: PubSubChannel,
+    events: readonly CloudEvent[],
+    { signal }: PublishOptions,
+  ): Promise<void> {
     if (events.length === 0) return;
     const state = this.stateOf(channel);
-    const deadline = Date.now() + this.callTimeoutMs;
+    await untilAborted(BACKEND, this.publishOrRecreate(state, events, signal), signal);
+  }
+
+  private async publishOrRecreate(
+    state: ChannelState,
+    events: readonly CloudEvent[],
+    signal: AbortSignal,
+  ): Promise<void> {
+    // Nothing is sent for a caller that already stopped waiting.
+    signal.throwIfAborted();
     try {
-      try {
-        await withTimeout(this.publishBatch(state, events), this.callTimeoutMs, "publishing");
-      } catch (error) {
-        if (codeOf(error) !== NOT_FOUND) throw error;
-        const remaining = () => Math.max(1, deadline - Date.now());
-        await withTimeout(this.recreate(state), remaining(), "re-creating topology");
-        await withTimeout(this.publishBatch(state, events), remaining(), "publishing");
-      }
+      await this.publishBatch(state, events);
     } catch (error) {
-      throw backendUnavailable(BACKEND, error);
+      if (codeOf(error) !== NOT_FOUND || signal.aborted) throw error;
+      await this.recreate(state);
+      signal.throwIfAborted();
+      await this.publishBatch(state, events);
     }
   }
 
@@ -230,35 +277,24 @@ class PubSubChannelAdapter implements ChannelAdapter {
   }
 
   async subscribe(
-    channel: ChannelTarget,
+    channel: PubSubChannel,
     subscription: SubscriptionTarget,
     handler: EventHandler,
   ): Promise<SubscriptionHandle> {
     const state = this.stateOf(channel);
-    const previous = state.subscriptions.get(subscription.uid);
-    await previous?.consumer?.close();
-    const known: KnownSubscription = {
-      name: subscriptionName(state.topology, subscription),
-      ordered: subscription.ordering === "ordered",
-    };
-    state.subscriptions.set(subscription.uid, known);
-    try {
-      await withTimeout(
-        this.createSubscription(state.topology, known),
-        this.callTimeoutMs * 2,
-        "creating subscription",
-      );
-    } catch (error) {
-      throw backendUnavailable(BACKEND, error);
-    }
+    const name = subscriptionName(state.topology, subscription);
+    await state.subscriptions.get(name)?.consumer?.close();
+    const known: KnownSubscription = { name, ordered: subscription.ordering === "ordered" };
+    state.subscriptions.set(name, known);
+    await within(ADMIN_TIMEOUT_MS, "creating subscription", this.createSubscription(state.topology, known));
     const consumer = new PubSubConsumer({
       client: this.client,
-      name: known.name,
+      name,
       topology: state.topology,
       subscription,
       handler,
       logger: this.logger,
-      channelSource: `/apis/${pubsubChannelGroup}/${pubsubChannelVersion}/namespaces/${channel.namespace}/${pubsubChannelPlural}/${channel.name}`,
+      channelSource: channelSource(pubsubChannelNames, channel),
       recreateTopology: () => this.recreate(state),
     });
     known.consumer = consumer;
@@ -271,47 +307,46 @@ class PubSubChannelAdapter implements ChannelAdapter {
     };
   }
 
-  async deleteSubscription(channel: ChannelTarget, subscription: SubscriptionTarget): Promise<void> {
-    const state = this.stateOf(channel);
-    const known = state.subscriptions.get(subscription.uid);
-    state.subscriptions.delete(subscription.uid);
+  async deleteSubscription(channel: PubSubChannel, subscription: SubscriptionTarget): Promise<void> {
+    const state = this.channels.get(channelKey(channel));
+    const topology = state?.topology ?? resolveTopology(channel, this.config.projectId);
+    const name = subscriptionName(topology, subscription);
+    const known = state?.subscriptions.get(name);
+    state?.subscriptions.delete(name);
     await known?.consumer?.close();
     if (this.config.keepTopologyOnDelete) return;
-    const name = known?.name ?? subscriptionName(state.topology, subscription);
-    try {
-      await withTimeout(
-        this.deleteIfPresent(() => this.client.subscription(name).delete()),
-        this.callTimeoutMs,
-        "deleting subscription",
-      );
-    } catch (error) {
-      throw backendUnavailable(BACKEND, error);
-    }
+    await within(
+      ADMIN_TIMEOUT_MS,
+      "deleting subscription",
+      this.deleteIfPresent(() => this.client.subscription(name).delete()),
+    );
   }
 
   async isReady(): Promise<boolean> {
-    try {
-      await withTimeout(
-        this.client.getTopics({ pageSize: 1, autoPaginate: false, gaxOpts: { timeout: this.callTimeoutMs } }),
-        this.callTimeoutMs,
-        "listing topics",
+    const probe = this.client
+      .getTopics({ pageSize: 1, autoPaginate: false, gaxOpts: { timeout: READY_TIMEOUT_MS } })
+      .then(
+        () => true,
+        (error: unknown) => codeOf(error) === PERMISSION_DENIED,
       );
-      return true;
+    try {
+      return await within(READY_TIMEOUT_MS, "listing topics", probe);
     } catch {
       return false;
     }
   }
 
   async close(): Promise<void> {
-    const consumers = [...this.channels.values()].flatMap((state) =>
-      [...state.subscriptions.values()].map((known) => known.consumer),
-    );
-    await Promise.all(consumers.map((consumer) => consumer?.close()));
+    await closeConsumers([...this.channels.values()].flatMap((state) => [...state.subscriptions.values()]));
     await this.client.close();
   }
 }
 
-export const pubsubChannelAdapter: AdapterFactory = {
-  kind: pubsubChannelKind,
-  create: ({ config, logger }) => new PubSubChannelAdapter(config.pubsub, logger, config.publishTimeoutMs),
-};
+/** PubSubChannel: channels on Google Cloud Pub/Sub, also backing Brokers of class GooglePubSub. */
+export const pubsubChannelPlugin = defineChannelPlugin({
+  kind: pubsubChannelNames,
+  specSchema: pubsubChannelSpecSchema,
+  config: pubsubConfig,
+  brokerClasses: ["GooglePubSub"],
+  create: ({ config, logger }) => new PubSubChannelAdapter(config, logger),
+});

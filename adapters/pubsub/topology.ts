@@ -1,11 +1,17 @@
 import { createHash } from "node:crypto";
 import { durationToMs } from "../../src/resources/duration.js";
-import { pubsubChannelSpecSchema } from "../../src/resources/pubsub-channel.js";
 import type { ChannelTarget, SubscriptionTarget } from "../adapter.js";
+import type { PubSubChannelSpec } from "./spec.js";
 
-/** What the adapter needs to know about one PubSubChannel, resolved once per apply. */
+/**
+ * What the adapter needs to know about one PubSubChannel. Resolved from the typed spec when the
+ * channel is created (every apply and at start) and kept, so publishing only looks it up.
+ */
 export interface ChannelTopology {
+  /** `{namespace}/{name}` of the channel. */
   readonly key: string;
+  readonly namespace: string;
+  readonly name: string;
   readonly project: string;
   /** Full resource name, projects/{project}/topics/{topic}. */
   readonly topicName: string;
@@ -17,7 +23,11 @@ export interface ChannelTopology {
 /** Pub/Sub resource IDs are at most 255 characters. */
 const MAX_ID = 255;
 
-/** Joins parts into a Pub/Sub resource ID; too long a name keeps its start and gets a hash suffix. */
+/**
+ * Joins parts into a Pub/Sub resource ID; too long a name keeps its start and gets a hash suffix.
+ * The parts are "herald" and Kubernetes names (lowercase letters, digits, '-', '.'), so the ID
+ * starts with a letter and uses only characters Pub/Sub allows.
+ */
 function resourceId(parts: readonly string[]): string {
   const id = parts.join(".");
   if (id.length <= MAX_ID) return id;
@@ -29,15 +39,18 @@ export function channelKey(channel: Pick<ChannelTarget, "namespace" | "name">): 
   return `${channel.namespace}/${channel.name}`;
 }
 
-export function resolveTopology(channel: ChannelTarget, defaultProject: string): ChannelTopology {
-  // The spec was validated when it was applied; parsing again fills the defaults for callers that
-  // pass a partial spec.
-  const spec = pubsubChannelSpecSchema.parse(channel.spec);
+export function resolveTopology(
+  channel: ChannelTarget<PubSubChannelSpec>,
+  defaultProject: string,
+): ChannelTopology {
+  const { spec } = channel;
   const project = spec.project ?? defaultProject;
   const topic = spec.topic ?? resourceId(["herald", channel.namespace, channel.name]);
   const retentionMs = spec.messageRetentionDuration ? durationToMs(spec.messageRetentionDuration) : undefined;
   return {
     key: channelKey(channel),
+    namespace: channel.namespace,
+    name: channel.name,
     project,
     topicName: `projects/${project}/topics/${topic}`,
     ackDeadlineSeconds: Math.round((durationToMs(spec.ackDeadline) ?? 60_000) / 1000),
@@ -46,12 +59,24 @@ export function resolveTopology(channel: ChannelTarget, defaultProject: string):
   };
 }
 
-/** The Pub/Sub subscription ID of a Herald Subscription: a new uid means a new position. */
-export function subscriptionName(topology: ChannelTopology, subscription: SubscriptionTarget): string {
-  return `projects/${topology.project}/subscriptions/${resourceId(["herald", subscription.namespace, subscription.name, subscription.uid])}`;
+/**
+ * The Pub/Sub subscription of a Herald Subscription: `herald.{namespace}.{channel}.{subscription}`.
+ * Named after the subscription's name, never its uid, so Herald processes that load the same
+ * manifests pull from one Pub/Sub subscription and share its events (uids differ per data
+ * directory). The channel is part of the name because a Pub/Sub subscription stays attached to
+ * the topic it was created on.
+ */
+export function subscriptionName(
+  topology: ChannelTopology,
+  subscription: Pick<SubscriptionTarget, "namespace" | "name">,
+): string {
+  const id = resourceId(["herald", subscription.namespace, topology.name, subscription.name]);
+  return `projects/${topology.project}/subscriptions/${id}`;
 }
 
 /** Prefix of every subscription Herald names in a project, to recognise its own when cleaning up. */
+const HERALD_SUBSCRIPTION = /\/subscriptions\/herald\./;
+
 export function isHeraldSubscription(name: string): boolean {
-  return /\/subscriptions\/herald\./.test(name);
+  return HERALD_SUBSCRIPTION.test(name);
 }

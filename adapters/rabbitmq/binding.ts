@@ -25,7 +25,10 @@ export function toAmqpMessage(event: CloudEvent): { content: Buffer; options: Op
 
 /** Reads a delivered message; a string explains why it is not a CloudEvent. */
 export function fromAmqpMessage(message: ConsumeMessage): CloudEvent | string {
-  const { contentType, headers } = message.properties;
+  const { contentType, headers } = message.properties as {
+    contentType?: unknown;
+    headers?: Record<string, unknown>;
+  };
   if (typeof contentType === "string" && contentType.startsWith("application/cloudevents+json")) {
     try {
       return fromStructuredJson(JSON.parse(message.content.toString("utf8")));

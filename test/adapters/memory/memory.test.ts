@@ -1,131 +1,182 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { pino } from "pino";
-import type { ChannelTarget, SubscriptionTarget } from "../../../adapters/adapter.js";
-import { memoryChannelAdapter } from "../../../adapters/memory/index.js";
-import { loadConfig } from "../../../src/config.js";
+import type { ChannelAdapter, ChannelTarget, PublishOptions } from "../../../adapters/adapter.js";
+import { memoryConfig } from "../../../adapters/memory/config.js";
+import { memoryChannelPlugin } from "../../../adapters/memory/index.js";
+import { inMemoryChannelSpecSchema } from "../../../adapters/memory/spec.js";
+import { loadConfig, sliceOf } from "../../../src/config.js";
 import { HeraldError } from "../../../src/errors.js";
-import type { CloudEvent } from "../../../src/events/event.js";
+import { gate, testEvent, testSubscription, uniqueName } from "../../support/adapter-fixtures.js";
 import { eventually } from "../../support/eventually.js";
+import { describeChannelAdapter } from "../conformance.js";
 
-const channel: ChannelTarget = { namespace: "default", name: "c", uid: "c-uid", spec: {} };
-const subscription = (
-  uid: string,
-  ordering: "ordered" | "unordered" = "ordered",
-  maxInFlight = 1,
-): SubscriptionTarget => ({
-  namespace: "default",
-  name: uid,
-  uid,
-  ordering,
-  maxInFlight,
-});
-const event = (id: string): CloudEvent => ({
-  attributes: { specversion: "1.0", id, source: "/t", type: "t" },
-});
-const adapter = (capacity = 100) =>
-  memoryChannelAdapter.create({
-    config: loadConfig({ memory: { capacity } }, {}),
-    logger: pino({ level: "silent" }),
+const logger = pino({ level: "silent" });
+
+function memory(capacity?: number): ChannelAdapter {
+  const config = memoryConfig.schema.parse(capacity === undefined ? {} : { capacity });
+  return memoryChannelPlugin.create({ config, logger });
+}
+
+describeChannelAdapter(
+  "InMemoryChannel",
+  { create: () => memory(), channelSpec: () => inMemoryChannelSpecSchema.parse({}) },
+  {
+    durable: false,
+    sharedAcrossInstances: false,
+    orderedScope: "channel",
+    boundedCapacity: { capacity: 5, create: () => memory(5) },
+  },
+);
+
+const now = (): PublishOptions => ({ signal: AbortSignal.timeout(5_000) });
+const idOf = (event: { attributes: Record<string, unknown> }) => String(event.attributes.id);
+
+async function channelOn(adapter: ChannelAdapter): Promise<ChannelTarget> {
+  const channel = { namespace: "default", name: uniqueName("c"), uid: uniqueName("uid"), spec: {} };
+  await adapter.createChannel(channel);
+  return channel;
+}
+
+describe("InMemoryChannel adapter", () => {
+  it("takes its capacity from HERALD_MEMORY_CAPACITY (memory.capacity), 10 000 by default", () => {
+    assert.equal(sliceOf(loadConfig({}, {}, [memoryConfig]), memoryConfig).capacity, 10_000);
+    const config = loadConfig({}, { HERALD_MEMORY_CAPACITY: "7" }, [memoryConfig]);
+    assert.equal(sliceOf(config, memoryConfig).capacity, 7);
   });
 
-describe("in-memory channel adapter", () => {
-  it("gives every subscription every event", async () => {
-    const memory = adapter();
-    await memory.createChannel(channel);
-    const seen: Record<string, string[]> = { a: [], b: [] };
-    for (const uid of ["a", "b"]) {
-      await memory.subscribe(
-        channel,
-        subscription(uid),
-        async (e) => void seen[uid]!.push(String(e.attributes.id)),
-      );
-    }
-    await memory.publish(channel, [event("1"), event("2")]);
-    await eventually(() => seen.a!.length === 2 && seen.b!.length === 2);
-    assert.deepEqual(seen, { a: ["1", "2"], b: ["1", "2"] });
-    await memory.close();
-  });
-
-  it("skips events a subscription's filter rejects: no handler call, no queue slot", async () => {
-    const memory = adapter(2);
-    await memory.createChannel(channel);
+  it("skips events a subscription's filter rejects: no handler call, no queue slot", async (t) => {
+    const adapter = memory(2);
+    const channel = await channelOn(adapter);
     const seen: string[] = [];
-    let held: (() => void) | undefined;
-    await memory.subscribe(
+    const held = gate();
+    // Let go of the held handler call first, or closing would wait for it.
+    t.after(async () => {
+      held.open();
+      await adapter.close();
+    });
+    await adapter.subscribe(
       channel,
-      { ...subscription("even"), accepts: (e) => Number(e.attributes.id) % 2 === 0 },
-      async (e) => {
-        seen.push(String(e.attributes.id));
-        // Hold the first event so the queue fills up behind it.
-        if (seen.length === 1) await new Promise<void>((resolve) => (held = resolve));
+      {
+        ...testSubscription("even", "ordered", 1),
+        accepts: (event) => Number(event.attributes.id) % 2 === 0,
+      },
+      async (event) => {
+        seen.push(idOf(event));
+        // Holds the first event so the queue fills up behind it.
+        if (seen.length === 1) await held.promise;
       },
     );
-    await memory.publish(channel, [event("0")]);
-    await eventually(() => held);
+    await adapter.publish(channel, [testEvent("0")], now());
+    await eventually(() => seen.length === 1);
     // Capacity 2: four odd events would overflow the queue if they took slots.
-    await memory.publish(channel, [event("1"), event("3"), event("5"), event("2"), event("7"), event("4")]);
-    held!();
+    await adapter.publish(
+      channel,
+      ["1", "3", "5", "2", "7", "4"].map((id) => testEvent(id)),
+      now(),
+    );
+    held.open();
     await eventually(() => seen.length === 3);
     assert.deepEqual(seen, ["0", "2", "4"]);
-    await memory.close();
   });
 
-  it("redelivers a rejected event before the next one when ordered", async () => {
-    const memory = adapter();
-    await memory.createChannel(channel);
-    const calls: string[] = [];
-    let failures = 2;
-    await memory.subscribe(channel, subscription("s"), async (e) => {
-      calls.push(String(e.attributes.id));
-      if (e.attributes.id === "1" && failures-- > 0) throw new Error("not now");
-    });
-    await memory.publish(channel, [event("1"), event("2")]);
-    await eventually(() => calls.includes("2"));
-    assert.deepEqual(calls, ["1", "1", "1", "2"]);
-  });
-
-  it("runs up to maxInFlight handlers at once when unordered", async () => {
-    const memory = adapter();
-    await memory.createChannel(channel);
-    let inFlight = 0;
-    let peak = 0;
-    let release!: () => void;
-    const gate = new Promise<void>((resolve) => (release = resolve));
-    await memory.subscribe(channel, subscription("s", "unordered", 3), async () => {
-      peak = Math.max(peak, ++inFlight);
-      await gate;
-      inFlight--;
-    });
-    await memory.publish(channel, ["1", "2", "3", "4", "5"].map(event));
-    await eventually(() => inFlight === 3);
-    release();
-    await eventually(() => inFlight === 0);
-    assert.equal(peak, 3);
-  });
-
-  it("refuses a batch with ChannelFull rather than dropping, all or nothing", async () => {
-    const memory = adapter(3);
-    await memory.createChannel(channel);
-    await memory.subscribe(channel, subscription("s"), () => new Promise(() => undefined));
-    await memory.publish(channel, [event("in-flight"), event("1"), event("2")]);
-    await assert.rejects(memory.publish(channel, [event("3"), event("4")]), (error: unknown) => {
-      assert.ok(error instanceof HeraldError);
-      assert.equal(error.code, "ChannelFull");
-      return true;
-    });
-    await memory.publish(channel, [event("3")]);
-  });
-
-  it("keeps queued events for a subscription across re-subscribe", async () => {
-    const memory = adapter();
-    await memory.createChannel(channel);
-    const handle = await memory.subscribe(channel, subscription("s"), async () => undefined);
-    await handle.close();
+  it("refuses a batch with ChannelFull when a queue lacks room for all of it, and queues none of it", async (t) => {
+    const adapter = memory(3);
+    const channel = await channelOn(adapter);
     const seen: string[] = [];
-    await memory.publish(channel, [event("queued")]);
-    await memory.subscribe(channel, subscription("s"), async (e) => void seen.push(String(e.attributes.id)));
+    const held = gate();
+    // Let go of the held handler call first, or closing would wait for it.
+    t.after(async () => {
+      held.open();
+      await adapter.close();
+    });
+    await adapter.subscribe(channel, testSubscription("s", "ordered", 1), async (event) => {
+      seen.push(idOf(event));
+      await held.promise;
+    });
+    await adapter.publish(
+      channel,
+      ["held", "1", "2"].map((id) => testEvent(id)),
+      now(),
+    );
+    await eventually(() => seen.length === 1);
+    await assert.rejects(
+      adapter.publish(
+        channel,
+        ["refused-a", "refused-b"].map((id) => testEvent(id)),
+        now(),
+      ),
+      (error: unknown) => error instanceof HeraldError && error.code === "ChannelFull",
+    );
+    await adapter.publish(channel, [testEvent("3")], now());
+    held.open();
+    await eventually(() => seen.includes("3"));
+    // Ordered: a queued part of the refused batch would have come before "3".
+    assert.deepEqual(seen, ["held", "1", "2", "3"]);
+  });
+
+  it("refuses with BackendUnavailable, queuing nothing, once the caller's deadline has passed", async (t) => {
+    const adapter = memory();
+    t.after(() => adapter.close());
+    const channel = await channelOn(adapter);
+    const seen: string[] = [];
+    await adapter.subscribe(channel, testSubscription("s", "ordered", 1), async (event) => {
+      seen.push(idOf(event));
+    });
+    await assert.rejects(
+      adapter.publish(channel, [testEvent("late")], { signal: AbortSignal.abort() }),
+      (error: unknown) => error instanceof HeraldError && error.code === "BackendUnavailable",
+    );
+    await adapter.publish(channel, [testEvent("on-time")], now());
+    await eventually(() => seen.includes("on-time"));
+    assert.deepEqual(seen, ["on-time"]);
+  });
+
+  it("answers ChannelNotFound for a channel that was not created", async (t) => {
+    const adapter = memory();
+    t.after(() => adapter.close());
+    const channel = { namespace: "default", name: uniqueName("missing"), uid: "u", spec: {} };
+    await assert.rejects(
+      adapter.publish(channel, [testEvent("1")], now()),
+      (error: unknown) => error instanceof HeraldError && error.code === "ChannelNotFound",
+    );
+  });
+
+  it("names a subscription's queue after its namespace and name: a new uid continues the queued events", async (t) => {
+    const adapter = memory();
+    t.after(() => adapter.close());
+    const channel = await channelOn(adapter);
+    const target = testSubscription("s", "ordered", 1);
+    const handle = await adapter.subscribe(channel, target, async () => undefined);
+    await handle.close();
+    await adapter.publish(channel, [testEvent("queued")], now());
+    const seen: string[] = [];
+    await adapter.subscribe(channel, { ...target, uid: "another-uid" }, async (event) => {
+      seen.push(idOf(event));
+    });
     await eventually(() => seen.length === 1);
     assert.deepEqual(seen, ["queued"]);
+  });
+
+  it("unordered: goes on with later events while a rejected one waits for its redelivery", async (t) => {
+    const adapter = memory();
+    t.after(() => adapter.close());
+    const channel = await channelOn(adapter);
+    const handled: string[] = [];
+    let rejected = false;
+    await adapter.subscribe(channel, testSubscription("s", "unordered", 1), async (event) => {
+      if (idOf(event) === "first" && !rejected) {
+        rejected = true;
+        throw new Error("rejected on purpose");
+      }
+      handled.push(idOf(event));
+    });
+    await adapter.publish(
+      channel,
+      ["first", "second", "third"].map((id) => testEvent(id)),
+      now(),
+    );
+    await eventually(() => handled.includes("first"));
+    assert.deepEqual(handled, ["second", "third", "first"]);
   });
 });

@@ -85,7 +85,7 @@ describe("Pub/Sub CloudEvents binding", () => {
       "content-type": "application/cloudevents+json; charset=utf-8",
     });
     assert.equal(decoded.event?.attributes.id, "9");
-    assert.deepEqual(JSON.parse(decoded.event!.data!.toString()), { a: 1 });
+    assert.deepEqual(JSON.parse(decoded.event.data!.toString()), { a: 1 });
     const binary = decodeMessage(
       Buffer.from(
         JSON.stringify({ specversion: "1.0", id: "9", source: "/s", type: "t", data_base64: "AAE=" }),

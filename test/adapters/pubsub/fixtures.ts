@@ -1,23 +1,34 @@
 import { randomUUID } from "node:crypto";
 import { pino } from "pino";
-import type { ChannelAdapter, ChannelTarget, SubscriptionTarget } from "../../../adapters/adapter.js";
-import { pubsubChannelAdapter } from "../../../adapters/pubsub/index.js";
-import { loadConfig } from "../../../src/config.js";
+import type {
+  ChannelAdapter,
+  ChannelTarget,
+  PublishOptions,
+  SubscriptionTarget,
+} from "../../../adapters/adapter.js";
+import { pubsubConfigSchema } from "../../../adapters/pubsub/config.js";
+import { pubsubChannelPlugin } from "../../../adapters/pubsub/index.js";
+import { pubsubChannelSpecSchema, type PubSubChannelSpec } from "../../../adapters/pubsub/spec.js";
 import type { CloudEvent } from "../../../src/events/event.js";
-import { pubsubChannelSpecSchema } from "../../../src/resources/pubsub-channel.js";
 
 export const PROJECT = "herald-test";
 
 export function createAdapter(emulatorHost: string): ChannelAdapter {
-  const config = loadConfig({ pubsub: { emulatorHost, projectId: PROJECT } }, {});
-  return pubsubChannelAdapter.create({ config, logger: pino({ level: "silent" }) });
+  const config = pubsubConfigSchema.parse({ emulatorHost, projectId: PROJECT });
+  return pubsubChannelPlugin.create({ config, logger: pino({ level: "silent" }) });
+}
+
+/** The caller's deadline of one publish, as ingress sets it. */
+export function deadline(ms = 10_000): PublishOptions {
+  return { signal: AbortSignal.timeout(ms) };
 }
 
 export function suffix(): string {
   return randomUUID().slice(0, 8);
 }
 
-export function channelTarget(spec: Record<string, unknown> = {}): ChannelTarget {
+/** A channel as the control plane hands it over: the spec parsed and defaulted at apply. */
+export function channelTarget(spec: Record<string, unknown> = {}): ChannelTarget<PubSubChannelSpec> {
   return {
     namespace: "default",
     name: `ch-${suffix()}`,

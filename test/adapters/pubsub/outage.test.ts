@@ -5,7 +5,7 @@ import type { ChannelAdapter } from "../../../adapters/adapter.js";
 import { HeraldError } from "../../../src/errors.js";
 import { eventually } from "../../support/eventually.js";
 import { startPubSubEmulator, type PubSubEmulator } from "../../support/pubsub.js";
-import { channelTarget, createAdapter, subscriptionTarget, testEvent } from "./fixtures.js";
+import { channelTarget, createAdapter, deadline, subscriptionTarget, testEvent } from "./fixtures.js";
 
 // An emulator of this test's own, since the test stops and restarts it.
 let emulator: PubSubEmulator;
@@ -29,18 +29,23 @@ describe("PubSubChannel adapter during a Pub/Sub outage", { timeout: 300_000 }, 
     const handle = await adapter.subscribe(channel, subscriptionTarget(), async (event) => {
       received.add(String(event.attributes.id));
     });
-    await adapter.publish(channel, [testEvent("before-outage")]);
+    await adapter.publish(channel, [testEvent("before-outage")], deadline());
     await eventually(() => received.has("before-outage"), {
       timeoutMs: 30_000,
       message: "delivery before the outage",
     });
 
     await emulator.stop();
-    await assert.rejects(adapter.publish(channel, [testEvent("during-outage")]), (error: unknown) => {
-      assert.ok(error instanceof HeraldError);
-      assert.equal(error.code, "BackendUnavailable");
-      return true;
-    });
+    const started = Date.now();
+    await assert.rejects(
+      adapter.publish(channel, [testEvent("during-outage")], deadline(2_000)),
+      (error: unknown) => {
+        assert.ok(error instanceof HeraldError);
+        assert.equal(error.code, "BackendUnavailable");
+        return true;
+      },
+    );
+    assert.ok(Date.now() - started < 3_000, "answered by the caller's deadline");
     assert.equal(await adapter.isReady(), false);
 
     // The restarted emulator has forgotten every topic and subscription.
@@ -50,7 +55,7 @@ describe("PubSubChannel adapter during a Pub/Sub outage", { timeout: 300_000 }, 
     await eventually(
       async () => {
         const id = `after-outage-${attempt++}`;
-        await adapter.publish(channel, [testEvent(id)]);
+        await adapter.publish(channel, [testEvent(id)], deadline());
         accepted.push(id);
         return true;
       },
@@ -61,7 +66,7 @@ describe("PubSubChannel adapter during a Pub/Sub outage", { timeout: 300_000 }, 
       timeoutMs: 60_000,
       message: "delivery of the event accepted after the restart",
     });
-    await adapter.publish(channel, [testEvent("later")]);
+    await adapter.publish(channel, [testEvent("later")], deadline());
     await eventually(() => received.has("later"), {
       timeoutMs: 30_000,
       message: "delivery of a later event",

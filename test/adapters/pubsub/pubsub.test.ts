@@ -1,16 +1,23 @@
 // needs: pubsub
 import { PubSub } from "@google-cloud/pubsub";
 import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
 import { after, before, describe, it } from "node:test";
-import {
-  UNDECODABLE_EVENT_TYPE,
-  type ChannelAdapter,
-  type DeliveryContext,
-} from "../../../adapters/adapter.js";
-import type { CloudEvent } from "../../../src/events/event.js";
+import type { ChannelAdapter } from "../../../adapters/adapter.js";
+import { pubsubChannelSpecSchema, type PubSubChannelSpec } from "../../../adapters/pubsub/spec.js";
+import { resolveTopology } from "../../../adapters/pubsub/topology.js";
 import { eventually } from "../../support/eventually.js";
 import { startPubSubEmulator, type PubSubEmulator } from "../../support/pubsub.js";
-import { channelTarget, createAdapter, gate, PROJECT, subscriptionTarget, testEvent } from "./fixtures.js";
+import { describeChannelAdapter } from "../conformance.js";
+import {
+  channelTarget,
+  createAdapter,
+  deadline,
+  gate,
+  PROJECT,
+  subscriptionTarget,
+  testEvent,
+} from "./fixtures.js";
 
 let emulatorHost = process.env.PUBSUB_EMULATOR_HOST ?? "";
 let ownEmulator: PubSubEmulator | undefined;
@@ -37,44 +44,30 @@ after(async () => {
   await ownEmulator?.stop();
 });
 
-const idsOf = (events: readonly CloudEvent[]) => events.map((event) => String(event.attributes.id));
+describeChannelAdapter<PubSubChannelSpec>(
+  "PubSubChannel",
+  {
+    create: () => createAdapter(emulatorHost),
+    // Message ordering is a topic setting: on for the ordered tests, off for the others.
+    channelSpec: ({ ordered }) => pubsubChannelSpecSchema.parse({ enableMessageOrdering: ordered }),
+    // Emulator mode speaks plaintext gRPC to any host:port; the silent server never answers it.
+    unreachable: ({ host, port }) => createAdapter(`${host}:${port}`),
+  },
+  {
+    durable: true,
+    sharedAcrossInstances: true,
+    orderedScope: "key",
+    // A message with no CloudEvents attributes, from Pub/Sub's own client.
+    undecodable: async (channel, body) => {
+      await raw.topic(resolveTopology(channel, PROJECT).topicName).publishMessage({ data: body });
+    },
+  },
+);
+
 const range = (count: number, prefix: string) => Array.from({ length: count }, (_, i) => `${prefix}-${i}`);
 
 describe("PubSubChannel adapter on the Pub/Sub emulator", { timeout: 180_000 }, () => {
-  it("fans out: each of two subscriptions receives every event, attributes and data intact", async () => {
-    const channel = channelTarget();
-    await adapter.createChannel(channel);
-    const first: CloudEvent[] = [];
-    const second: CloudEvent[] = [];
-    const handles = [
-      await adapter.subscribe(channel, subscriptionTarget(), async (event) => void first.push(event)),
-      await adapter.subscribe(channel, subscriptionTarget(), async (event) => void second.push(event)),
-    ];
-    const ids = range(10, "fan");
-    await adapter.publish(
-      channel,
-      ids.map((id) =>
-        testEvent(id, { traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01" }),
-      ),
-    );
-    for (const received of [first, second]) {
-      await eventually(() => ids.every((id) => idsOf(received).includes(id)), {
-        timeoutMs: 30_000,
-        message: "all events",
-      });
-    }
-    const sample = first.find((event) => event.attributes.id === "fan-3")!;
-    assert.deepEqual(
-      sample.attributes,
-      testEvent("fan-3", { traceparent: sample.attributes.traceparent as string }).attributes,
-    );
-    assert.equal(sample.attributes.traceparent, "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
-    assert.equal(sample.data?.toString(), "payload of fan-3");
-    await Promise.all(handles.map((handle) => handle.close()));
-    await adapter.deleteChannel(channel);
-  });
-
-  it("ordered: keeps the order of each ordering key even when the handler rejects some attempts", async () => {
+  it("ordered: keeps each ordering key's order on its own, interleaved keys, while the handler rejects some attempts", async () => {
     const channel = channelTarget({ enableMessageOrdering: true });
     await adapter.createChannel(channel);
     const acked = new Map<string, string[]>();
@@ -102,7 +95,7 @@ describe("PubSubChannel adapter on the Pub/Sub emulator", { timeout: 180_000 }, 
       testEvent(id, { partitionkey: "alpha" }),
       testEvent(byKey.beta[i]!, { partitionkey: "beta" }),
     ]);
-    await adapter.publish(channel, events);
+    await adapter.publish(channel, events, deadline());
     await eventually(() => (acked.get("alpha")?.length ?? 0) >= 8 && (acked.get("beta")?.length ?? 0) >= 8, {
       timeoutMs: 90_000,
       message: "every event acknowledged",
@@ -120,60 +113,7 @@ describe("PubSubChannel adapter on the Pub/Sub emulator", { timeout: 180_000 }, 
     await adapter.deleteChannel(channel);
   });
 
-  it("unordered: runs handlers concurrently, never more than maxInFlight at once", async () => {
-    const channel = channelTarget();
-    await adapter.createChannel(channel);
-    const release = gate();
-    let inFlight = 0;
-    let maxInFlight = 0;
-    const done = new Set<string>();
-    const handle = await adapter.subscribe(channel, subscriptionTarget("unordered", 4), async (event) => {
-      inFlight++;
-      maxInFlight = Math.max(maxInFlight, inFlight);
-      await release.promise;
-      inFlight--;
-      done.add(String(event.attributes.id));
-    });
-    const ids = range(12, "par");
-    await adapter.publish(
-      channel,
-      ids.map((id) => testEvent(id)),
-    );
-    await eventually(() => inFlight === 4, { timeoutMs: 30_000, message: "4 handler calls in flight" });
-    release.open();
-    await eventually(() => ids.every((id) => done.has(id)), {
-      timeoutMs: 30_000,
-      message: "all events handled",
-    });
-    assert.equal(maxInFlight, 4);
-    await handle.close();
-    await adapter.deleteChannel(channel);
-  });
-
-  it("hands a message without CloudEvents attributes over as undecodable, with its raw bytes", async () => {
-    const channel = channelTarget();
-    const status = await adapter.createChannel(channel);
-    const received: { event: CloudEvent; context: DeliveryContext }[] = [];
-    const handle = await adapter.subscribe(channel, subscriptionTarget(), async (event, context) => {
-      received.push({ event, context });
-    });
-    const messageId = await raw
-      .topic(String(status.topic))
-      .publishMessage({ data: Buffer.from("plain bytes"), attributes: { origin: "legacy" } });
-    const [delivery] = await eventually(() => (received.length > 0 ? received : undefined), {
-      timeoutMs: 30_000,
-      message: "the undecodable message",
-    });
-    assert.equal(delivery!.event.attributes.type, UNDECODABLE_EVENT_TYPE);
-    assert.equal(delivery!.event.attributes.id, messageId);
-    assert.match(String(delivery!.event.attributes.source), new RegExp(`/pubsubchannels/${channel.name}$`));
-    assert.equal(delivery!.event.data?.toString(), "plain bytes");
-    assert.match(delivery!.context.undecodable ?? "", /ce-specversion/);
-    await handle.close();
-    await adapter.deleteChannel(channel);
-  });
-
-  it("creates the topic and subscription and deletes them with the channel and subscription", async () => {
+  it("creates the topic and subscriptions (named after the subscription) and deletes them with their resources", async () => {
     const channel = channelTarget({ topic: `custom-${Date.now()}`, ackDeadline: "PT20S" });
     const status = await adapter.createChannel(channel);
     assert.deepEqual(status, { project: PROJECT, topic: channel.spec.topic });
@@ -188,93 +128,18 @@ describe("PubSubChannel adapter on the Pub/Sub emulator", { timeout: 180_000 }, 
     const subscriptionsOf = async () => (await topic.getSubscriptions())[0].map((s) => s.name);
     const names = await subscriptionsOf();
     assert.equal(names.length, 2);
-    const [metadata] = await raw.subscription(names.find((n) => n.includes(removed.uid))!).getMetadata();
+    const [metadata] = await raw.subscription(names.find((n) => n.includes(removed.name))!).getMetadata();
     assert.equal(metadata.ackDeadlineSeconds, 20);
     assert.equal(metadata.enableMessageOrdering, true);
 
     await adapter.deleteSubscription(channel, removed);
     assert.deepEqual(
       await subscriptionsOf(),
-      names.filter((n) => n.includes(kept.uid)),
+      names.filter((n) => n.includes(kept.name)),
     );
     await adapter.deleteChannel(channel);
     assert.equal((await topic.exists())[0], false);
-    assert.equal((await raw.subscription(names.find((n) => n.includes(kept.uid))!).exists())[0], false);
-  });
-
-  it("a closed and re-subscribed subscription continues: events published meanwhile arrive, acked ones do not", async () => {
-    const channel = channelTarget();
-    await adapter.createChannel(channel);
-    const subscription = subscriptionTarget();
-    const before: string[] = [];
-    let handle = await adapter.subscribe(
-      channel,
-      subscription,
-      async (event) => void before.push(String(event.attributes.id)),
-    );
-    await adapter.publish(
-      channel,
-      range(5, "early").map((id) => testEvent(id)),
-    );
-    await eventually(() => before.length >= 5, { timeoutMs: 30_000, message: "early events" });
-    await handle.close();
-
-    await adapter.publish(
-      channel,
-      range(5, "late").map((id) => testEvent(id)),
-    );
-    const afterwards: string[] = [];
-    handle = await adapter.subscribe(
-      channel,
-      subscription,
-      async (event) => void afterwards.push(String(event.attributes.id)),
-    );
-    await eventually(() => range(5, "late").every((id) => afterwards.includes(id)), {
-      timeoutMs: 30_000,
-      message: "events published while closed",
-    });
-    // A marker published last arrives after anything that could still be redelivered.
-    await adapter.publish(channel, [testEvent("marker")]);
-    await eventually(() => afterwards.includes("marker"), { timeoutMs: 30_000, message: "marker" });
-    assert.deepEqual(
-      afterwards.filter((id) => id.startsWith("early")),
-      [],
-    );
-    await handle.close();
-    await adapter.deleteChannel(channel);
-  });
-
-  it("close waits for the handler call in flight and leaves an unacknowledged event for the next consumer", async () => {
-    const channel = channelTarget();
-    await adapter.createChannel(channel);
-    const subscription = subscriptionTarget();
-    const started = gate();
-    const release = gate();
-    const handle = await adapter.subscribe(channel, subscription, async () => {
-      started.open();
-      await release.promise;
-      throw new Error("subscriber failed");
-    });
-    await adapter.publish(channel, [testEvent("pending")]);
-    await started.promise;
-    let closed = false;
-    const closing = handle.close().then(() => (closed = true));
-    await Promise.resolve();
-    assert.equal(closed, false);
-    release.open();
-    await closing;
-    const next: string[] = [];
-    const reopened = await adapter.subscribe(
-      channel,
-      subscription,
-      async (event) => void next.push(String(event.attributes.id)),
-    );
-    await eventually(() => next.includes("pending"), {
-      timeoutMs: 60_000,
-      message: "redelivery to the next consumer",
-    });
-    await reopened.close();
-    await adapter.deleteChannel(channel);
+    assert.equal((await raw.subscription(names.find((n) => n.includes(kept.name))!).exists())[0], false);
   });
 
   it("calls a handler slower than the ack deadline once for its event (deadline extended)", async () => {
@@ -296,7 +161,7 @@ describe("PubSubChannel adapter on the Pub/Sub emulator", { timeout: 180_000 }, 
         handled.add(id);
       },
     );
-    await adapter.publish(channel, [testEvent("slow")]);
+    await adapter.publish(channel, [testEvent("slow")], deadline());
     await eventually(() => calls.get("slow") === 1, { timeoutMs: 30_000, message: "the slow event" });
     // The work the handler stands for takes 15 s, longer than the 10 s ack deadline.
     const work = setTimeout(release.open, 15_000);
@@ -304,9 +169,63 @@ describe("PubSubChannel adapter on the Pub/Sub emulator", { timeout: 180_000 }, 
     clearTimeout(work);
     await eventually(() => handled.has("slow"), { timeoutMs: 10_000, message: "the slow handler to finish" });
     // A later event on the same subscription is handled; any redelivery of "slow" would have come first.
-    await adapter.publish(channel, [testEvent("after")]);
+    await adapter.publish(channel, [testEvent("after")], deadline());
     await eventually(() => handled.has("after"), { timeoutMs: 30_000, message: "the next event" });
     assert.equal(calls.get("slow"), 1);
+    await handle.close();
+    await adapter.deleteChannel(channel);
+  });
+
+  it("two instances running the same subscription name with different uids pull from one Pub/Sub subscription", async () => {
+    // Two Herald processes with the same manifests: uids are random per data directory.
+    const other = createAdapter(emulatorHost);
+    try {
+      const channel = channelTarget();
+      const status = await adapter.createChannel(channel);
+      await other.createChannel({ ...channel, uid: randomUUID() });
+      const subscription = subscriptionTarget();
+      const handles = [
+        await adapter.subscribe(channel, subscription, async () => {}),
+        await other.subscribe(channel, { ...subscription, uid: randomUUID() }, async () => {}),
+      ];
+      const [attached] = await raw.topic(String(status.topic)).getSubscriptions();
+      assert.deepEqual(
+        attached.map((s) => s.name),
+        [`projects/${PROJECT}/subscriptions/herald.default.${channel.name}.${subscription.name}`],
+      );
+      await Promise.all(handles.map((handle) => handle.close()));
+      await adapter.deleteChannel(channel);
+    } finally {
+      await other.close();
+    }
+  });
+
+  it("publishes with the topology resolved by createChannel, without reading the spec again", async () => {
+    const channel = channelTarget({ enableMessageOrdering: true });
+    await adapter.createChannel(channel);
+    const received: string[] = [];
+    const handle = await adapter.subscribe(
+      channel,
+      subscriptionTarget("ordered", 1),
+      async (event) => void received.push(String(event.attributes.id)),
+    );
+    const specless = {
+      namespace: channel.namespace,
+      name: channel.name,
+      uid: channel.uid,
+      get spec(): PubSubChannelSpec {
+        throw new Error("publish read the spec");
+      },
+    };
+    const ids = range(5, "kept");
+    await adapter.publish(
+      specless,
+      ids.map((id) => testEvent(id, { partitionkey: "one" })),
+      deadline(),
+    );
+    await eventually(() => received.length >= ids.length, { timeoutMs: 30_000, message: "the events" });
+    // In order: the kept topology still publishes with the partitionkey as the ordering key.
+    assert.deepEqual(received, ids);
     await handle.close();
     await adapter.deleteChannel(channel);
   });

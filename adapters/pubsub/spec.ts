@@ -1,5 +1,6 @@
 import { z } from "zod";
-import { durationToMs } from "./duration.js";
+import { durationToMs } from "../../src/resources/duration.js";
+import type { KindNames } from "../../src/resources/kind.js";
 
 /**
  * messaging.herald.dev/v1alpha1 PubSubChannel: a channel backed by one Google Cloud Pub/Sub topic,
@@ -15,11 +16,13 @@ import { durationToMs } from "./duration.js";
  *   enableMessageOrdering: true
  * ```
  */
-export const pubsubChannelGroup = "messaging.herald.dev";
-export const pubsubChannelVersion = "v1alpha1";
-export const pubsubChannelKind = "PubSubChannel";
-export const pubsubChannelPlural = "pubsubchannels";
-export const pubsubChannelShortNames = ["psc", "pubsubchannel"] as const;
+export const pubsubChannelNames: KindNames = {
+  group: "messaging.herald.dev",
+  versions: ["v1alpha1"],
+  kind: "PubSubChannel",
+  plural: "pubsubchannels",
+  shortNames: ["psc", "pubsubchannel"],
+};
 
 /** Pub/Sub resource IDs: start with a letter, 3-255 of [A-Za-z0-9-_.~+%], not "goog..." (Pub/Sub resource names). */
 const pubsubResourceId = /^(?!goog)[A-Za-z][A-Za-z0-9\-_.~+%]{2,254}$/;

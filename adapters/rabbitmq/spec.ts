@@ -1,11 +1,30 @@
 import { z } from "zod";
-import { durationSchema } from "./common.js";
+import { durationSchema } from "../../src/resources/common.js";
+import type { KindNames } from "../../src/resources/kind.js";
 
 /**
  * messaging.herald.dev/v1alpha1 RabbitmqChannel: a channel on a RabbitMQ fanout exchange, one
  * durable queue per subscription. The connection URL comes from Herald's configuration
  * (`HERALD_RABBITMQ_URL` or `HERALD_RABBITMQ_URL_FILE`), never from the resource.
+ *
+ * ```yaml
+ * apiVersion: messaging.herald.dev/v1alpha1
+ * kind: RabbitmqChannel
+ * metadata: { name: orders }
+ * spec:
+ *   queueType: quorum
+ *   prefetch: 20
+ *   messageTtl: PT24H
+ * ```
  */
+export const rabbitmqChannelNames: KindNames = {
+  group: "messaging.herald.dev",
+  versions: ["v1alpha1"],
+  kind: "RabbitmqChannel",
+  plural: "rabbitmqchannels",
+  shortNames: ["rmqc", "rabbitmqchannel"],
+};
+
 export const rabbitmqChannelSpecSchema = z.object({
   /** Queue type of the subscriptions' queues; quorum queues are replicated and durable. */
   queueType: z.enum(["quorum", "classic"], { error: 'must be "quorum" or "classic"' }).default("quorum"),

@@ -1,0 +1,162 @@
+import { setTimeout as delay } from "node:timers/promises";
+import type { Channel, ChannelModel, ConsumeMessage } from "amqplib";
+import type { Logger } from "pino";
+import type { CloudEvent } from "../../src/events/event.js";
+import {
+  REDELIVERY_DELAY_MS,
+  undecodableEvent,
+  type ChannelTarget,
+  type DeliveryContext,
+  type EventHandler,
+  type SubscriptionTarget,
+} from "../adapter.js";
+import { fromAmqpMessage } from "./binding.js";
+import type { RabbitmqChannelSpec } from "./spec.js";
+import { queueName } from "./topology.js";
+
+export interface ConsumerOptions {
+  readonly channel: ChannelTarget<RabbitmqChannelSpec>;
+  readonly subscription: SubscriptionTarget;
+  readonly handler: EventHandler;
+  /** The channel's CloudEvents source, for messages that are not CloudEvents. */
+  readonly source: string;
+  readonly logger: Logger;
+  /** Called when the consumer stopped while still wanted (its channel closed, its queue was deleted). */
+  readonly onLost: (consumer: QueueConsumer) => void;
+}
+
+/** One AMQP channel a consumer reads on; a new connection means a new session. */
+interface Session {
+  readonly model: ChannelModel;
+  readonly amqp: Channel;
+  tag?: string;
+  open: boolean;
+}
+
+/**
+ * One subscription's consumer of its queue. Manual acks: a message is acked only after the handler
+ * resolved. Prefetch bounds the handler calls in flight: 1 when ordered, else the smaller of the
+ * subscription's maxInFlight and the channel's `prefetch`.
+ *
+ * A rejected message is retried in place after REDELIVERY_DELAY_MS, in both modes, and never nacked:
+ * RabbitMQ hands a requeued message out again at once, and a quorum queue puts it behind the later
+ * ones. When the consumer closes, a message it holds stays unacknowledged until the channel closes,
+ * which returns it to its place in the queue; when the channel closed meanwhile (connection lost),
+ * RabbitMQ has returned it already and the retry stops.
+ */
+export class QueueConsumer {
+  readonly queue: string;
+  private session: Session | undefined;
+  private starting: Promise<void> | undefined;
+  private stopping = false;
+  private readonly inFlight = new Set<Promise<void>>();
+
+  constructor(private readonly options: ConsumerOptions) {
+    this.queue = queueName(options.channel, options.subscription);
+  }
+
+  get channel(): ChannelTarget<RabbitmqChannelSpec> {
+    return this.options.channel;
+  }
+
+  get subscription(): SubscriptionTarget {
+    return this.options.subscription;
+  }
+
+  /** Starts consuming on `model`; does nothing when already consuming there or when closed. */
+  async start(model: ChannelModel): Promise<void> {
+    if (this.stopping || (this.session?.open && this.session.model === model)) return;
+    await this.starting?.catch(() => undefined);
+    if (this.stopping || (this.session?.open && this.session.model === model)) return;
+    this.starting = this.consume(model);
+    await this.starting;
+  }
+
+  /** Stops taking messages, waits for handler calls in flight; the rest stays in the queue. */
+  async close(): Promise<void> {
+    this.stopping = true;
+    await this.starting?.catch(() => undefined);
+    const session = this.session;
+    if (session?.open && session.tag !== undefined)
+      await session.amqp.cancel(session.tag).catch(() => undefined);
+    await Promise.allSettled([...this.inFlight]);
+    // Closing the channel hands every unacknowledged message back to RabbitMQ.
+    await session?.amqp.close().catch(() => undefined);
+  }
+
+  private async consume(model: ChannelModel): Promise<void> {
+    const amqp = await model.createChannel();
+    const session: Session = { model, amqp, open: true };
+    this.session = session;
+    amqp.on("error", (error: Error) =>
+      this.options.logger.warn(
+        { err: error.message, queue: this.queue },
+        "RabbitMQ closed a consumer channel",
+      ),
+    );
+    amqp.on("close", () => {
+      session.open = false;
+      if (!this.stopping) this.options.onLost(this);
+    });
+    const { subscription, channel } = this.options;
+    const prefetch =
+      subscription.ordering === "ordered" ? 1 : Math.min(subscription.maxInFlight, channel.spec.prefetch);
+    await amqp.prefetch(prefetch);
+    const { consumerTag } = await amqp.consume(this.queue, (message) => {
+      if (message === null) {
+        // RabbitMQ cancelled the consumer (its queue was deleted); closing the channel reports it lost.
+        void amqp.close().catch(() => undefined);
+        return;
+      }
+      // After close began, a late delivery stays unacknowledged and returns to the queue.
+      if (this.stopping) return;
+      const work = this.handle(session, message);
+      this.inFlight.add(work);
+      void work.finally(() => this.inFlight.delete(work));
+    });
+    session.tag = consumerTag;
+  }
+
+  private async handle(session: Session, message: ConsumeMessage): Promise<void> {
+    const { event, context } = this.decode(message);
+    for (;;) {
+      try {
+        await this.options.handler(event, context);
+        ack(session, message);
+        return;
+      } catch (error) {
+        this.options.logger.debug(
+          { err: (error as Error).message, queue: this.queue },
+          "the handler rejected a message; retrying it after the redelivery delay",
+        );
+      }
+      await delay(REDELIVERY_DELAY_MS);
+      if (!session.open || this.stopping) return;
+    }
+  }
+
+  private decode(message: ConsumeMessage): { event: CloudEvent; context: DeliveryContext } {
+    const decoded = fromAmqpMessage(message);
+    if (typeof decoded !== "string") return { event: decoded, context: {} };
+    const messageId: unknown = message.properties.messageId;
+    return undecodableEvent({
+      id:
+        typeof messageId === "string" || typeof messageId === "number"
+          ? String(messageId)
+          : `${this.queue}#${message.fields.deliveryTag}`,
+      source: this.options.source,
+      body: message.content,
+      reason: decoded,
+    });
+  }
+}
+
+/** Acks unless the channel is gone, in which case RabbitMQ has returned the message to the queue. */
+function ack(session: Session, message: ConsumeMessage): void {
+  if (!session.open) return;
+  try {
+    session.amqp.ack(message);
+  } catch {
+    // The channel closed between the check and the call: the message is returned all the same.
+  }
+}
