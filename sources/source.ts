@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from "node:http";
 import type { Logger } from "pino";
 import { z } from "zod";
-import type { HeraldConfig } from "../src/config.js";
+import type { ConfigSlice } from "../src/config-slice.js";
 import type { CloudEvent } from "../src/events/event.js";
 
 /**
@@ -38,7 +38,8 @@ export interface SourceResponse {
 }
 
 export interface SourceContext {
-  readonly config: HeraldConfig;
+  /** One of the configuration slices the source kind declared (`SourceFactory.config`), validated. */
+  configOf<Config>(slice: ConfigSlice<Config>): Config;
   readonly logger: Logger;
   /** The source resource this worker runs. */
   readonly resource: { readonly namespace: string; readonly name: string; readonly uid: string };
@@ -57,6 +58,11 @@ export interface SourceContext {
    * throws naming the Secret or key when it is missing.
    */
   secret(ref: { name: string; key: string }): string;
+  /**
+   * The environment for a process the source starts: `extra` over an allow-list of Herald's own
+   * variables (PATH, HOME, LANG, TZ), never Herald's secrets.
+   */
+  childEnvironment(extra: Record<string, string>): Record<string, string>;
   /** Sets fields of the source's `status` besides the conditions (e.g. ProcessSource's `lastExit`). */
   setStatusFields(fields: Record<string, unknown>): void;
   /** A file path where the worker may persist a small state across restarts (e.g. the last fire time). */
@@ -73,12 +79,19 @@ export interface SourceFactory<Schema extends z.ZodObject = z.ZodObject> {
   readonly shortNames: readonly string[];
   /** The kind's spec, without `sink` and `ceOverrides` (the runtime adds and handles those). */
   readonly specSchema: Schema;
+  /** The configuration slices the kind reads (e.g. a backend's connection settings). */
+  readonly config?: readonly ConfigSlice[] | undefined;
   /** The event types and source the kind emits, for `status.ceAttributes` (Knative's SourceStatus). */
   ceAttributes?(
     spec: z.output<Schema>,
     resource: SourceContext["resource"],
   ): { type: string; source: string }[];
   start(spec: z.output<Schema>, context: SourceContext): Promise<SourceWorker>;
+}
+
+/** Declares a source kind; erases its spec type once, for the plug-in list. */
+export function defineSource<Schema extends z.ZodObject>(factory: SourceFactory<Schema>): SourceFactory {
+  return factory;
 }
 
 /** Knative's core/v1 SecretKeySelector, as sources reference credentials. */

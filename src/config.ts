@@ -1,24 +1,11 @@
 import { z } from "zod";
+import type { ConfigSlice } from "./config-slice.js";
 
 /**
  * Herald's one configuration object. Built once at start from (in order of precedence) command-line
  * flags, environment variables and defaults; everything else receives the parts it needs.
  * This is the only module that reads `process.env`.
  */
-const commaList = z
-  .string()
-  .transform((value) =>
-    value
-      .split(",")
-      .map((item) => item.trim())
-      .filter(Boolean),
-  )
-  .or(z.array(z.string()));
-
-const booleanish = z.union([
-  z.boolean(),
-  z.enum(["true", "false", "1", "0"]).transform((v) => v === "true" || v === "1"),
-]);
 const positiveInt = z.coerce.number().int().positive();
 
 export const configSchema = z.object({
@@ -38,12 +25,6 @@ export const configSchema = z.object({
   publishTimeoutMs: positiveInt.default(5_000),
   /** The channelTemplate a `Channel` without one gets. */
   defaultChannelKind: z.string().default("InMemoryChannel"),
-  memory: z
-    .object({
-      /** Events buffered per subscription before ingress answers 503. */
-      capacity: positiveInt.default(10_000),
-    })
-    .prefault({}),
   dispatcher: z
     .object({
       /** Concurrent deliveries per subscription in unordered mode. */
@@ -54,30 +35,6 @@ export const configSchema = z.object({
       defaultTimeoutMs: positiveInt.default(30_000),
     })
     .prefault({}),
-  kafka: z
-    .object({
-      bootstrapServers: commaList.default(["127.0.0.1:9092"]),
-      clientId: z.string().default("herald"),
-      ssl: booleanish.default(false),
-      sasl: z
-        .object({
-          mechanism: z.enum(["plain", "scram-sha-256", "scram-sha-512"]),
-          username: z.string(),
-          password: z.string(),
-        })
-        .optional(),
-      /** Keep topics when a KafkaChannel is deleted. */
-      keepTopicsOnDelete: booleanish.default(false),
-    })
-    .prefault({}),
-  rabbitmq: z
-    .object({
-      /** amqp:// URL, may carry credentials; never logged. */
-      url: z.string().default("amqp://guest:guest@127.0.0.1:5672"),
-      /** A file holding the URL (a mounted secret); wins over `url`. */
-      urlFile: z.string().optional(),
-    })
-    .prefault({}),
   tracing: z
     .object({
       /** OTLP/HTTP traces endpoint, e.g. http://127.0.0.1:4318/v1/traces; tracing is off without it. */
@@ -85,24 +42,25 @@ export const configSchema = z.object({
       serviceName: z.string().default("herald"),
     })
     .prefault({}),
-  pubsub: z
-    .object({
-      projectId: z.string().default("herald"),
-      /** host:port of the Pub/Sub emulator; when set, no credentials are used. */
-      emulatorHost: z.string().optional(),
-      /** Path of a service-account key file. */
-      keyFilename: z.string().optional(),
-      keepTopologyOnDelete: booleanish.default(false),
-    })
-    .prefault({}),
 });
 
-export type HeraldConfig = z.output<typeof configSchema>;
-export type HeraldConfigInput = z.input<typeof configSchema>;
+/** The core settings. */
+export type CoreConfig = z.output<typeof configSchema>;
+/**
+ * The whole configuration: the core settings plus one slice per plug-in under its key
+ * (`kafka`, `rabbitmq`...), read with `sliceOf`.
+ */
+export type HeraldConfig = CoreConfig & { readonly [slice: string]: unknown };
+export type HeraldConfigInput = z.input<typeof configSchema> & Record<string, unknown>;
+
+/** A plug-in's validated settings. */
+export function sliceOf<Config>(config: HeraldConfig, slice: ConfigSlice<Config>): Config {
+  return config[slice.key] as Config;
+}
 
 type Env = Readonly<Record<string, string | undefined>>;
 
-/** The environment variables Herald reads, by the config path they set. */
+/** The environment variables of the core settings, by the config path they set. */
 export const environmentVariables = {
   HERALD_HOST: "host",
   HERALD_PORT: "port",
@@ -113,18 +71,9 @@ export const environmentVariables = {
   HERALD_MAX_BODY_BYTES: "maxBodyBytes",
   HERALD_DEFAULT_CHANNEL_KIND: "defaultChannelKind",
   HERALD_PUBLISH_TIMEOUT_MS: "publishTimeoutMs",
-  HERALD_MEMORY_CAPACITY: "memory.capacity",
   HERALD_DISPATCHER_MAX_IN_FLIGHT: "dispatcher.maxInFlight",
-  HERALD_KAFKA_BOOTSTRAP_SERVERS: "kafka.bootstrapServers",
-  HERALD_KAFKA_CLIENT_ID: "kafka.clientId",
-  HERALD_KAFKA_SSL: "kafka.ssl",
-  HERALD_KAFKA_KEEP_TOPICS: "kafka.keepTopicsOnDelete",
-  HERALD_RABBITMQ_URL: "rabbitmq.url",
-  HERALD_RABBITMQ_URL_FILE: "rabbitmq.urlFile",
-  HERALD_PUBSUB_PROJECT: "pubsub.projectId",
-  PUBSUB_EMULATOR_HOST: "pubsub.emulatorHost",
-  GOOGLE_APPLICATION_CREDENTIALS: "pubsub.keyFilename",
-  HERALD_PUBSUB_KEEP_TOPOLOGY: "pubsub.keepTopologyOnDelete",
+  HERALD_DISPATCHER_CONNECTIONS_PER_ORIGIN: "dispatcher.connectionsPerOrigin",
+  HERALD_DISPATCHER_DEFAULT_TIMEOUT_MS: "dispatcher.defaultTimeoutMs",
   HERALD_TRACING_ENDPOINT: "tracing.endpoint",
   OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "tracing.endpoint",
   OTEL_SERVICE_NAME: "tracing.serviceName",
@@ -159,29 +108,51 @@ export class ConfigError extends Error {
   }
 }
 
+/** Every environment variable Herald reads, by the config path it sets: the core's and each slice's. */
+export function variablesOf(slices: readonly ConfigSlice[]): Record<string, string> {
+  const out: Record<string, string> = { ...environmentVariables };
+  for (const slice of slices)
+    for (const [variable, path] of Object.entries(slice.variables)) out[variable] = `${slice.key}.${path}`;
+  return out;
+}
+
+/** The composed schema: the core settings plus each slice under its key. */
+export function schemaOf(slices: readonly ConfigSlice[]): z.ZodType<HeraldConfig> {
+  const shape: Record<string, z.ZodType> = {};
+  for (const slice of slices) {
+    if (slice.key in configSchema.shape || slice.key in shape)
+      throw new Error(`configuration key ${slice.key} is declared twice`);
+    shape[slice.key] = slice.schema;
+  }
+  const withDefaults = Object.fromEntries(
+    Object.entries(shape).map(([key, schema]) => [key, z.preprocess((value) => value ?? {}, schema)]),
+  );
+  return configSchema.extend(withDefaults) as unknown as z.ZodType<HeraldConfig>;
+}
+
 /**
  * Builds the configuration from flags (already shaped like the schema) over environment variables
- * over defaults. Throws ConfigError listing every invalid setting by its path and variable.
+ * over defaults, for the core and the given plug-in slices. Throws ConfigError listing every invalid
+ * setting by its path and variable.
  */
 export function loadConfig(
   flags: HeraldConfigInput | Record<string, unknown> = {},
   env: Env = process.env,
+  slices: readonly ConfigSlice[] = [],
 ): HeraldConfig {
+  const variables = variablesOf(slices);
   const fromEnv: Record<string, unknown> = {};
-  for (const [variable, path] of Object.entries(environmentVariables)) {
+  for (const [variable, path] of Object.entries(variables)) {
     const value = env[variable];
     if (value !== undefined && value !== "") setPath(fromEnv, path, value);
   }
-  if (env.HERALD_KAFKA_SASL_USERNAME) {
-    setPath(fromEnv, "kafka.sasl", {
-      mechanism: env.HERALD_KAFKA_SASL_MECHANISM ?? "plain",
-      username: env.HERALD_KAFKA_SASL_USERNAME,
-      password: env.HERALD_KAFKA_SASL_PASSWORD,
-    });
+  for (const slice of slices) {
+    const extra = slice.fromEnvironment?.(env);
+    if (extra) fromEnv[slice.key] = mergeDeep(extra, (fromEnv[slice.key] ?? {}) as Record<string, unknown>);
   }
-  const parsed = configSchema.safeParse(mergeDeep(fromEnv, flags as Record<string, unknown>));
+  const parsed = schemaOf(slices).safeParse(mergeDeep(fromEnv, flags));
   if (!parsed.success) {
-    const variableOf = Object.fromEntries(Object.entries(environmentVariables).map(([k, v]) => [v, k]));
+    const variableOf = Object.fromEntries(Object.entries(variables).map(([k, v]) => [v, k]));
     throw new ConfigError(
       parsed.error.issues.map((issue) => {
         const path = issue.path.join(".");

@@ -167,7 +167,7 @@ export const githubSource: SourceFactory<typeof specSchema> = {
           return answer(400, "the payload is not JSON");
         }
         const subject = subjects[event]?.(payload);
-        if (subject === undefined || subject === null || subject === "") {
+        if ((typeof subject !== "string" && typeof subject !== "number") || subject === "") {
           return answer(400, `unsupported GitHub event type ${event}`);
         }
         const accepted = await context.send({

@@ -106,9 +106,10 @@ export const kafkaSource: SourceFactory<typeof specSchema> = {
         }
         await attempt.run({
           autoCommit: true,
-          eachMessage: async ({ topic, partition, message, heartbeat }) => {
+          eachMessage: async (payload) => {
+            const { topic, partition, message } = payload;
             const event = recordToEvent(message, topic, partition, context.resource);
-            const beat = setInterval(() => void heartbeat().catch(() => undefined), HEARTBEAT_MS);
+            const beat = setInterval(() => void payload.heartbeat().catch(() => undefined), HEARTBEAT_MS);
             try {
               // Resolves only once the sink accepted: only then may the offset be committed.
               await context.send(event);

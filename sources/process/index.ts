@@ -1,6 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { z } from "zod";
-import { childEnvironment } from "../../src/config.js";
 import type { SourceFactory } from "../source.js";
 
 /**
@@ -11,7 +10,7 @@ import type { SourceFactory } from "../source.js";
  * a minute), and `status.lastExit` shows how the last run ended.
  *
  * The process sees `spec.env`, the `K_` variables and, of Herald's own environment, only PATH, HOME,
- * LANG and TZ (see `childEnvironment`). It leads its own process group; stopping or deleting the
+ * LANG and TZ (see `SourceContext.childEnvironment`). It leads its own process group; stopping or deleting the
  * source sends SIGTERM to the whole group, then SIGKILL after 5 s or as soon as the command exited.
  */
 const specSchema = z.object({
@@ -62,7 +61,7 @@ export const processSource: SourceFactory<typeof specSchema> = {
     const run = () => {
       if (stopping) return;
       const startedAt = Date.now();
-      const environment = childEnvironment({
+      const environment = context.childEnvironment({
         ...Object.fromEntries(spec.env.map((v) => [v.name, v.value])),
         K_SINK: context.sinkUrl(),
         K_CE_OVERRIDES: JSON.stringify({ extensions: context.ceOverrides }),
@@ -77,8 +76,8 @@ export const processSource: SourceFactory<typeof specSchema> = {
       child = started;
       const log = (stream: string) => (chunk: Buffer) =>
         context.logger.info({ stream, pid: started.pid }, chunk.toString().trimEnd());
-      started.stdout!.on("data", log("stdout"));
-      started.stderr!.on("data", log("stderr"));
+      started.stdout.on("data", log("stdout"));
+      started.stderr.on("data", log("stderr"));
       exited = new Promise<void>((resolve) => {
         let done = false;
         const finish = (code: number | null, signal: NodeJS.Signals | null, error?: Error) => {

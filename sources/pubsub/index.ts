@@ -1,6 +1,7 @@
 import { PubSub, type Message, type Subscription } from "@google-cloud/pubsub";
 import { z } from "zod";
 import { pubsubClientConfig } from "../../adapters/pubsub/client.js";
+import { pubsubConfig } from "../../adapters/pubsub/config.js";
 import { durationSchema } from "../../src/resources/common.js";
 import { durationToMs } from "../../src/resources/duration.js";
 import type { CloudEvent } from "../../src/events/event.js";
@@ -88,11 +89,13 @@ export const cloudPubSubSource: SourceFactory<typeof specSchema> = {
   plural: "cloudpubsubsources",
   shortNames: ["cloudpubsubsource", "pubsubsource"],
   specSchema,
+  config: [pubsubConfig],
   ceAttributes: (spec) =>
     spec.topic ? [{ type: PUBSUB_EVENT_TYPE, source: topicSource(spec.project ?? "", spec.topic) }] : [],
   async start(spec, context) {
-    const client = new PubSub(pubsubClientConfig(context.config.pubsub));
-    const project = spec.project ?? context.config.pubsub.projectId;
+    const settings = context.configOf(pubsubConfig);
+    const client = new PubSub(pubsubClientConfig(settings));
+    const project = spec.project ?? settings.projectId;
     const { namespace, name, uid } = context.resource;
     const subscriptionId = spec.subscription ?? `cre-src_${namespace}_${name}_${uid}`;
     const fullName = `projects/${project}/subscriptions/${subscriptionId}`;
@@ -167,7 +170,7 @@ export const cloudPubSubSource: SourceFactory<typeof specSchema> = {
         subscription = undefined;
         await open?.close().catch(() => undefined);
         await inFlight.settled();
-        if (reason === "deleted" && !spec.subscription && !context.config.pubsub.keepTopologyOnDelete) {
+        if (reason === "deleted" && !spec.subscription && !settings.keepTopologyOnDelete) {
           await client
             .subscription(fullName)
             .delete()

@@ -5,6 +5,7 @@ import { fromAmqpMessage } from "../../adapters/rabbitmq/binding.js";
 import type { AttributeValue, CloudEvent } from "../../src/events/event.js";
 import { sourceUri, type SourceFactory } from "../source.js";
 import { InFlight, Reconnector } from "../support.js";
+import { rabbitmqConfig } from "../../adapters/rabbitmq/config.js";
 
 /**
  * sources.knative.dev/v1alpha1 RabbitmqSource, with eventing-rabbitmq's fields where they make sense
@@ -73,6 +74,7 @@ export const rabbitmqSource: SourceFactory<typeof specSchema> = {
   plural: "rabbitmqsources",
   shortNames: ["rabbitmqsource"],
   specSchema,
+  config: [rabbitmqConfig],
   ceAttributes: (spec, resource) => [
     {
       type: RABBITMQ_EVENT_TYPE,
@@ -81,7 +83,9 @@ export const rabbitmqSource: SourceFactory<typeof specSchema> = {
   ],
   async start(spec, context) {
     const secretName = spec.rabbitmqClusterReference?.connectionSecret?.name;
-    let url = secretName ? context.secret({ name: secretName, key: "uri" }) : context.config.rabbitmq.url;
+    let url = secretName
+      ? context.secret({ name: secretName, key: "uri" })
+      : context.configOf(rabbitmqConfig).url;
     const { vhost } = spec.rabbitmqResourcesConfig;
     if (vhost !== undefined) {
       const parsed = new URL(url);

@@ -1,9 +1,9 @@
 import express, { type NextFunction, type Request, type Response } from "express";
 import { parse as parseYaml } from "yaml";
 import { HeraldError, errorBody, httpStatusOf } from "../errors.js";
-import type { ControlPlane } from "../control/control-plane.js";
+import type { ResourceService } from "../control/resource-service.js";
 import type { Resource } from "../resources/common.js";
-import { allKinds, apiVersionOf, kindForPath, type KindDefinition } from "../resources/kinds.js";
+import { apiVersionOf, type KindDefinition } from "../resources/kinds.js";
 import { invalidResource, parseManifests, validateManifest, type Manifest } from "../resources/validation.js";
 
 /**
@@ -22,9 +22,9 @@ function param(req: Request, name: string): string {
   return String((req.params as Record<string, string>)[name] ?? "");
 }
 
-export function resourceRouter(controlPlane: ControlPlane): express.Router {
+export function resourceRouter(resources: ResourceService): express.Router {
   const router = express.Router();
-  const { store } = controlPlane;
+  const { store, kinds } = resources;
   router.use(
     express.text({
       type: ["application/yaml", "application/x-yaml", "text/yaml", "text/plain"],
@@ -36,7 +36,7 @@ export function resourceRouter(controlPlane: ControlPlane): express.Router {
   const definitionFor = (req: Request): KindDefinition => {
     const { group: pathGroup, version, plural } = req.params as Record<string, string>;
     const group = pathGroup ?? "";
-    const definition = kindForPath(group, version!, plural!);
+    const definition = kinds.forPath(group, version!, plural!);
     if (!definition)
       throw new HeraldError("NotFound", `the server does not serve ${plural} in ${group}/${version}`);
     return definition;
@@ -72,7 +72,7 @@ export function resourceRouter(controlPlane: ControlPlane): express.Router {
             },
           }
         : body;
-    const { manifest, problems } = validateManifest(input);
+    const { manifest, problems } = validateManifest(kinds, input);
     if (!manifest) throw invalidResource(problems);
     const mismatch = [];
     if (manifest.definition !== definition)
@@ -91,7 +91,7 @@ export function resourceRouter(controlPlane: ControlPlane): express.Router {
 
   router.get("/apis", (_req, res) => {
     res.json({
-      kinds: allKinds().map((d) => ({
+      kinds: kinds.all().map((d) => ({
         apiVersion: apiVersionOf(d),
         kind: d.kind,
         plural: d.plural,
@@ -101,8 +101,8 @@ export function resourceRouter(controlPlane: ControlPlane): express.Router {
   });
   router.post("/apply", async (req, res) => {
     const text = typeof req.body === "string" ? req.body : JSON.stringify(req.body);
-    const manifests = parseManifests(text, "request body");
-    const applied = await controlPlane.apply(manifests);
+    const manifests = parseManifests(kinds, text, "request body");
+    const applied = await resources.apply(manifests);
     res.status(200).json({ items: applied });
   });
   // The core group (ConfigMap) is served under /api/{version}, as in Kubernetes.
@@ -124,7 +124,7 @@ export function resourceRouter(controlPlane: ControlPlane): express.Router {
         `${definition.kind} ${manifest.metadata.namespace}/${manifest.metadata.name} already exists`,
       );
     }
-    const [created] = await controlPlane.apply([manifest]);
+    const [created] = await resources.apply([manifest]);
     res.status(201).json(created);
   });
   router.get(paths("/namespaces/:namespace/:plural/:name"), (req, res) => {
@@ -140,12 +140,12 @@ export function resourceRouter(controlPlane: ControlPlane): express.Router {
   router.put(paths("/namespaces/:namespace/:plural/:name"), async (req, res) => {
     const definition = definitionFor(req);
     const existed = store.get(definition, param(req, "namespace"), param(req, "name")) !== undefined;
-    const [applied] = await controlPlane.apply([manifestAt(req, definition, param(req, "name"))]);
+    const [applied] = await resources.apply([manifestAt(req, definition, param(req, "name"))]);
     res.status(existed ? 200 : 201).json(applied);
   });
   router.delete(paths("/namespaces/:namespace/:plural/:name"), async (req, res) => {
     const definition = definitionFor(req);
-    const deleted = await controlPlane.delete(definition, param(req, "namespace"), param(req, "name"));
+    const deleted = await resources.delete(definition, param(req, "namespace"), param(req, "name"));
     res.json(deleted);
   });
   // Express 5 forwards rejected promises here: one place renders every error.

@@ -28,9 +28,7 @@ export async function request(
       body: body?.text,
     });
   } catch (error) {
-    throw new ServerUnreachable(
-      `cannot reach Herald at ${server}: ${(error as Error).cause ?? (error as Error).message}`,
-    );
+    throw new ServerUnreachable(`cannot reach Herald at ${server}: ${reasonOf(error)}`);
   }
   const text = await response.text();
   const parsed: unknown = text ? safeJson(text) : undefined;
@@ -44,4 +42,11 @@ function safeJson(text: string): unknown {
   } catch {
     return { message: text };
   }
+}
+
+/** fetch fails with "fetch failed" and the socket's error as its cause: name the cause. */
+function reasonOf(error: unknown): string {
+  const cause = error instanceof Error ? error.cause : undefined;
+  if (cause instanceof Error) return cause.message;
+  return error instanceof Error ? error.message : String(error);
 }

@@ -3,15 +3,19 @@ import { readdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { Command, CommanderError, Option } from "commander";
 import { cliServerUrl, ConfigError, loadConfig } from "../config.js";
+import { defaultPlugins } from "../default-plugins.js";
+import { createHerald } from "../herald.js";
 import { createLogger } from "../logger.js";
+import { configSlicesOf, kindsOf } from "../plugins.js";
 import type { Resource } from "../resources/common.js";
-import { apiVersionOf, kindByName, type KindDefinition } from "../resources/kinds.js";
+import { apiVersionOf, type KindDefinition } from "../resources/kinds.js";
 import { parseManifests } from "../resources/validation.js";
 import { HeraldError } from "../errors.js";
-import { startHerald } from "../server.js";
 import { ApiError, request, ServerUnreachable } from "./client.js";
 import { describe, output, table } from "./format.js";
-import "../resources/all-kinds.js";
+
+const kinds = kindsOf(defaultPlugins);
+const slices = configSlicesOf(defaultPlugins);
 
 /** Exit codes: 0 success, 1 the server refused or failed, 2 bad usage or input, 3 server unreachable. */
 const EXIT = { ok: 0, refused: 1, usage: 2, unreachable: 3 } as const;
@@ -19,7 +23,7 @@ const EXIT = { ok: 0, refused: 1, usage: 2, unreachable: 3 } as const;
 class UsageError extends Error {}
 
 function kindArgument(name: string): KindDefinition {
-  const definition = kindByName(name);
+  const definition = kinds.byName(name);
   if (!definition)
     throw new UsageError(`unknown kind "${name}"; try channel, subscription, imc, broker, trigger`);
   return definition;
@@ -70,18 +74,22 @@ function program(): Command {
     )
     .option("--max-body-bytes <n>", "largest accepted ingress body (env HERALD_MAX_BODY_BYTES)")
     .action(async (flags: Record<string, string | undefined>) => {
-      const config = loadConfig({
-        host: flags.host,
-        port: flags.port,
-        publicUrl: flags.publicUrl,
-        dataDir: flags.dataDir,
-        configDir: flags.config,
-        logLevel: flags.logLevel,
-        defaultChannelKind: flags.defaultChannelKind,
-        maxBodyBytes: flags.maxBodyBytes,
-      });
-      const logger = createLogger(config.logLevel);
-      const herald = await startHerald(config, logger);
+      const config = loadConfig(
+        {
+          host: flags.host,
+          port: flags.port,
+          publicUrl: flags.publicUrl,
+          dataDir: flags.dataDir,
+          configDir: flags.config,
+          logLevel: flags.logLevel,
+          defaultChannelKind: flags.defaultChannelKind,
+          maxBodyBytes: flags.maxBodyBytes,
+        },
+        undefined,
+        slices,
+      );
+      const logger = createLogger(config.logLevel, slices);
+      const herald = await createHerald({ config, logger, plugins: defaultPlugins });
       let stopping = false;
       const stop = (signal: string) => {
         if (stopping) return;
@@ -107,7 +115,7 @@ function program(): Command {
     .action(async ({ filename }: { filename: string }) => {
       const sources = await readManifestSources(filename);
       // Validate locally first, so problems name the file they are in.
-      for (const source of sources) parseManifests(source.text, source.name);
+      for (const source of sources) parseManifests(kinds, source.text, source.name);
       const text = sources.map((s) => s.text).join("\n---\n");
       const result = (await request(server(), "POST", "/apply", {
         text,

@@ -1,9 +1,8 @@
 import { parse as parseYaml } from "yaml";
 import type { CloudEvent } from "../events/event.js";
 import { withAttributes } from "../events/event.js";
-import type { Resource } from "../resources/common.js";
-import { BROKER_CLASS_ANNOTATION, type BrokerSpec } from "../resources/eventing.js";
-import { kindByName } from "../resources/kinds.js";
+import { BROKER_CLASS_ANNOTATION } from "../resources/eventing.js";
+import { coreKinds, type BrokerResource } from "../resources/kinds.js";
 import type { ResourceStore } from "./store.js";
 
 /** Knative's broker TTL extension: hops left before a reply loop is cut off. */
@@ -15,14 +14,6 @@ export interface ChannelTemplate {
   kind: string;
   spec?: Record<string, unknown> | undefined;
 }
-
-/** Broker classes Herald knows, and the channel kind each one runs on. */
-const CLASS_CHANNELS: Record<string, ChannelTemplate> = {
-  Kafka: { apiVersion: "messaging.knative.dev/v1beta1", kind: "KafkaChannel" },
-  KafkaNamespaced: { apiVersion: "messaging.knative.dev/v1beta1", kind: "KafkaChannel" },
-  RabbitMQBroker: { apiVersion: "messaging.herald.dev/v1alpha1", kind: "RabbitmqChannel" },
-  GooglePubSub: { apiVersion: "messaging.herald.dev/v1alpha1", kind: "PubSubChannel" },
-};
 
 /** The name of a Broker's backing channel, as Knative's channel-based broker names it. */
 export function brokerChannelName(broker: string): string {
@@ -36,17 +27,18 @@ export function brokerChannelName(broker: string): string {
  */
 export function brokerChannelTemplate(
   store: ResourceStore,
-  broker: Resource,
+  broker: BrokerResource,
+  classes: ReadonlyMap<string, ChannelTemplate>,
   fallback: ChannelTemplate,
 ): ChannelTemplate | string {
-  const spec = broker.spec as BrokerSpec;
+  const { spec } = broker;
   if (spec.config) {
     if (spec.config.kind !== "ConfigMap")
       return `spec.config: kind ${spec.config.kind} is not supported (use a ConfigMap)`;
     const namespace = spec.config.namespace ?? broker.metadata.namespace;
-    const configMap = store.get(kindByName("ConfigMap")!, namespace, spec.config.name);
+    const configMap = store.get(coreKinds.configMap, namespace, spec.config.name);
     if (!configMap) return `ConfigMap ${namespace}/${spec.config.name} not found`;
-    const text = (configMap.spec as Record<string, string>)["channel-template-spec"];
+    const text = configMap.spec["channel-template-spec"];
     if (!text) return `ConfigMap ${namespace}/${spec.config.name} has no channel-template-spec`;
     try {
       const template = parseYaml(text) as ChannelTemplate;
@@ -57,8 +49,7 @@ export function brokerChannelTemplate(
     }
   }
   const brokerClass = broker.metadata.annotations?.[BROKER_CLASS_ANNOTATION];
-  if (brokerClass && CLASS_CHANNELS[brokerClass]) return CLASS_CHANNELS[brokerClass];
-  return fallback;
+  return (brokerClass && classes.get(brokerClass)) || fallback;
 }
 
 /** Broker ingress: every event entering the broker carries a TTL (Knative sets 255 when absent). */

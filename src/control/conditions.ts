@@ -39,3 +39,49 @@ export function conditionsFor(
 export function isReady(conditions: readonly Condition[] | undefined): boolean {
   return conditions?.find((c) => c.type === "Ready")?.status === "True";
 }
+
+/**
+ * A kind's condition types, named once (Knative's ConditionSet): `mark…` helpers build inputs for
+ * `conditionsFor`, and a type outside the set does not compile.
+ */
+export class ConditionSet<Type extends string> {
+  readonly types: readonly Type[];
+
+  constructor(...types: Type[]) {
+    this.types = types;
+  }
+
+  markTrue(type: Type): ConditionInput {
+    return { type, status: "True" };
+  }
+
+  markFalse(type: Type, reason: string, message?: string): ConditionInput {
+    return { type, status: "False", reason, message };
+  }
+
+  markUnknown(type: Type, reason: string, message?: string): ConditionInput {
+    return { type, status: "Unknown", reason, message };
+  }
+}
+
+/** messaging.knative.dev Channel: ready when its backing channel is. */
+export const channelConditions = new ConditionSet("Addressable", "BackingChannelReady");
+/** A backing channel (InMemoryChannel, KafkaChannel...): ready when its backend topology is. */
+export const backingChannelConditions = new ConditionSet("Addressable", "BackendReady");
+/** Subscription (Knative's SubCondSet). */
+export const subscriptionConditions = new ConditionSet(
+  "ChannelReady",
+  "ReferencesResolved",
+  "AddedToChannel",
+);
+/** Broker (Knative's channel-based broker). */
+export const brokerConditions = new ConditionSet("Addressable", "TriggerChannelReady");
+/** Trigger. `DeadLetterSinkResolved` appears only when a dead-letter sink is set. */
+export const triggerConditions = new ConditionSet(
+  "BrokerReady",
+  "SubscriberResolved",
+  "DeadLetterSinkResolved",
+  "SubscriptionReady",
+);
+/** Every source (Knative's SourceStatus); a worker adds its own types (e.g. "Connected"). */
+export const sourceConditions = new ConditionSet("SinkProvided");

@@ -3,9 +3,8 @@ import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "pino";
 import { HeraldError } from "../errors.js";
-import { kindFor } from "../resources/kinds.js";
 import { parseManifests } from "../resources/validation.js";
-import type { ControlPlane } from "./control-plane.js";
+import type { ResourceService } from "./resource-service.js";
 
 const MANIFEST_FILE = /\.(ya?ml|json)$/;
 /** How long a burst of changes settles before the folder is read again. */
@@ -38,7 +37,7 @@ export class ConfigDirectory {
 
   constructor(
     private readonly dir: string,
-    private readonly controlPlane: ControlPlane,
+    private readonly resources: ResourceService,
     private readonly logger: Logger,
   ) {}
 
@@ -141,9 +140,13 @@ export class ConfigDirectory {
     for (const file of files) {
       seen.add(file);
       try {
-        const manifests = parseManifests(await readFile(join(this.dir, file), "utf8"), file);
+        const manifests = parseManifests(
+          this.resources.kinds,
+          await readFile(join(this.dir, file), "utf8"),
+          file,
+        );
         const previous = this.fromFiles.get(file) ?? [];
-        await this.controlPlane.apply(manifests);
+        await this.resources.apply(manifests);
         const now = manifests.map((m) => ({
           apiVersion: m.apiVersion,
           kind: m.kind,
@@ -171,9 +174,16 @@ export class ConfigDirectory {
     resources: { apiVersion: string; kind: string; namespace: string; name: string }[],
   ): Promise<void> {
     for (const resource of resources) {
-      const definition = kindFor(resource.apiVersion, resource.kind);
+      const definition = this.resources.kinds.find(resource.apiVersion, resource.kind);
       if (!definition) continue;
-      await this.controlPlane.delete(definition, resource.namespace, resource.name).catch(() => undefined);
+      await this.resources.delete(definition, resource.namespace, resource.name).catch((error: unknown) => {
+        // Already deleted through the API: nothing left to do.
+        if (error instanceof HeraldError && error.code === "NotFound") return;
+        this.logger.warn(
+          { err: error, resource: `${resource.kind} ${resource.namespace}/${resource.name}` },
+          "deleting a resource removed from the config folder failed",
+        );
+      });
     }
   }
 }

@@ -1,6 +1,12 @@
-import type { Destination, Resource } from "../resources/common.js";
-import { kindFor } from "../resources/kinds.js";
+import type { Destination } from "../resources/common.js";
+import type { KindRegistry } from "../resources/kinds.js";
 import type { ResourceStore } from "./store.js";
+
+/** What resolving references needs: the stored resources and the kinds they are of. */
+export interface References {
+  readonly store: ResourceStore;
+  readonly kinds: KindRegistry;
+}
 
 export class UnresolvableDestination extends Error {}
 
@@ -10,18 +16,18 @@ export class UnresolvableDestination extends Error {}
  * (Knative duck/v1 Destination).
  */
 export function resolveDestination(
-  store: ResourceStore,
+  references: References,
   destination: Destination,
   namespace: string,
 ): string {
   if (!destination.ref) return destination.uri!;
   const { ref } = destination;
-  const definition = kindFor(ref.apiVersion, ref.kind);
+  const definition = references.kinds.find(ref.apiVersion, ref.kind);
   const refNamespace = ref.namespace ?? namespace;
   const what = `${ref.kind} ${refNamespace}/${ref.name}`;
   if (!definition)
     throw new UnresolvableDestination(`${ref.apiVersion} ${ref.kind} is not an addressable kind`);
-  const target: Resource | undefined = store.get(definition, refNamespace, ref.name);
+  const target = references.store.get(definition, refNamespace, ref.name);
   if (!target) throw new UnresolvableDestination(`${what} not found`);
   const address = target.status.address?.url;
   if (!address) throw new UnresolvableDestination(`${what} has no address yet`);

@@ -3,7 +3,7 @@ import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { isDeepStrictEqual } from "node:util";
 import { join } from "node:path";
 import type { Resource, ResourceStatus } from "../resources/common.js";
-import { apiVersionOf, kindFor, type KindDefinition } from "../resources/kinds.js";
+import { apiVersionOf, type KindDefinition, type KindRegistry } from "../resources/kinds.js";
 import type { Manifest } from "../resources/validation.js";
 
 export function resourceKey(group: string, kind: string, namespace: string, name: string): string {
@@ -14,7 +14,7 @@ function groupOf(apiVersion: string): string {
   return apiVersion.includes("/") ? apiVersion.split("/")[0]! : "";
 }
 
-export function keyOf(resource: Resource): string {
+export function keyOf(resource: Resource<string, unknown>): string {
   return resourceKey(
     groupOf(resource.apiVersion),
     resource.kind,
@@ -35,7 +35,10 @@ export class ResourceStore {
   private version = 0;
   private dirty = false;
 
-  constructor(private readonly dataDir: string) {
+  constructor(
+    private readonly dataDir: string,
+    private readonly kinds: KindRegistry,
+  ) {
     this.file = join(dataDir, "resources.json");
   }
 
@@ -52,15 +55,26 @@ export class ResourceStore {
     this.version = saved.version;
     for (const resource of saved.resources) {
       // A kind no longer known (for example after a downgrade) is kept out rather than crash the start.
-      if (kindFor(resource.apiVersion, resource.kind)) this.resources.set(keyOf(resource), resource);
+      if (this.kinds.find(resource.apiVersion, resource.kind)) this.resources.set(keyOf(resource), resource);
     }
   }
 
-  get(definition: KindDefinition, namespace: string, name: string): Resource | undefined {
-    return this.resources.get(resourceKey(definition.group, definition.kind, namespace, name));
+  /** The stored resource of a kind; its spec has the type the kind's schema produces. */
+  get<Spec, Kind extends string>(
+    definition: KindDefinition<Spec, Kind>,
+    namespace: string,
+    name: string,
+  ): Resource<Kind, Spec> | undefined {
+    return this.resources.get(resourceKey(definition.group, definition.kind, namespace, name)) as
+      Resource<Kind, Spec> | undefined;
   }
 
-  list(definition?: KindDefinition, namespace?: string): Resource[] {
+  list<Spec, Kind extends string>(
+    definition: KindDefinition<Spec, Kind>,
+    namespace?: string,
+  ): Resource<Kind, Spec>[];
+  list(definition?: undefined, namespace?: string): Resource[];
+  list(definition?: KindDefinition<unknown>, namespace?: string): Resource[] {
     const out: Resource[] = [];
     for (const resource of this.resources.values()) {
       if (
@@ -78,13 +92,13 @@ export class ResourceStore {
    * Creates or replaces resources from validated manifests. The spec changing bumps
    * metadata.generation; uid and creationTimestamp are kept across replacements.
    */
-  async apply(manifests: readonly Manifest[], owner?: Resource): Promise<Resource[]> {
+  async apply(manifests: readonly Manifest[], owner?: Resource<string, unknown>): Promise<Resource[]> {
     const applied = manifests.map((manifest) => this.put(manifest, owner));
     await this.persist();
     return applied;
   }
 
-  private put(manifest: Manifest, owner?: Resource): Resource {
+  private put(manifest: Manifest, owner?: Resource<string, unknown>): Resource {
     const { definition, metadata } = manifest;
     const key = resourceKey(definition.group, definition.kind, metadata.namespace, metadata.name);
     const existing = this.resources.get(key);
@@ -117,7 +131,11 @@ export class ResourceStore {
     return resource;
   }
 
-  async delete(definition: KindDefinition, namespace: string, name: string): Promise<Resource | undefined> {
+  async delete(
+    definition: KindDefinition<unknown>,
+    namespace: string,
+    name: string,
+  ): Promise<Resource | undefined> {
     const key = resourceKey(definition.group, definition.kind, namespace, name);
     const existing = this.resources.get(key);
     if (!existing) return undefined;
@@ -130,7 +148,7 @@ export class ResourceStore {
    * Replaces a resource's status in memory; returns false when it did not change. `flush()` writes
    * the statuses changed since the last write, so one reconcile pass costs at most one write.
    */
-  setStatus(resource: Resource, status: ResourceStatus): boolean {
+  setStatus(resource: Resource<string, unknown>, status: ResourceStatus): boolean {
     const current = this.resources.get(keyOf(resource));
     if (!current || current.metadata.uid !== resource.metadata.uid) return false;
     if (isDeepStrictEqual(current.status, status)) return false;

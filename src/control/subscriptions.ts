@@ -1,38 +1,40 @@
 import type { SubscriptionTarget } from "../../adapters/adapter.js";
 import type { SubscriberTarget } from "../dispatcher/delivery.js";
 import type { DeliverySpec, Destination, Resource } from "../resources/common.js";
-import { kindByName, kindFor } from "../resources/kinds.js";
-import type { SubscriptionSpec } from "../resources/messaging.js";
-import { channelKey, type ChannelRuntime } from "./channels.js";
-import type { ConditionInput } from "./conditions.js";
+import { coreKinds } from "../resources/kinds.js";
+import { subscriptionConditions as conditions, type ConditionInput } from "./conditions.js";
 import { toDeliveryOptions } from "./delivery.js";
-import { resolveDestination, UnresolvableDestination } from "./destinations.js";
-import type { ResourceStore } from "./store.js";
+import { resolveDestination, UnresolvableDestination, type References } from "./destinations.js";
+import type { ChannelDirectory } from "./directory.js";
 
 /** Knative's annotation choosing ordered or unordered delivery (KafkaChannel, Kafka Broker). */
 export const DELIVERY_ORDER_ANNOTATION = "kafka.eventing.knative.dev/delivery.order";
 /** Herald's annotation bounding concurrent deliveries of one subscription in unordered mode. */
 export const MAX_IN_FLIGHT_ANNOTATION = "herald.dev/max-in-flight";
 
-/** One consumer of a channel, derived from a Subscription (or, later, a Trigger). */
+/** One consumer of a channel, derived from a Subscription or a Trigger. */
 export interface DesiredSubscription {
   readonly uid: string;
   readonly kind: string;
   readonly namespace: string;
   readonly name: string;
   readonly generation: number;
+  /** The running channel's key (kind/namespace/name). */
   readonly channelKey: string;
   readonly adapterTarget: SubscriptionTarget;
   readonly target: SubscriberTarget;
 }
 
 export interface SubscriptionStatusInput {
-  resource: Resource;
+  resource: Resource<string, unknown>;
   conditions: ConditionInput[];
   extra: Record<string, unknown>;
 }
 
-export function adapterTargetFor(resource: Resource, defaultMaxInFlight: number): SubscriptionTarget {
+export function adapterTargetFor(
+  resource: Resource<string, unknown>,
+  defaultMaxInFlight: number,
+): SubscriptionTarget {
   const annotations = resource.metadata.annotations ?? {};
   const ordering = annotations[DELIVERY_ORDER_ANNOTATION] === "ordered" ? "ordered" : "unordered";
   const requested = Number(annotations[MAX_IN_FLIGHT_ANNOTATION]);
@@ -49,14 +51,14 @@ export function adapterTargetFor(resource: Resource, defaultMaxInFlight: number)
 type Resolved = { url?: string | undefined; failure?: ConditionInput | undefined };
 
 function resolveOptional(
-  store: ResourceStore,
+  references: References,
   destination: Destination | undefined,
   namespace: string,
   reason: string,
 ): Resolved {
   if (!destination) return {};
   try {
-    return { url: resolveDestination(store, destination, namespace) };
+    return { url: resolveDestination(references, destination, namespace) };
   } catch (error) {
     if (!(error instanceof UnresolvableDestination)) throw error;
     return { failure: { type: "ReferencesResolved", status: "False", reason, message: error.message } };
@@ -68,57 +70,57 @@ function resolveOptional(
  * conditions that explain why one cannot run yet (Knative's ChannelReady, ReferencesResolved).
  */
 export function desiredSubscriptions(
-  store: ResourceStore,
-  channelFor: (namespace: string, name: string) => ChannelRuntime | undefined,
+  references: References & { readonly directory: ChannelDirectory },
   defaultMaxInFlight = 100,
 ): { desired: DesiredSubscription[]; statuses: SubscriptionStatusInput[] } {
+  const { store, kinds, directory } = references;
   const desired: DesiredSubscription[] = [];
   const statuses: SubscriptionStatusInput[] = [];
-  const definition = kindByName("Subscription")!;
-  for (const resource of store.list(definition)) {
-    const spec = resource.spec as unknown as SubscriptionSpec;
+  for (const resource of store.list(coreKinds.subscription)) {
+    const { spec } = resource;
     const { namespace } = resource.metadata;
-    const conditions: ConditionInput[] = [];
-    const channelDefinition = kindFor(spec.channel.apiVersion, spec.channel.kind);
+    const found: ConditionInput[] = [];
+    const channelDefinition = kinds.find(spec.channel.apiVersion, spec.channel.kind);
     const channelResource = channelDefinition && store.get(channelDefinition, namespace, spec.channel.name);
-    const runtime = channelFor(namespace, spec.channel.name);
+    const held = directory.atAddress(namespace, spec.channel.name);
+    // A Subscription to a backing kind consumes only that kind's channel, not another at the address.
+    const runtime =
+      channelDefinition?.role === "backing-channel" && held?.kind !== channelDefinition.kind
+        ? undefined
+        : held;
     const what = `${spec.channel.kind} ${namespace}/${spec.channel.name}`;
     if (!channelResource) {
-      conditions.push({
-        type: "ChannelReady",
-        status: "False",
-        reason: "ChannelNotFound",
-        message: `${what} not found`,
-      });
+      found.push(conditions.markFalse("ChannelReady", "ChannelNotFound", `${what} not found`));
     } else if (!runtime || !runtime.ready) {
-      conditions.push({
-        type: "ChannelReady",
-        status: "False",
-        reason: "ChannelNotReady",
-        message: `${what} is not ready${runtime?.message ? `: ${runtime.message}` : ""}`,
-      });
+      found.push(
+        conditions.markFalse(
+          "ChannelReady",
+          "ChannelNotReady",
+          `${what} is not ready${runtime?.message ? `: ${runtime.message}` : ""}`,
+        ),
+      );
     } else {
-      conditions.push({ type: "ChannelReady", status: "True" });
+      found.push(conditions.markTrue("ChannelReady"));
     }
-    const subscriber = resolveOptional(store, spec.subscriber, namespace, "SubscriberResolveFailed");
-    const reply = resolveOptional(store, spec.reply, namespace, "ReplyResolveFailed");
+    const subscriber = resolveOptional(references, spec.subscriber, namespace, "SubscriberResolveFailed");
+    const reply = resolveOptional(references, spec.reply, namespace, "ReplyResolveFailed");
     // Knative: a Subscription's delivery overrides its channel's.
     const delivery = spec.delivery ?? (channelResource?.spec.delivery as DeliverySpec | undefined);
     const deadLetter = resolveOptional(
-      store,
+      references,
       delivery?.deadLetterSink,
       namespace,
       "DeadLetterSinkResolveFailed",
     );
     const failure = subscriber.failure ?? reply.failure ?? deadLetter.failure;
-    conditions.push(failure ?? { type: "ReferencesResolved", status: "True" });
+    found.push(failure ?? conditions.markTrue("ReferencesResolved"));
     const physicalSubscription = {
       ...(subscriber.url ? { subscriberUri: subscriber.url } : {}),
       ...(reply.url ? { replyUri: reply.url } : {}),
       ...(deadLetter.url ? { deadLetterSinkUri: deadLetter.url } : {}),
       ...(delivery ? { delivery } : {}),
     };
-    statuses.push({ resource, conditions, extra: { physicalSubscription } });
+    statuses.push({ resource, conditions: found, extra: { physicalSubscription } });
     if (failure || !runtime?.ready || !channelResource) continue;
     desired.push({
       uid: resource.metadata.uid,
@@ -126,7 +128,7 @@ export function desiredSubscriptions(
       namespace,
       name: resource.metadata.name,
       generation: resource.metadata.generation,
-      channelKey: channelKey(namespace, spec.channel.name),
+      channelKey: runtime.key,
       adapterTarget: adapterTargetFor(resource, defaultMaxInFlight),
       target: {
         namespace,

@@ -1,35 +1,44 @@
 import type { CloudEvent } from "../events/event.js";
 import { compileTriggerFilter } from "../filters/trigger-filter.js";
-import type { DeliverySpec, Resource } from "../resources/common.js";
+import type { DeliverySpec } from "../resources/common.js";
 import type { TriggerSpec } from "../resources/eventing.js";
-import { kindByName } from "../resources/kinds.js";
+import { coreKinds, type TriggerResource } from "../resources/kinds.js";
 import { brokerChannelName, replyWithTtl } from "./brokers.js";
-import { channelKey, type ChannelRuntime } from "./channels.js";
-import type { ConditionInput } from "./conditions.js";
+import { triggerConditions as conditions, type ConditionInput } from "./conditions.js";
 import { toDeliveryOptions } from "./delivery.js";
-import { resolveDestination, UnresolvableDestination } from "./destinations.js";
-import type { ResourceStore } from "./store.js";
+import { resolveDestination, UnresolvableDestination, type References } from "./destinations.js";
+import type { ChannelDirectory } from "./directory.js";
 import { adapterTargetFor, type DesiredSubscription, type SubscriptionStatusInput } from "./subscriptions.js";
 
-/** Compiled filters by Trigger uid and generation: compiled once, never per event. */
-const compiled = new Map<string, { generation: number; filter: (event: CloudEvent) => boolean }>();
+/** Compiled Trigger filters by uid and generation: compiled once per generation, never per event. */
+export class TriggerFilters {
+  private readonly compiled = new Map<
+    string,
+    { generation: number; filter: (event: CloudEvent) => boolean }
+  >();
 
-function filterOf(trigger: Resource): (event: CloudEvent) => boolean {
-  const cached = compiled.get(trigger.metadata.uid);
-  if (cached && cached.generation === trigger.metadata.generation) return cached.filter;
-  const filter = compileTriggerFilter(trigger.spec as TriggerSpec);
-  compiled.set(trigger.metadata.uid, { generation: trigger.metadata.generation, filter });
-  return filter;
+  of(trigger: TriggerResource): (event: CloudEvent) => boolean {
+    const cached = this.compiled.get(trigger.metadata.uid);
+    if (cached && cached.generation === trigger.metadata.generation) return cached.filter;
+    const filter = compileTriggerFilter(trigger.spec);
+    this.compiled.set(trigger.metadata.uid, { generation: trigger.metadata.generation, filter });
+    return filter;
+  }
+
+  /** Forgets the filters of Triggers that are gone. */
+  keepOnly(uids: ReadonlySet<string>): void {
+    for (const uid of this.compiled.keys()) if (!uids.has(uid)) this.compiled.delete(uid);
+  }
 }
 
 function resolve(
-  store: ResourceStore,
+  references: References,
   destination: TriggerSpec["subscriber"] | undefined,
   namespace: string,
 ) {
   if (!destination) return { url: undefined };
   try {
-    return { url: resolveDestination(store, destination, namespace) };
+    return { url: resolveDestination(references, destination, namespace) };
   } catch (error) {
     if (!(error instanceof UnresolvableDestination)) throw error;
     return { url: undefined, message: error.message };
@@ -41,71 +50,76 @@ function resolve(
  * delivery; replies go back into the Broker with one hop less (Knative's channel-based broker).
  */
 export function desiredTriggers(
-  store: ResourceStore,
-  channelFor: (namespace: string, name: string) => ChannelRuntime | undefined,
+  references: References & { readonly directory: ChannelDirectory; readonly filters: TriggerFilters },
   defaultMaxInFlight: number,
 ): { desired: DesiredSubscription[]; statuses: SubscriptionStatusInput[] } {
+  const { store, directory, filters } = references;
   const desired: DesiredSubscription[] = [];
   const statuses: SubscriptionStatusInput[] = [];
-  const brokerDefinition = kindByName("Broker")!;
   const live = new Set<string>();
-  for (const trigger of store.list(kindByName("Trigger")!)) {
+  for (const trigger of store.list(coreKinds.trigger)) {
     live.add(trigger.metadata.uid);
-    const spec = trigger.spec as TriggerSpec;
+    const { spec } = trigger;
     const { namespace } = trigger.metadata;
-    const conditions: ConditionInput[] = [];
-    const broker = store.get(brokerDefinition, namespace, spec.broker);
-    const runtime = channelFor(namespace, brokerChannelName(spec.broker));
+    const found: ConditionInput[] = [];
+    const broker = store.get(coreKinds.broker, namespace, spec.broker);
+    const runtime = directory.atAddress(namespace, brokerChannelName(spec.broker));
     if (!broker) {
-      conditions.push({
-        type: "BrokerReady",
-        status: "False",
-        reason: "BrokerDoesNotExist",
-        message: `Broker ${namespace}/${spec.broker} not found`,
-      });
+      found.push(
+        conditions.markFalse(
+          "BrokerReady",
+          "BrokerDoesNotExist",
+          `Broker ${namespace}/${spec.broker} not found`,
+        ),
+      );
     } else if (!runtime?.ready) {
-      conditions.push({
-        type: "BrokerReady",
-        status: "False",
-        reason: "BrokerNotReady",
-        message: `Broker ${namespace}/${spec.broker} is not ready${runtime?.message ? `: ${runtime.message}` : ""}`,
-      });
+      found.push(
+        conditions.markFalse(
+          "BrokerReady",
+          "BrokerNotReady",
+          `Broker ${namespace}/${spec.broker} is not ready${runtime?.message ? `: ${runtime.message}` : ""}`,
+        ),
+      );
     } else {
-      conditions.push({ type: "BrokerReady", status: "True" });
+      found.push(conditions.markTrue("BrokerReady"));
     }
-    const subscriber = resolve(store, spec.subscriber, namespace);
-    conditions.push(
+    const subscriber = resolve(references, spec.subscriber, namespace);
+    found.push(
       subscriber.url
-        ? { type: "SubscriberResolved", status: "True" }
-        : {
-            type: "SubscriberResolved",
-            status: "False",
-            reason: "Unable to get the Subscriber's URI",
-            message: subscriber.message,
-          },
+        ? conditions.markTrue("SubscriberResolved")
+        : conditions.markFalse(
+            "SubscriberResolved",
+            "Unable to get the Subscriber's URI",
+            subscriber.message,
+          ),
     );
     // Knative: a Trigger's delivery overrides its Broker's.
-    const delivery = spec.delivery ?? (broker?.spec.delivery as DeliverySpec | undefined);
-    const deadLetter = resolve(store, delivery?.deadLetterSink, namespace);
+    const delivery: DeliverySpec | undefined = spec.delivery ?? broker?.spec.delivery;
+    const deadLetter = resolve(references, delivery?.deadLetterSink, namespace);
     if (delivery?.deadLetterSink) {
-      conditions.push(
+      found.push(
         deadLetter.url
-          ? { type: "DeadLetterSinkResolved", status: "True" }
-          : {
-              type: "DeadLetterSinkResolved",
-              status: "False",
-              reason: "Unable to get the dead letter sink's URI",
-              message: deadLetter.message,
-            },
+          ? conditions.markTrue("DeadLetterSinkResolved")
+          : conditions.markFalse(
+              "DeadLetterSinkResolved",
+              "Unable to get the dead letter sink's URI",
+              deadLetter.message,
+            ),
       );
     }
     const extra = {
       ...(subscriber.url ? { subscriberUri: subscriber.url } : {}),
       ...(deadLetter.url ? { deliveryStatus: { deadLetterSinkUri: deadLetter.url } } : {}),
     };
-    statuses.push({ resource: trigger, conditions, extra });
+    statuses.push({ resource: trigger, conditions: found, extra });
     const brokerAddress = broker?.status.address?.url;
-    if (!broker || !runtime?.ready || !subscriber.url || (delivery?.deadLetterSink && !deadLetter.url))
+    if (
+      !broker ||
+      !runtime ||
+      !runtime.ready ||
+      !subscriber.url ||
+      (delivery?.deadLetterSink && !deadLetter.url)
+    )
       continue;
     desired.push({
       uid: trigger.metadata.uid,
@@ -113,7 +127,7 @@ export function desiredTriggers(
       namespace,
       name: trigger.metadata.name,
       generation: trigger.metadata.generation,
-      channelKey: channelKey(namespace, brokerChannelName(spec.broker)),
+      channelKey: runtime.key,
       adapterTarget: adapterTargetFor(trigger, defaultMaxInFlight),
       target: {
         namespace,
@@ -121,11 +135,11 @@ export function desiredTriggers(
         subscriber: subscriber.url,
         reply: brokerAddress,
         delivery: toDeliveryOptions(delivery, deadLetter.url),
-        filter: filterOf(trigger),
+        filter: filters.of(trigger),
         transformReply: replyWithTtl,
       },
     });
   }
-  for (const uid of compiled.keys()) if (!live.has(uid)) compiled.delete(uid);
+  filters.keepOnly(live);
   return { desired, statuses };
 }

@@ -4,7 +4,7 @@ import type { CloudEvent } from "../events/event.js";
 import { withAttributes } from "../events/event.js";
 import { parseHttpReply } from "../events/http.js";
 import { nextWait, isRetryable, type DeliveryOptions, type SubscriberTarget } from "./delivery.js";
-import { deadLettered, dispatchAttempts, dispatchLatency, dropped, filteredOut } from "./metrics.js";
+import type { Metrics } from "../metrics.js";
 import type { Tracing } from "../tracing.js";
 import type { Sender, SendResult } from "./sender.js";
 
@@ -15,6 +15,7 @@ export interface DispatcherDeps {
   sender: Sender;
   logger: Logger;
   tracing: Tracing;
+  metrics: Metrics;
   /** Aborted at shutdown: retry waits stop and the event is handed back to the backend. */
   signal: AbortSignal;
 }
@@ -50,6 +51,7 @@ function headerOf(result: SendResult, name: string): string | undefined {
  */
 export function createEventHandler(target: SubscriberTarget, deps: DispatcherDeps): EventHandler {
   const { sender, logger, signal, tracing } = deps;
+  const { dispatchAttempts, dispatchLatency, deadLettered, dropped, filteredOut } = deps.metrics;
   const labels = { namespace: target.namespace, name: target.name };
   const attemptsByCode = new Map<string, ReturnType<typeof dispatchAttempts.labels>>();
   const latency = dispatchLatency.labels(labels);

@@ -1,9 +1,9 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Logger } from "pino";
-import { Counter, Histogram } from "prom-client";
 import { HeraldError, errorBody, httpStatusOf } from "../errors.js";
 import { withAttributes, type CloudEvent } from "../events/event.js";
 import { parseHttpEvents } from "../events/http.js";
+import type { Metrics } from "../metrics.js";
 import type { Tracing } from "../tracing.js";
 
 /** Where ingress publishes: a running channel, looked up per request in O(1). */
@@ -18,22 +18,6 @@ export type IngressLookup = (
   namespace: string,
   name: string,
 ) => IngressTarget | undefined;
-
-const accepted = new Counter({
-  name: "herald_ingress_events_accepted_total",
-  help: "Events answered 202 by ingress",
-  labelNames: ["namespace", "name"],
-});
-const rejected = new Counter({
-  name: "herald_ingress_requests_rejected_total",
-  help: "Ingress requests answered with an error, by status",
-  labelNames: ["status"],
-});
-const latency = new Histogram({
-  name: "herald_ingress_request_duration_seconds",
-  help: "Time from request start to the ingress answer",
-  buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
-});
 
 /** `/channels/{ns}/{name}` and `/brokers/{ns}/{name}`, with an optional trailing slash. */
 const ADDRESS = /^\/(channels|brokers)\/([a-z0-9][-a-z0-9]*)\/([a-z0-9][-a-z0-9.]*)\/?$/;
@@ -92,8 +76,9 @@ function send(res: ServerResponse, status: number, body?: unknown, headers?: Rec
  */
 export function createIngressHandler(
   lookup: IngressLookup,
-  options: { maxBodyBytes: number; logger: Logger; tracing: Tracing },
+  options: { maxBodyBytes: number; logger: Logger; tracing: Tracing; metrics: Metrics },
 ) {
+  const { ingressAccepted: accepted, ingressRejected: rejected, ingressLatency: latency } = options.metrics;
   /**
    * Publishes in an ingress span whose parent is the request's `traceparent` header (else the first
    * event's extension). With tracing on, each event's `traceparent` extension becomes the ingress

@@ -102,10 +102,40 @@ export interface ResourceStatus {
   [field: string]: unknown;
 }
 
-/** Every Herald resource as stored and served: Kubernetes-shaped. */
-export interface Resource<Spec = Record<string, unknown>> {
+/** CloudEvents 1.0 attribute names: lower-case letters and digits. */
+const extensionName = /^[a-z0-9]+$/;
+const coreAttributes = new Set([
+  "specversion",
+  "id",
+  "source",
+  "type",
+  "datacontenttype",
+  "dataschema",
+  "subject",
+  "time",
+  "data",
+  "data_base64",
+]);
+
+/** Knative duck/v1 CloudEventOverrides, as every source takes them. */
+export const ceOverridesSchema = z.object({
+  extensions: z
+    .record(
+      z.string().refine((name) => extensionName.test(name) && !coreAttributes.has(name), {
+        message: "must be a CloudEvents extension name (lower-case letters and digits, not a core attribute)",
+      }),
+      z.string(),
+    )
+    .optional(),
+});
+
+/**
+ * Every Herald resource as stored and served: Kubernetes-shaped. `Spec` is the kind's validated and
+ * defaulted spec (its schema's output), so reconcilers read typed fields without casts.
+ */
+export interface Resource<Kind extends string = string, Spec = Record<string, unknown>> {
   apiVersion: string;
-  kind: string;
+  kind: Kind;
   metadata: ObjectMeta & { uid: string; generation: number; creationTimestamp: string };
   spec: Spec;
   status: ResourceStatus;

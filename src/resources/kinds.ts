@@ -1,164 +1,171 @@
-import { z } from "zod";
-import { deliverySpecSchema } from "./common.js";
-import { brokerSpecSchema, configMapDataSchema, secretDataSchema, triggerSpecSchema } from "./eventing.js";
-import { channelSpecSchema, inMemoryChannelSpecSchema, subscriptionSpecSchema } from "./messaging.js";
-import { kafkaChannelSpecSchema } from "./kafka-channel.js";
-import { pubsubChannelSpecSchema } from "./pubsub-channel.js";
-import { rabbitmqChannelSpecSchema } from "./rabbitmq-channel.js";
+import type { z } from "zod";
+import { deliverySpecSchema, type Resource } from "./common.js";
+import {
+  brokerSpecSchema,
+  configMapDataSchema,
+  secretDataSchema,
+  triggerSpecSchema,
+  type BrokerSpec,
+  type TriggerSpec,
+} from "./eventing.js";
+import type { KindDefinition, KindNames, KindRole } from "./kind.js";
+import {
+  channelSpecSchema,
+  subscriptionSpecSchema,
+  type ChannelSpec,
+  type SubscriptionSpec,
+} from "./messaging.js";
 
-/**
- * What Herald does with a kind: a backing channel runs on a channel adapter; a Channel is the
- * generic channel that materialises a backing channel from its channelTemplate.
- */
-export type KindRole =
-  "backing-channel" | "channel" | "subscription" | "broker" | "trigger" | "source" | "config";
+export type { KindDefinition, KindNames, KindRole } from "./kind.js";
 
-export interface KindDefinition {
-  readonly group: string;
-  /** Served versions; the first is the one stored and returned. */
-  readonly versions: readonly string[];
-  readonly kind: string;
-  readonly plural: string;
-  readonly shortNames: readonly string[];
-  readonly role: KindRole;
-  readonly specSchema: z.ZodType<Record<string, unknown>>;
-  /** The manifest field holding the spec: `spec`, or `data` for a ConfigMap. */
-  readonly specField?: "spec" | "data";
+/** The kinds Herald itself serves; backends and sources add theirs through plug-ins. */
+export const coreKinds = {
+  channel: {
+    group: "messaging.knative.dev",
+    versions: ["v1"],
+    kind: "Channel",
+    plural: "channels",
+    shortNames: ["ch", "channel"],
+    role: "channel",
+    specSchema: channelSpecSchema,
+  },
+  subscription: {
+    group: "messaging.knative.dev",
+    versions: ["v1"],
+    kind: "Subscription",
+    plural: "subscriptions",
+    shortNames: ["sub", "subscription"],
+    role: "subscription",
+    specSchema: subscriptionSpecSchema,
+  },
+  broker: {
+    group: "eventing.knative.dev",
+    versions: ["v1"],
+    kind: "Broker",
+    plural: "brokers",
+    shortNames: ["broker", "brokers"],
+    role: "broker",
+    specSchema: brokerSpecSchema,
+  },
+  trigger: {
+    group: "eventing.knative.dev",
+    versions: ["v1"],
+    kind: "Trigger",
+    plural: "triggers",
+    shortNames: ["trigger"],
+    role: "trigger",
+    specSchema: triggerSpecSchema,
+  },
+  configMap: {
+    group: "",
+    versions: ["v1"],
+    kind: "ConfigMap",
+    plural: "configmaps",
+    shortNames: ["cm", "configmap"],
+    role: "config",
+    specSchema: configMapDataSchema,
+    specField: "data",
+  },
+  secret: {
+    group: "",
+    versions: ["v1"],
+    kind: "Secret",
+    plural: "secrets",
+    shortNames: ["secret"],
+    role: "config",
+    specSchema: secretDataSchema,
+    specField: "data",
+  },
+} as const satisfies Record<string, KindDefinition<unknown>>;
+
+export type CoreKinds = typeof coreKinds;
+
+export type ChannelResource = Resource<"Channel", ChannelSpec>;
+export type SubscriptionResource = Resource<"Subscription", SubscriptionSpec>;
+export type BrokerResource = Resource<"Broker", BrokerSpec>;
+export type TriggerResource = Resource<"Trigger", TriggerSpec>;
+export type ConfigMapResource = Resource<"ConfigMap", Record<string, string>>;
+export type SecretResource = Resource<"Secret", Record<string, string>>;
+
+/** A plug-in kind: its names, role and spec schema. */
+export function definitionOf(names: KindNames, role: KindRole, specSchema: z.ZodType): KindDefinition {
+  return {
+    group: names.group,
+    versions: names.versions,
+    kind: names.kind,
+    plural: names.plural,
+    shortNames: names.shortNames,
+    role,
+    specSchema: specSchema as z.ZodType<Record<string, unknown>>,
+  };
 }
 
 /** Adds Knative's `spec.delivery` to a backend-specific channel spec (ChannelableSpec). */
-function channelable(schema: z.ZodObject): z.ZodType<Record<string, unknown>> {
-  return schema.extend({ delivery: deliverySpecSchema.optional() }) as unknown as z.ZodType<
-    Record<string, unknown>
-  >;
+export function channelable(schema: z.ZodType): z.ZodType {
+  if (!("extend" in schema) || typeof schema.extend !== "function")
+    throw new Error("a channel spec schema must be a zod object");
+  return (schema as unknown as z.ZodObject).extend({ delivery: deliverySpecSchema.optional() });
 }
 
-const registry: KindDefinition[] = [];
-
-export function registerKind(definition: KindDefinition): void {
-  registry.push(definition);
-}
-
-export function allKinds(): readonly KindDefinition[] {
-  return registry;
-}
-
-export function apiVersionOf(definition: KindDefinition): string {
+export function apiVersionOf(definition: KindNames): string {
   return definition.group ? `${definition.group}/${definition.versions[0]}` : definition.versions[0]!;
 }
 
-/** Finds a kind by apiVersion + kind, as written in a manifest. */
-export function kindFor(apiVersion: string, kind: string): KindDefinition | undefined {
-  const [group, version] = apiVersion.includes("/") ? apiVersion.split("/") : ["", apiVersion];
-  return registry.find((d) => d.kind === kind && d.group === group && d.versions.includes(version ?? ""));
-}
+/**
+ * The kinds one Herald instance serves, built once from the core kinds and its plug-ins. Two kinds
+ * may not share a name: the registry refuses to be built rather than shadow one.
+ */
+export class KindRegistry {
+  private readonly definitions: readonly KindDefinition[];
 
-/** Finds a kind by API path segments. */
-export function kindForPath(group: string, version: string, plural: string): KindDefinition | undefined {
-  return registry.find((d) => d.group === group && d.plural === plural && d.versions.includes(version));
-}
+  constructor(extra: readonly KindDefinition[] = []) {
+    const all = [...(Object.values(coreKinds) as readonly KindDefinition[]), ...extra];
+    const seen = new Set<string>();
+    for (const definition of all) {
+      const key = `${definition.group}/${definition.kind}`;
+      if (seen.has(key)) throw new Error(`kind ${key} is declared twice`);
+      seen.add(key);
+    }
+    this.definitions = all;
+  }
 
-/** Finds a kind by any name a user may type: Kind, plural, singular or short name (case-insensitive). */
-export function kindByName(name: string): KindDefinition | undefined {
-  const wanted = name.toLowerCase();
-  return registry.find(
-    (d) =>
-      d.kind.toLowerCase() === wanted ||
-      d.plural === wanted ||
-      d.shortNames.includes(wanted) ||
-      `${d.plural}.${d.group}` === wanted,
-  );
-}
+  all(): readonly KindDefinition[] {
+    return this.definitions;
+  }
 
-registerKind({
-  group: "messaging.knative.dev",
-  versions: ["v1"],
-  kind: "Channel",
-  plural: "channels",
-  shortNames: ["ch", "channel"],
-  role: "channel",
-  specSchema: channelSpecSchema as z.ZodType<Record<string, unknown>>,
-});
-registerKind({
-  group: "messaging.knative.dev",
-  versions: ["v1"],
-  kind: "InMemoryChannel",
-  plural: "inmemorychannels",
-  shortNames: ["imc", "inmemorychannel"],
-  role: "backing-channel",
-  specSchema: channelable(inMemoryChannelSpecSchema),
-});
-registerKind({
-  group: "messaging.knative.dev",
-  versions: ["v1beta1"],
-  kind: "KafkaChannel",
-  plural: "kafkachannels",
-  shortNames: ["kc", "kafkachannel"],
-  role: "backing-channel",
-  specSchema: channelable(kafkaChannelSpecSchema),
-});
-registerKind({
-  group: "messaging.herald.dev",
-  versions: ["v1alpha1"],
-  kind: "RabbitmqChannel",
-  plural: "rabbitmqchannels",
-  shortNames: ["rmqc", "rabbitmqchannel"],
-  role: "backing-channel",
-  specSchema: channelable(rabbitmqChannelSpecSchema),
-});
-registerKind({
-  group: "messaging.herald.dev",
-  versions: ["v1alpha1"],
-  kind: "PubSubChannel",
-  plural: "pubsubchannels",
-  shortNames: ["psc", "pubsubchannel"],
-  role: "backing-channel",
-  specSchema: channelable(pubsubChannelSpecSchema),
-});
-registerKind({
-  group: "messaging.knative.dev",
-  versions: ["v1"],
-  kind: "Subscription",
-  plural: "subscriptions",
-  shortNames: ["sub", "subscription"],
-  role: "subscription",
-  specSchema: subscriptionSpecSchema as z.ZodType<Record<string, unknown>>,
-});
-registerKind({
-  group: "eventing.knative.dev",
-  versions: ["v1"],
-  kind: "Broker",
-  plural: "brokers",
-  shortNames: ["broker", "brokers"],
-  role: "broker",
-  specSchema: brokerSpecSchema as z.ZodType<Record<string, unknown>>,
-});
-registerKind({
-  group: "eventing.knative.dev",
-  versions: ["v1"],
-  kind: "Trigger",
-  plural: "triggers",
-  shortNames: ["trigger"],
-  role: "trigger",
-  specSchema: triggerSpecSchema as z.ZodType<Record<string, unknown>>,
-});
-registerKind({
-  group: "",
-  versions: ["v1"],
-  kind: "ConfigMap",
-  plural: "configmaps",
-  shortNames: ["cm", "configmap"],
-  role: "config",
-  specSchema: configMapDataSchema,
-  specField: "data",
-});
-registerKind({
-  group: "",
-  versions: ["v1"],
-  kind: "Secret",
-  plural: "secrets",
-  shortNames: ["secret"],
-  role: "config",
-  specSchema: secretDataSchema,
-  specField: "data",
-});
+  withRole(...roles: KindRole[]): KindDefinition[] {
+    return this.definitions.filter((d) => roles.includes(d.role));
+  }
+
+  /** Finds a kind by apiVersion + kind, as written in a manifest. */
+  find(apiVersion: string, kind: string): KindDefinition | undefined {
+    const [group, version] = apiVersion.includes("/") ? apiVersion.split("/") : ["", apiVersion];
+    return this.definitions.find(
+      (d) => d.kind === kind && d.group === group && d.versions.includes(version ?? ""),
+    );
+  }
+
+  /** Finds a kind by API path segments. */
+  forPath(group: string, version: string, plural: string): KindDefinition | undefined {
+    return this.definitions.find(
+      (d) => d.group === group && d.plural === plural && d.versions.includes(version),
+    );
+  }
+
+  /** Finds a kind by any name a user may type: Kind, plural, singular or short name (case-insensitive). */
+  byName(name: string): KindDefinition | undefined {
+    const wanted = name.toLowerCase();
+    return this.definitions.find(
+      (d) =>
+        d.kind.toLowerCase() === wanted ||
+        d.plural === wanted ||
+        d.shortNames.includes(wanted) ||
+        `${d.plural}.${d.group}` === wanted,
+    );
+  }
+
+  /** The backing-channel kind with this Kind name (any group), e.g. the default channel kind. */
+  backingChannel(kind: string): KindDefinition | undefined {
+    return this.definitions.find((d) => d.kind === kind && d.role === "backing-channel");
+  }
+}

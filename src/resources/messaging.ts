@@ -14,11 +14,6 @@ export const channelSpecSchema = z.object({
 });
 export type ChannelSpec = z.output<typeof channelSpecSchema>;
 
-/** messaging.knative.dev/v1 InMemoryChannel. */
-export const inMemoryChannelSpecSchema = z.object({
-  delivery: deliverySpecSchema.optional(),
-});
-
 /** messaging.knative.dev/v1 Subscription. */
 export const subscriptionSpecSchema = z.object({
   channel: z.object(

@@ -2,7 +2,7 @@ import { parseAllDocuments } from "yaml";
 import type { z } from "zod";
 import { HeraldError } from "../errors.js";
 import { objectMetaSchema, type ObjectMeta } from "./common.js";
-import { allKinds, apiVersionOf, kindFor, type KindDefinition } from "./kinds.js";
+import { apiVersionOf, type KindDefinition, type KindRegistry } from "./kinds.js";
 
 /** One validation problem, with the field path a user can find in their YAML. */
 export interface Problem {
@@ -17,6 +17,16 @@ export interface Manifest {
   kind: string;
   metadata: ObjectMeta;
   spec: Record<string, unknown>;
+}
+
+/** A manifest's spec typed by its kind, when the manifest is of that kind (else undefined). */
+export function specOf<Spec, Kind extends string>(
+  manifest: Manifest,
+  definition: KindDefinition<Spec, Kind>,
+): Spec | undefined {
+  return (manifest.definition as KindDefinition<unknown>) === definition
+    ? (manifest.spec as Spec)
+    : undefined;
 }
 
 function joinPath(prefix: string, path: readonly PropertyKey[]): string {
@@ -53,7 +63,11 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 }
 
 /** Validates one object as a Herald resource manifest; returns every problem at once. */
-export function validateManifest(input: unknown, prefix = ""): { manifest?: Manifest; problems: Problem[] } {
+export function validateManifest(
+  kinds: KindRegistry,
+  input: unknown,
+  prefix = "",
+): { manifest?: Manifest; problems: Problem[] } {
   const at = (path: string) => (prefix ? `${prefix}.${path}` : path);
   if (!isRecord(input))
     return { problems: [{ path: prefix, message: "must be an object (a resource manifest)" }] };
@@ -63,9 +77,9 @@ export function validateManifest(input: unknown, prefix = ""): { manifest?: Mani
     problems.push({ path: at("apiVersion"), message: "is required" });
   if (typeof kind !== "string" || !kind) problems.push({ path: at("kind"), message: "is required" });
   const definition =
-    typeof apiVersion === "string" && typeof kind === "string" ? kindFor(apiVersion, kind) : undefined;
+    typeof apiVersion === "string" && typeof kind === "string" ? kinds.find(apiVersion, kind) : undefined;
   if (!definition && problems.length === 0) {
-    const known = allKinds().map((d) => `${apiVersionOf(d)} ${d.kind}`);
+    const known = kinds.all().map((d) => `${apiVersionOf(d)} ${d.kind}`);
     problems.push({
       path: at("kind"),
       message: `unknown kind ${String(kind)} in ${String(apiVersion)} (known: ${known.join(", ")})`,
@@ -97,7 +111,7 @@ export function validateManifest(input: unknown, prefix = ""): { manifest?: Mani
  * Parses a YAML (or JSON) text of one or more documents into validated manifests. All or nothing:
  * any problem in any document rejects the whole text, listing every problem with its document.
  */
-export function parseManifests(text: string, source = "input"): Manifest[] {
+export function parseManifests(kinds: KindRegistry, text: string, source = "input"): Manifest[] {
   const documents = parseAllDocuments(text, { prettyErrors: true });
   const problems: Problem[] = [];
   const manifests: Manifest[] = [];
@@ -116,7 +130,7 @@ export function parseManifests(text: string, source = "input"): Manifest[] {
         : [value];
     items.forEach((item: unknown, itemIndex: number) => {
       const prefix = items.length > 1 ? `${where}items[${itemIndex}]` : where;
-      const result = validateManifest(item, prefix);
+      const result = validateManifest(kinds, item, prefix);
       problems.push(...result.problems);
       if (result.manifest) manifests.push(result.manifest);
     });

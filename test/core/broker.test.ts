@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { eventually } from "../support/eventually.js";
-import { HeraldProcess, postEvent } from "../support/herald.js";
+import { InProcessHerald, postEvent } from "../support/herald.js";
 import { startReceiver, type Receiver } from "../support/receiver.js";
 
 const trigger = (name: string, broker: string, subscriber: string, filter: string) => `
@@ -22,7 +22,7 @@ interface Stored {
 }
 
 describe("Broker and Trigger on the in-memory channel", () => {
-  let herald: HeraldProcess;
+  let herald: InProcessHerald;
   const receivers: Receiver[] = [];
   const receiver = async (respond?: Receiver["respond"]) => {
     const started = await startReceiver(respond);
@@ -32,7 +32,7 @@ describe("Broker and Trigger on the in-memory channel", () => {
   const brokerUrl = (name: string) => `${herald.url}/brokers/default/${name}`;
 
   before(async () => {
-    herald = await HeraldProcess.start();
+    herald = await InProcessHerald.start();
   });
   after(async () => {
     await herald.close();

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { eventually } from "../support/eventually.js";
-import { HeraldProcess } from "../support/herald.js";
+import { InProcessHerald } from "../support/herald.js";
 import { startReceiver, type Receiver } from "../support/receiver.js";
 
 interface Run {
@@ -33,11 +33,11 @@ function herald(server: string, args: string[], stdin?: string): Promise<Run> {
 }
 
 describe("herald CLI", () => {
-  let server: HeraldProcess;
+  let server: InProcessHerald;
   let receiver: Receiver;
   let dir: string;
   before(async () => {
-    server = await HeraldProcess.start();
+    server = await InProcessHerald.start();
     receiver = await startReceiver();
     dir = await mkdtemp(join(tmpdir(), "herald-cli-"));
   });
@@ -75,7 +75,8 @@ spec:
     const yaml = await herald(server.url, ["get", "sub", "cli-sub", "-o", "yaml"]);
     assert.match(yaml.stdout, /kind: Subscription/);
     const json = await herald(server.url, ["get", "channel", "cli-channel", "-o", "json"]);
-    assert.equal(JSON.parse(json.stdout).status.address.url, server.channelUrl("cli-channel"));
+    const parsed = JSON.parse(json.stdout) as { status: { address: { url: string } } };
+    assert.equal(parsed.status.address.url, server.channelUrl("cli-channel"));
 
     const described = await herald(server.url, ["describe", "subscription", "cli-sub"]);
     assert.match(described.stdout, /Conditions:/);

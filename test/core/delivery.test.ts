@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { eventually } from "../support/eventually.js";
-import { HeraldProcess, postEvent } from "../support/herald.js";
+import { InProcessHerald, postEvent } from "../support/herald.js";
 import { startReceiver, type Receiver } from "../support/receiver.js";
 
 function channel(name: string, extra = ""): string {
@@ -27,7 +27,7 @@ ${spec}
 }
 
 describe("delivery from a channel to its subscribers", () => {
-  let herald: HeraldProcess;
+  let herald: InProcessHerald;
   const receivers: Receiver[] = [];
   const receiver = async (respond?: Receiver["respond"]) => {
     const started = await startReceiver(respond);
@@ -36,7 +36,7 @@ describe("delivery from a channel to its subscribers", () => {
   };
 
   before(async () => {
-    herald = await HeraldProcess.start({ env: { HERALD_MEMORY_CAPACITY: "5" } });
+    herald = await InProcessHerald.start({ env: { HERALD_MEMORY_CAPACITY: "5" } });
   });
   after(async () => {
     await herald.close();

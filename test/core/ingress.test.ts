@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { eventually } from "../support/eventually.js";
-import { HeraldProcess } from "../support/herald.js";
+import { InProcessHerald } from "../support/herald.js";
 import { startReceiver, type Receiver } from "../support/receiver.js";
 
 const manifests = (subscriber: string) => `
@@ -18,13 +18,13 @@ spec:
 `;
 
 describe("ingress (CloudEvents HTTP binding)", () => {
-  let herald: HeraldProcess;
+  let herald: InProcessHerald;
   let receiver: Receiver;
   let url: string;
 
   before(async () => {
     receiver = await startReceiver();
-    herald = await HeraldProcess.start({ args: ["--max-body-bytes", "2048"] });
+    herald = await InProcessHerald.start({ config: { maxBodyBytes: 2048 } });
     await herald.apply(manifests(receiver.url));
     url = herald.channelUrl("orders");
   });

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { eventually } from "../support/eventually.js";
-import { HeraldProcess, postEvent } from "../support/herald.js";
+import { HeraldProcess, InProcessHerald, postEvent } from "../support/herald.js";
 import { startReceiver, type Receiver } from "../support/receiver.js";
 
 const CHANNELS = "/apis/messaging.knative.dev/v1/namespaces/default/channels";
@@ -39,11 +39,11 @@ async function send(url: string, method: string, body?: unknown, type = "applica
 }
 
 describe("resource API and validation", () => {
-  let herald: HeraldProcess;
+  let herald: InProcessHerald;
   let receiver: Receiver;
   before(async () => {
     receiver = await startReceiver();
-    herald = await HeraldProcess.start();
+    herald = await InProcessHerald.start();
   });
   after(async () => {
     await herald.close();

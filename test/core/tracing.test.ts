@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { eventually } from "../support/eventually.js";
-import { HeraldProcess, postEvent } from "../support/herald.js";
+import { InProcessHerald, postEvent } from "../support/herald.js";
 import { startReceiver, type Receiver } from "../support/receiver.js";
 
 /** The spans an OTLP/HTTP JSON export carries, flattened. */
@@ -56,7 +56,7 @@ async function postTraced(url: string, id: string): Promise<number> {
 describe("tracing", () => {
   let collector: Receiver;
   let subscriber: Receiver;
-  let herald: HeraldProcess;
+  let herald: InProcessHerald;
 
   before(async () => {
     collector = await startReceiver(() => ({
@@ -65,7 +65,7 @@ describe("tracing", () => {
       body: "{}",
     }));
     subscriber = await startReceiver();
-    herald = await HeraldProcess.start({ env: { HERALD_TRACING_ENDPOINT: `${collector.url}v1/traces` } });
+    herald = await InProcessHerald.start({ env: { HERALD_TRACING_ENDPOINT: `${collector.url}v1/traces` } });
     await herald.apply(manifests(subscriber.url));
   });
   after(async () => {
@@ -143,7 +143,7 @@ spec:
   });
 
   it("without an endpoint, carries the incoming traceparent over to the event", async () => {
-    const plain = await HeraldProcess.start();
+    const plain = await InProcessHerald.start();
     try {
       await plain.apply(manifests(subscriber.url));
       await eventually(async () => (await postTraced(plain.channelUrl("traced"), "t-2")) === 202);

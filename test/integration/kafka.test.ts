@@ -2,11 +2,13 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { eventually } from "../support/eventually.js";
-import { freePort, HeraldProcess, postEvent } from "../support/herald.js";
+import { freePort, HeraldProcess, InProcessHerald, postEvent } from "../support/herald.js";
 import { Kafka, logLevel } from "kafkajs";
 import { startKafka } from "../support/kafka/broker.js";
 import { startReceiver, type Receiver } from "../support/receiver.js";
 import { channelWithSubscription, expectNoLossAcrossKill } from "../support/streams.js";
+
+const bootstrap = () => process.env.KAFKA_BOOTSTRAP_SERVERS ?? "127.0.0.1:9092";
 
 const manifests = (subscriber: string, name: string, annotations?: string) =>
   channelWithSubscription({
@@ -40,6 +42,37 @@ describe("KafkaChannel through Herald's ingress", () => {
       );
       assert.equal(backing.body.status.topic, "knative-messaging-kafka.default.kafka-kill");
       await expectNoLossAcrossKill(herald, "kafka-kill", receiver, 90_000);
+    } finally {
+      await herald.close();
+    }
+  });
+
+  it("takes events on a KafkaChannel created right after another was deleted, and stays ready", async () => {
+    const herald = await InProcessHerald.start({ env: { HERALD_KAFKA_BOOTSTRAP_SERVERS: bootstrap() } });
+    const kafkaChannel = (name: string) => `
+apiVersion: messaging.knative.dev/v1beta1
+kind: KafkaChannel
+metadata: { name: ${name} }
+`;
+    try {
+      await herald.apply(`${kafkaChannel("del-ka")}---${kafkaChannel("del-kb")}`);
+      assert.equal(await postEvent(herald.channelUrl("del-ka")), 202);
+      assert.equal(await postEvent(herald.channelUrl("del-kb")), 202);
+      assert.equal(
+        await herald.delete("/apis/messaging.knative.dev/v1beta1/namespaces/default/kafkachannels/del-ka"),
+        200,
+      );
+      const [created] = await herald.apply(kafkaChannel("del-kc"));
+      const ready = (created!.status.conditions as { type: string; status: string }[]).find(
+        (c) => c.type === "Ready",
+      );
+      assert.equal(ready?.status, "True");
+      // Ready means ready: the first publishes are accepted, not answered 503 for a while.
+      for (let i = 0; i < 5; i++) {
+        assert.equal(await postEvent(herald.channelUrl("del-kc")), 202);
+        assert.equal(await postEvent(herald.channelUrl("del-kb")), 202);
+      }
+      assert.equal((await fetch(`${herald.url}/readyz`)).status, 200);
     } finally {
       await herald.close();
     }

@@ -1,8 +1,12 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { HeraldError } from "../../src/errors.js";
-import "../../src/resources/all-kinds.js";
-import { parseManifests } from "../../src/resources/validation.js";
+import { defaultPlugins } from "../../src/default-plugins.js";
+import { kindsOf } from "../../src/plugins.js";
+import { parseManifests as parse } from "../../src/resources/validation.js";
+
+const kinds = kindsOf(defaultPlugins);
+const parseManifests = (text: string, source?: string) => parse(kinds, text, source);
 
 function problemsOf(yaml: string): { path: string; message: string }[] {
   try {

@@ -3,6 +3,11 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { loadConfig } from "../../src/config.js";
+import { defaultPlugins } from "../../src/default-plugins.js";
+import { createHerald, type Herald } from "../../src/herald.js";
+import { createLogger } from "../../src/logger.js";
+import { configSlicesOf, type HeraldPlugins } from "../../src/plugins.js";
 import { eventually } from "./eventually.js";
 
 /** A free TCP port on loopback (the port is released before it is returned). */
@@ -15,102 +20,12 @@ export async function freePort(): Promise<number> {
   return address.port;
 }
 
-export interface HeraldOptions {
-  /** Extra `herald serve` flags. */
-  args?: string[];
-  /** Extra environment variables (backend addresses, settings). */
-  env?: Record<string, string>;
-  dataDir?: string;
-  port?: number;
-}
-
-/**
- * A real Herald process (`herald serve`) on a free loopback port, for black-box tests.
- * `kill()` sends SIGKILL (a crash); `start()` again reuses the same port and data directory.
- */
-export class HeraldProcess {
-  child: ChildProcess | undefined;
-  output = "";
-  private constructor(
-    readonly port: number,
-    readonly dataDir: string,
-    private readonly options: HeraldOptions,
-    private readonly ownsDataDir: boolean,
-  ) {}
-
-  static async start(options: HeraldOptions = {}): Promise<HeraldProcess> {
-    const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), "herald-test-")));
-    const herald = new HeraldProcess(options.port ?? (await freePort()), dataDir, options, !options.dataDir);
-    await herald.start();
-    return herald;
-  }
-
-  get url(): string {
-    return `http://127.0.0.1:${this.port}`;
-  }
+/** The resource API and ingress addresses of a running Herald, in a test process or in this one. */
+export abstract class HeraldClient {
+  abstract get url(): string;
 
   channelUrl(name: string, namespace = "default"): string {
     return `${this.url}/channels/${namespace}/${name}`;
-  }
-
-  async start(): Promise<void> {
-    const child = spawn(
-      process.execPath,
-      [
-        "--import",
-        "tsx",
-        "src/cli/main.ts",
-        "serve",
-        "--port",
-        String(this.port),
-        "--data-dir",
-        this.dataDir,
-        ...(this.options.args ?? []),
-      ],
-      {
-        env: { ...process.env, HERALD_LOG_LEVEL: "warn", ...this.options.env },
-        stdio: ["ignore", "pipe", "pipe"],
-      },
-    );
-    this.child = child;
-    child.stdout!.on("data", (chunk: Buffer) => (this.output += chunk.toString()));
-    child.stderr!.on("data", (chunk: Buffer) => (this.output += chunk.toString()));
-    const exited = new Promise<never>((_, reject) =>
-      child.once("exit", (code) =>
-        reject(new Error(`herald exited with ${code} during start:\n${this.output}`)),
-      ),
-    );
-    await Promise.race([
-      exited,
-      eventually(
-        async () => {
-          const response = await fetch(`${this.url}/readyz`);
-          return response.status === 200;
-        },
-        { timeoutMs: 30_000, intervalMs: 100, message: "herald to be ready" },
-      ),
-    ]);
-    exited.catch(() => undefined);
-  }
-
-  /** Graceful stop (SIGTERM), waiting for the process to exit. */
-  async stop(): Promise<number | null> {
-    return this.signal("SIGTERM");
-  }
-
-  /** A crash: SIGKILL, no chance to clean up. */
-  async kill(): Promise<void> {
-    await this.signal("SIGKILL");
-  }
-
-  private async signal(signal: NodeJS.Signals): Promise<number | null> {
-    const child = this.child;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return child?.exitCode ?? null;
-    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-    child.kill(signal);
-    const code = await exited;
-    this.child = undefined;
-    return code;
   }
 
   /** Applies YAML through the resource API; resolves with the applied resources (with status). */
@@ -151,6 +66,150 @@ export class HeraldProcess {
   async get<T = Record<string, unknown>>(path: string): Promise<{ status: number; body: T }> {
     const response = await fetch(`${this.url}${path}`);
     return { status: response.status, body: (await response.json()) as T };
+  }
+}
+
+export interface InProcessOptions {
+  /** Settings shaped like the configuration (`{ maxBodyBytes: 2048 }`), over `env`. */
+  config?: Record<string, unknown>;
+  /** Environment variables as Herald reads them (`HERALD_MEMORY_CAPACITY`...). */
+  env?: Record<string, string>;
+  dataDir?: string;
+  /** The plug-ins to run (default: the ones Herald ships). */
+  plugins?: HeraldPlugins;
+}
+
+/**
+ * A Herald in this test process (`createHerald`) on port 0: no process start, and several can run
+ * side by side. Crash and outage tests use `HeraldProcess` instead.
+ */
+export class InProcessHerald extends HeraldClient {
+  private constructor(
+    readonly herald: Herald,
+    readonly dataDir: string,
+    private readonly ownsDataDir: boolean,
+  ) {
+    super();
+  }
+
+  static async start(options: InProcessOptions = {}): Promise<InProcessHerald> {
+    const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), "herald-test-")));
+    const plugins = options.plugins ?? defaultPlugins;
+    const slices = configSlicesOf(plugins);
+    const config = loadConfig(
+      { port: 0, logLevel: "warn", ...options.config, dataDir },
+      { ...options.env },
+      slices,
+    );
+    const logger = createLogger(config.logLevel, slices);
+    const herald = await createHerald({ config, logger, plugins, resyncMs: 1_000 });
+    return new InProcessHerald(herald, dataDir, !options.dataDir);
+  }
+
+  get url(): string {
+    return this.herald.url;
+  }
+
+  async close(): Promise<void> {
+    await this.herald.close();
+    if (this.ownsDataDir) await rm(this.dataDir, { recursive: true, force: true });
+  }
+}
+
+export interface HeraldOptions {
+  /** Extra `herald serve` flags. */
+  args?: string[];
+  /** Extra environment variables (backend addresses, settings). */
+  env?: Record<string, string>;
+  dataDir?: string;
+  port?: number;
+}
+
+/**
+ * A real Herald process (`herald serve`) on a free loopback port, for black-box tests.
+ * `kill()` sends SIGKILL (a crash); `start()` again reuses the same port and data directory.
+ */
+export class HeraldProcess extends HeraldClient {
+  child: ChildProcess | undefined;
+  output = "";
+  private constructor(
+    readonly port: number,
+    readonly dataDir: string,
+    private readonly options: HeraldOptions,
+    private readonly ownsDataDir: boolean,
+  ) {
+    super();
+  }
+
+  static async start(options: HeraldOptions = {}): Promise<HeraldProcess> {
+    const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), "herald-test-")));
+    const herald = new HeraldProcess(options.port ?? (await freePort()), dataDir, options, !options.dataDir);
+    await herald.start();
+    return herald;
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  async start(): Promise<void> {
+    const child = spawn(
+      process.execPath,
+      [
+        "--import",
+        "tsx",
+        "src/cli/main.ts",
+        "serve",
+        "--port",
+        String(this.port),
+        "--data-dir",
+        this.dataDir,
+        ...(this.options.args ?? []),
+      ],
+      {
+        env: { ...process.env, HERALD_LOG_LEVEL: "warn", ...this.options.env },
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
+    this.child = child;
+    child.stdout.on("data", (chunk: Buffer) => (this.output += chunk.toString()));
+    child.stderr.on("data", (chunk: Buffer) => (this.output += chunk.toString()));
+    const exited = new Promise<never>((_, reject) =>
+      child.once("exit", (code) =>
+        reject(new Error(`herald exited with ${code} during start:\n${this.output}`)),
+      ),
+    );
+    await Promise.race([
+      exited,
+      eventually(
+        async () => {
+          const response = await fetch(`${this.url}/readyz`);
+          return response.status === 200;
+        },
+        { timeoutMs: 30_000, intervalMs: 100, message: "herald to be ready" },
+      ),
+    ]);
+    exited.catch(() => undefined);
+  }
+
+  /** Graceful stop (SIGTERM), waiting for the process to exit. */
+  async stop(): Promise<number | null> {
+    return this.signal("SIGTERM");
+  }
+
+  /** A crash: SIGKILL, no chance to clean up. */
+  async kill(): Promise<void> {
+    await this.signal("SIGKILL");
+  }
+
+  private async signal(signal: NodeJS.Signals): Promise<number | null> {
+    const child = this.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return child?.exitCode ?? null;
+    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+    child.kill(signal);
+    const code = await exited;
+    this.child = undefined;
+    return code;
   }
 
   async close(): Promise<void> {

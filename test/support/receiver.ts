@@ -32,11 +32,15 @@ export interface Receiver {
 
 export async function startReceiver(respond?: Receiver["respond"]): Promise<Receiver> {
   const requests: ReceivedRequest[] = [];
+  /** Answers scheduled later (`delayMs`); dropped on close, so no timer outlives the receiver. */
+  const delayed = new Set<NodeJS.Timeout>();
   const receiver: Receiver = {
     url: "",
     requests,
     respond: respond ?? (() => ({ status: 202 })),
     close: async () => {
+      for (const timer of delayed) clearTimeout(timer);
+      delayed.clear();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
@@ -59,8 +63,13 @@ export async function startReceiver(respond?: Receiver["respond"]): Promise<Rece
         res.writeHead(plan.status, plan.headers);
         res.end(plan.body);
       };
-      if (plan.delayMs) setTimeout(answer, plan.delayMs);
-      else answer();
+      if (plan.delayMs) {
+        const timer = setTimeout(() => {
+          delayed.delete(timer);
+          answer();
+        }, plan.delayMs);
+        delayed.add(timer);
+      } else answer();
     });
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));

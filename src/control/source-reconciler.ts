@@ -3,27 +3,18 @@ import { join } from "node:path";
 import { isDeepStrictEqual } from "node:util";
 import type { Logger } from "pino";
 import type { SourceFactory, SourceRequest, SourceResponse, SourceWorker } from "../../sources/source.js";
-import { sourceFactories } from "../../sources/index.js";
-import type { HeraldConfig } from "../config.js";
-import { isRetryable } from "../dispatcher/delivery.js";
+import { childEnvironment, sliceOf, type HeraldConfig } from "../config.js";
+import { HeraldError } from "../errors.js";
 import type { Sender } from "../dispatcher/sender.js";
-import { Counter } from "prom-client";
-import { withAttributes, type CloudEvent } from "../events/event.js";
+import { withAttributes } from "../events/event.js";
+import type { Metrics } from "../metrics.js";
 import type { Destination, Resource, ResourceStatus } from "../resources/common.js";
-import { kindByName, kindFor } from "../resources/kinds.js";
-import { conditionsFor, type ConditionInput } from "./conditions.js";
+import { coreKinds, type KindRegistry } from "../resources/kinds.js";
+import { sourceConditions, type ConditionInput } from "./conditions.js";
 import { resolveDestination, UnresolvableDestination } from "./destinations.js";
+import { sendToSink } from "./sink-sender.js";
+import type { StatusWriter } from "./status.js";
 import type { ResourceStore } from "./store.js";
-
-/** Sends to a sink that does not answer 2xx are retried with this backoff until they succeed or the worker stops. */
-const FIRST_RETRY_MS = 200;
-const MAX_RETRY_MS = 30_000;
-
-const sourceEvents = new Counter({
-  name: "herald_source_events_total",
-  help: "Events sources sent to their sink, by outcome (delivered, or rejected for good by the sink)",
-  labelNames: ["kind", "namespace", "name", "outcome"],
-});
 
 interface SourceSpec {
   sink: Destination;
@@ -46,11 +37,16 @@ interface RunningSource {
   resource: Resource;
 }
 
-export interface SourceManagerOptions {
+export interface SourceReconcilerDeps {
   config: HeraldConfig;
   logger: Logger;
+  kinds: KindRegistry;
   store: ResourceStore;
+  status: StatusWriter;
   sender: Sender;
+  metrics: Metrics;
+  /** The source kinds this Herald runs. */
+  sources: readonly SourceFactory[];
   /** Where Herald is reachable (the base of webhook addresses). */
   baseUrl: () => string;
   /** Called when a worker changed its conditions outside a reconcile pass. */
@@ -63,24 +59,25 @@ export interface SourceManagerOptions {
  * retries sends until the sink accepts (so a source that holds events in its external system does
  * not ack before then), and reports `SinkProvided`, the worker's own conditions and `Ready`.
  */
-export class SourceManager {
+export class SourceReconciler {
   private readonly running = new Map<string, RunningSource>();
 
-  constructor(private readonly options: SourceManagerOptions) {}
+  constructor(private readonly options: SourceReconcilerDeps) {}
 
   /** Brings the workers in line with the stored Source resources; one call per reconcile pass. */
-  async sync(setStatus: (resource: Resource, status: ResourceStatus) => void): Promise<void> {
-    const { store } = this.options;
+  async reconcile(): Promise<void> {
+    const { store, kinds } = this.options;
     const seen = new Set<string>();
-    for (const factory of sourceFactories) {
-      const definition = kindFor(`${factory.group}/${factory.versions[0]}`, factory.kind)!;
+    for (const factory of this.options.sources) {
+      const definition = kinds.find(`${factory.group}/${factory.versions[0]}`, factory.kind);
+      if (!definition) continue;
       for (const resource of store.list(definition)) {
         seen.add(resource.metadata.uid);
         const spec = resource.spec as SourceSpec;
         let sinkUrl: string | undefined;
         let sinkProblem: string | undefined;
         try {
-          sinkUrl = resolveDestination(store, spec.sink, resource.metadata.namespace);
+          sinkUrl = resolveDestination(this.options, spec.sink, resource.metadata.namespace);
         } catch (error) {
           if (!(error instanceof UnresolvableDestination)) throw error;
           sinkProblem = error.message;
@@ -95,7 +92,7 @@ export class SourceManager {
           current.sinkUrl = sinkUrl!;
           current.resource = resource;
         }
-        setStatus(resource, this.statusOf(factory, resource, current, sinkUrl, sinkProblem));
+        this.options.status.set(resource, this.statusOf(factory, resource, current, sinkUrl, sinkProblem));
       }
     }
     for (const [uid, current] of this.running) if (!seen.has(uid)) await this.stop(current, "deleted");
@@ -125,8 +122,8 @@ export class SourceManager {
   ): ResourceStatus {
     const conditions: ConditionInput[] = [
       sinkUrl
-        ? { type: "SinkProvided", status: "True" }
-        : { type: "SinkProvided", status: "False", reason: "NotFound", message: sinkProblem },
+        ? sourceConditions.markTrue("SinkProvided")
+        : sourceConditions.markFalse("SinkProvided", "NotFound", sinkProblem),
     ];
     if (current?.startError) {
       conditions.push({
@@ -146,10 +143,10 @@ export class SourceManager {
     };
     const status: ResourceStatus = {
       ...current?.fields,
-      conditions: conditionsFor(resource.status.conditions, conditions),
+      conditions: this.options.status.conditions(resource, conditions),
     };
     if (sinkUrl) status.sinkUri = sinkUrl;
-    const attributes = factory.ceAttributes?.(resource.spec as never, target);
+    const attributes = factory.ceAttributes?.(resource.spec, target);
     if (attributes) status.ceAttributes = attributes;
     if (current?.worker?.handleRequest) {
       status.webhookUrl = `${this.options.baseUrl()}/sources/${resource.metadata.namespace}/${resource.metadata.name}`;
@@ -181,7 +178,8 @@ export class SourceManager {
     const { sink: _sink, ceOverrides: _overrides, ...own } = spec;
     try {
       current.worker = await factory.start(factory.specSchema.parse(own), {
-        config,
+        configOf: (slice) => sliceOf(config, slice),
+        childEnvironment: (extra) => childEnvironment(extra),
         logger: log,
         resource: {
           namespace: resource.metadata.namespace,
@@ -192,15 +190,30 @@ export class SourceManager {
         signal: abort.signal,
         sinkUrl: () => current.sinkUrl,
         secret: ({ name, key }) => {
-          const secret = this.options.store.get(kindByName("Secret")!, resource.metadata.namespace, name);
-          if (!secret) throw new Error(`Secret ${resource.metadata.namespace}/${name} not found`);
-          const value = (secret.spec as Record<string, string>)[key];
+          const secret = this.options.store.get(coreKinds.secret, resource.metadata.namespace, name);
+          if (!secret)
+            throw new HeraldError("NotFound", `Secret ${resource.metadata.namespace}/${name} not found`);
+          const value = secret.spec[key];
           if (value === undefined)
-            throw new Error(`Secret ${resource.metadata.namespace}/${name} has no key ${key}`);
+            throw new HeraldError(
+              "NotFound",
+              `Secret ${resource.metadata.namespace}/${name} has no key ${key}`,
+            );
           return Buffer.from(value, "base64").toString("utf8");
         },
         ceOverrides: extensions,
-        send: (event) => this.send(current, withAttributes(event, extensions), log),
+        send: (event) =>
+          sendToSink(
+            { sender: this.options.sender, metrics: this.options.metrics, logger: log },
+            {
+              kind: factory.kind,
+              namespace: resource.metadata.namespace,
+              name: resource.metadata.name,
+              sinkUrl: () => current.sinkUrl,
+              signal: abort.signal,
+            },
+            withAttributes(event, extensions),
+          ),
         setStatusFields: (fields) => {
           current.fields = { ...current.fields, ...fields };
           if (this.running.get(current.uid) === current) this.options.onStatusChange();
@@ -215,7 +228,7 @@ export class SourceManager {
       });
     } catch (error) {
       current.startError = error instanceof Error ? error.message : String(error);
-      log.warn({ err: current.startError }, "source failed to start; retried at the next resync");
+      log.warn({ err: error }, "source failed to start; retried at the next resync");
       this.running.delete(current.uid);
     }
     return current;
@@ -223,57 +236,13 @@ export class SourceManager {
 
   private async stop(current: RunningSource, reason: "deleted" | "stopped"): Promise<void> {
     this.running.delete(current.uid);
+    if (reason === "deleted") {
+      const { namespace, name } = current.resource.metadata;
+      await this.options.metrics.forgetSource(current.factory.kind, namespace, name);
+    }
     current.abort.abort();
     await current.worker?.stop(reason).catch((error: unknown) => {
       this.options.logger.warn({ err: error }, "stopping a source failed");
     });
-  }
-
-  /**
-   * Sends until the sink accepts. Failures Knative's data plane calls retryable (no answer, 404, 408,
-   * 409, 429, 5xx) are retried with backoff for as long as the worker runs; any other answer is the
-   * sink refusing this event for good: it is logged, counted and reported as not accepted, so a
-   * source does not hold its input back forever on one event.
-   */
-  private async send(current: RunningSource, event: CloudEvent, log: Logger): Promise<boolean> {
-    const { signal } = current.abort;
-    const labels = {
-      kind: current.factory.kind,
-      namespace: current.resource.metadata.namespace,
-      name: current.resource.metadata.name,
-    };
-    let wait = FIRST_RETRY_MS;
-    for (;;) {
-      if (signal.aborted) throw new Error("the source is stopping");
-      const result = await this.options.sender.send(current.sinkUrl, event, { signal });
-      if (result.ok) {
-        sourceEvents.inc({ ...labels, outcome: "delivered" });
-        return true;
-      }
-      if (!isRetryable(result.status)) {
-        sourceEvents.inc({ ...labels, outcome: "rejected" });
-        log.error(
-          { sink: current.sinkUrl, status: result.status, id: event.attributes.id },
-          "the sink refused the event; it is not retried",
-        );
-        return false;
-      }
-      log.warn(
-        { sink: current.sinkUrl, status: result.status, err: result.error, retryInMs: wait },
-        "the sink did not accept the event; retrying",
-      );
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, wait);
-        signal.addEventListener(
-          "abort",
-          () => {
-            clearTimeout(timer);
-            resolve();
-          },
-          { once: true },
-        );
-      });
-      wait = Math.min(wait * 2, MAX_RETRY_MS);
-    }
   }
 }

@@ -1,0 +1,57 @@
+import type { Logger } from "pino";
+import type { ChannelAdapter, ChannelPlugin } from "../../adapters/adapter.js";
+import { sliceOf, type HeraldConfig } from "../config.js";
+
+/**
+ * The channel adapters of one Herald, created on first use from their plug-ins, so a Herald with no
+ * Kafka channel never connects to Kafka. Each adapter receives only its own configuration slice.
+ */
+export class AdapterRegistry {
+  private readonly created = new Map<string, ChannelAdapter>();
+
+  constructor(
+    private readonly plugins: readonly ChannelPlugin[],
+    private readonly config: HeraldConfig,
+    private readonly logger: Logger,
+  ) {}
+
+  get(kind: string): ChannelAdapter | undefined {
+    let adapter = this.created.get(kind);
+    if (adapter) return adapter;
+    const plugin = this.plugins.find((p) => p.kind.kind === kind);
+    if (!plugin) return undefined;
+    adapter = plugin.create({
+      config: plugin.config ? sliceOf(this.config, plugin.config) : undefined,
+      logger: this.logger.child({ adapter: kind }),
+    });
+    this.created.set(kind, adapter);
+    return adapter;
+  }
+
+  /** The adapters created so far. */
+  values(): IterableIterator<ChannelAdapter> {
+    return this.created.values();
+  }
+
+  /** Each created adapter's readiness, for `/readyz`. */
+  async readiness(): Promise<{ kind: string; ready: boolean }[]> {
+    return Promise.all(
+      [...this.created.values()].map(async (adapter) => ({
+        kind: adapter.kind,
+        ready: await adapter.isReady().catch(() => false),
+      })),
+    );
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(
+      [...this.created.values()].map((adapter) =>
+        adapter
+          .close()
+          .catch((error: unknown) =>
+            this.logger.warn({ err: error, adapter: adapter.kind }, "closing an adapter failed"),
+          ),
+      ),
+    );
+  }
+}

@@ -1,0 +1,134 @@
+import { isDeepStrictEqual } from "node:util";
+import { validateTriggerFilter } from "../filters/trigger-filter.js";
+import type { ChannelSpec } from "../resources/messaging.js";
+import { BROKER_CLASS_ANNOTATION } from "../resources/eventing.js";
+import { apiVersionOf, coreKinds, type KindDefinition, type KindRegistry } from "../resources/kinds.js";
+import {
+  invalidResource,
+  specOf,
+  validateManifest,
+  type Manifest,
+  type Problem,
+} from "../resources/validation.js";
+import type { ChannelTemplate } from "./brokers.js";
+import type { ResourceStore } from "./store.js";
+
+/**
+ * Admission, as Knative's webhooks do it: defaults set once when a resource is applied (a Channel's
+ * channelTemplate), checks that need other kinds (a template's kind and spec, a Subscription's
+ * channel kind, a Trigger's filters) and immutable fields (a Channel's channelTemplate, a
+ * Subscription's channel, a Trigger's broker, a Broker's class).
+ */
+export class Admission {
+  constructor(
+    private readonly kinds: KindRegistry,
+    private readonly store: ResourceStore,
+    private readonly defaultChannelKind: string,
+  ) {}
+
+  /** The template a Channel without one gets (Knative's default-ch-webhook). */
+  defaultTemplate(): ChannelTemplate {
+    const definition = this.kinds.backingChannel(this.defaultChannelKind);
+    return {
+      apiVersion: definition ? apiVersionOf(definition) : "messaging.knative.dev/v1",
+      kind: this.defaultChannelKind,
+    };
+  }
+
+  /** A stored Channel's template; one stored before defaulting existed gets today's default. */
+  templateOf(spec: ChannelSpec): ChannelTemplate {
+    return spec.channelTemplate ?? this.defaultTemplate();
+  }
+
+  /** Defaults and checks every manifest; all or nothing, every problem with its path. */
+  admit(manifests: readonly Manifest[]): Manifest[] {
+    const problems: Problem[] = [];
+    const admitted = manifests.map((manifest, index) => {
+      const prefix = manifests.length > 1 ? `[${index}]` : "";
+      const at = (path: string) => (prefix ? `${prefix}.${path}` : path);
+      const defaulted = this.defaulted(manifest);
+      problems.push(...this.check(defaulted, at), ...this.immutable(defaulted, at));
+      return defaulted;
+    });
+    if (problems.length > 0) throw invalidResource(problems);
+    return admitted;
+  }
+
+  private defaulted(manifest: Manifest): Manifest {
+    const spec = specOf(manifest, coreKinds.channel);
+    if (!spec || spec.channelTemplate) return manifest;
+    return { ...manifest, spec: { ...spec, channelTemplate: this.defaultTemplate() } };
+  }
+
+  private check(manifest: Manifest, at: (path: string) => string): Problem[] {
+    const channel = specOf(manifest, coreKinds.channel);
+    if (channel) {
+      const template = this.templateOf(channel);
+      const backing = this.kinds.find(template.apiVersion, template.kind);
+      if (!backing || backing.role !== "backing-channel") {
+        return [
+          {
+            path: at("spec.channelTemplate.kind"),
+            message: `${template.apiVersion} ${template.kind} is not a channel kind Herald runs`,
+          },
+        ];
+      }
+      const result = validateManifest(
+        this.kinds,
+        {
+          apiVersion: template.apiVersion,
+          kind: template.kind,
+          metadata: { name: manifest.metadata.name, namespace: manifest.metadata.namespace },
+          spec: template.spec ?? {},
+        },
+        at("spec.channelTemplate"),
+      );
+      return result.problems;
+    }
+    const trigger = specOf(manifest, coreKinds.trigger);
+    if (trigger) return validateTriggerFilter(trigger).map((p) => ({ path: at(p.path), message: p.message }));
+    const subscription = specOf(manifest, coreKinds.subscription);
+    if (subscription) {
+      const { channel: ref } = subscription;
+      const definition = this.kinds.find(ref.apiVersion, ref.kind);
+      if (!definition || (definition.role !== "channel" && definition.role !== "backing-channel"))
+        return [{ path: at("spec.channel"), message: `${ref.apiVersion} ${ref.kind} is not a channel kind` }];
+    }
+    return [];
+  }
+
+  private immutable(manifest: Manifest, at: (path: string) => string): Problem[] {
+    const { metadata } = manifest;
+    const changed = (path: string, before: unknown, after: unknown): Problem[] =>
+      isDeepStrictEqual(before, after)
+        ? []
+        : [
+            {
+              path: at(path),
+              message: `is immutable (was ${JSON.stringify(before ?? null)}); delete the ${manifest.kind} and apply it again to change it`,
+            },
+          ];
+    const stored = <Spec, Kind extends string>(definition: KindDefinition<Spec, Kind>) =>
+      this.store.get(definition, metadata.namespace, metadata.name);
+    const channel = specOf(manifest, coreKinds.channel);
+    const existingChannel = channel && stored(coreKinds.channel);
+    if (channel && existingChannel)
+      return changed("spec.channelTemplate", this.templateOf(existingChannel.spec), channel.channelTemplate);
+    const subscription = specOf(manifest, coreKinds.subscription);
+    const existingSubscription = subscription && stored(coreKinds.subscription);
+    if (subscription && existingSubscription)
+      return changed("spec.channel", existingSubscription.spec.channel, subscription.channel);
+    const trigger = specOf(manifest, coreKinds.trigger);
+    const existingTrigger = trigger && stored(coreKinds.trigger);
+    if (trigger && existingTrigger)
+      return changed("spec.broker", existingTrigger.spec.broker, trigger.broker);
+    const existingBroker = specOf(manifest, coreKinds.broker) && stored(coreKinds.broker);
+    if (existingBroker)
+      return changed(
+        `metadata.annotations["${BROKER_CLASS_ANNOTATION}"]`,
+        existingBroker.metadata.annotations?.[BROKER_CLASS_ANNOTATION],
+        metadata.annotations?.[BROKER_CLASS_ANNOTATION],
+      );
+    return [];
+  }
+}

@@ -1,0 +1,80 @@
+import { coreKinds, type BrokerResource } from "../resources/kinds.js";
+import type { Admission } from "./admission.js";
+import {
+  mirrorBacking,
+  type BackingChannelDeps,
+  type BackingProblem,
+  type BackingRequest,
+} from "./backing-channels.js";
+import { brokerChannelName, brokerChannelTemplate, type ChannelTemplate } from "./brokers.js";
+import { brokerConditions as conditions } from "./conditions.js";
+import type { StatusWriter } from "./status.js";
+
+/**
+ * eventing.knative.dev Broker (Knative's channel-based broker): asks for a trigger channel of the
+ * kind its class or `spec.config` names, and is addressable at its ingress once that channel is ready.
+ */
+export class BrokerReconciler {
+  constructor(
+    private readonly deps: Pick<BackingChannelDeps, "kinds" | "store"> & {
+      readonly admission: Admission;
+      readonly status: StatusWriter;
+      /** Broker class → the channel kind it runs on, from the channel plug-ins. */
+      readonly classes: ReadonlyMap<string, ChannelTemplate>;
+      brokerAddress(namespace: string, name: string): string;
+    },
+  ) {}
+
+  requests(): BackingRequest[] {
+    return this.brokers().flatMap((broker) => {
+      const request = this.requestOf(broker);
+      return typeof request === "string" ? [] : [request];
+    });
+  }
+
+  report(problems: ReadonlyMap<string, BackingProblem>): void {
+    const { status } = this.deps;
+    for (const broker of this.brokers()) {
+      const request = this.requestOf(broker);
+      const problem: BackingProblem | undefined =
+        typeof request === "string"
+          ? { reason: "ConfigInvalid", message: request }
+          : problems.get(broker.metadata.uid);
+      if (problem || typeof request === "string") {
+        status.set(broker, {
+          ...broker.status,
+          conditions: status.conditions(broker, [
+            conditions.markFalse("TriggerChannelReady", problem!.reason, problem!.message),
+            conditions.markUnknown("Addressable", "NoTriggerChannel"),
+          ]),
+        });
+        continue;
+      }
+      const mirrored = mirrorBacking(this.deps, request, "TriggerChannelReady", "ChannelNotReady");
+      if (!mirrored) continue;
+      const { backing, condition } = mirrored;
+      const url = this.deps.brokerAddress(broker.metadata.namespace, broker.metadata.name);
+      status.set(broker, {
+        address: { name: "http", url },
+        addresses: [{ name: "http", url }],
+        channel: { apiVersion: backing.apiVersion, kind: backing.kind, name: backing.metadata.name },
+        conditions: status.conditions(broker, [conditions.markTrue("Addressable"), condition]),
+      });
+    }
+  }
+
+  private brokers(): BrokerResource[] {
+    return this.deps.store.list(coreKinds.broker);
+  }
+
+  private requestOf(broker: BrokerResource): BackingRequest | string {
+    const template = brokerChannelTemplate(
+      this.deps.store,
+      broker,
+      this.deps.classes,
+      this.deps.admission.defaultTemplate(),
+    );
+    if (typeof template === "string") return template;
+    return { owner: broker, name: brokerChannelName(broker.metadata.name), template, delivery: undefined };
+  }
+}

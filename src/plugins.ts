@@ -1,0 +1,55 @@
+import type { ChannelPlugin } from "../adapters/adapter.js";
+import type { SourceFactory } from "../sources/source.js";
+import type { ConfigSlice } from "./config-slice.js";
+import type { ChannelTemplate } from "./control/brokers.js";
+import { ceOverridesSchema, destinationSchema } from "./resources/common.js";
+import { apiVersionOf, channelable, definitionOf, KindRegistry } from "./resources/kinds.js";
+
+/** What one Herald instance runs besides its core kinds: channel backends and source kinds. */
+export interface HeraldPlugins {
+  readonly channels: readonly ChannelPlugin[];
+  readonly sources: readonly SourceFactory[];
+}
+
+/** The kinds of one instance: the core kinds, each backend's channel kind and each source kind. */
+export function kindsOf(plugins: HeraldPlugins): KindRegistry {
+  return new KindRegistry([
+    ...plugins.channels.map((plugin) =>
+      definitionOf(plugin.kind, "backing-channel", channelable(plugin.specSchema)),
+    ),
+    ...plugins.sources.map((source) =>
+      definitionOf(
+        source,
+        "source",
+        source.specSchema.extend({ sink: destinationSchema, ceOverrides: ceOverridesSchema.optional() }),
+      ),
+    ),
+  ]);
+}
+
+/** Every configuration slice the plug-ins declare, once each (a source may read a backend's). */
+export function configSlicesOf(plugins: HeraldPlugins): ConfigSlice[] {
+  const slices = new Map<string, ConfigSlice>();
+  const all = [
+    ...plugins.channels.flatMap((plugin) => (plugin.config ? [plugin.config] : [])),
+    ...plugins.sources.flatMap((source) => source.config ?? []),
+  ];
+  for (const slice of all) {
+    const known = slices.get(slice.key);
+    if (known && known !== slice) throw new Error(`two plug-ins declare the configuration key ${slice.key}`);
+    slices.set(slice.key, slice);
+  }
+  return [...slices.values()];
+}
+
+/** Broker class → the channel kind its Brokers run on. */
+export function brokerClassesOf(plugins: HeraldPlugins): Map<string, ChannelTemplate> {
+  const classes = new Map<string, ChannelTemplate>();
+  for (const plugin of plugins.channels) {
+    for (const name of plugin.brokerClasses ?? []) {
+      if (classes.has(name)) throw new Error(`two channel plug-ins serve the broker class ${name}`);
+      classes.set(name, { apiVersion: apiVersionOf(plugin.kind), kind: plugin.kind.kind });
+    }
+  }
+  return classes;
+}
