@@ -34,7 +34,8 @@ export async function benchRabbitmq(options: { durationSeconds: number; connecti
                   cloudEvents_source: "/bench",
                 },
               },
-              (error) => (error ? reject(error) : resolve()),
+              (error) =>
+                error ? reject(error instanceof Error ? error : new Error(String(error))) : resolve(),
             );
           }),
         close: async () => {

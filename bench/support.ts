@@ -65,7 +65,7 @@ export async function startScript(
     stdio: ["ignore", "pipe", "inherit"],
   });
   const port = await new Promise<number>((resolve, reject) => {
-    child.stdout!.once("data", (chunk: Buffer) => resolve(Number(chunk.toString().trim())));
+    child.stdout.once("data", (chunk: Buffer) => resolve(Number(chunk.toString().trim())));
     child.once("exit", (code) => reject(new Error(`script exited with ${code}`)));
   });
   return {
