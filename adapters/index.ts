@@ -5,6 +5,7 @@
 import type { ChannelPlugin } from "./adapter.js";
 import { kafkaChannelPlugin } from "./kafka/index.js";
 import { memoryChannelPlugin } from "./memory/index.js";
+import { natsChannelPlugin } from "./nats/index.js";
 import { pubsubChannelPlugin } from "./pubsub/index.js";
 import { rabbitmqChannelPlugin } from "./rabbitmq/index.js";
 
@@ -13,4 +14,5 @@ export const channelPlugins: readonly ChannelPlugin[] = [
   kafkaChannelPlugin,
   rabbitmqChannelPlugin,
   pubsubChannelPlugin,
+  natsChannelPlugin,
 ];

@@ -1,4 +1,4 @@
-// needs: kafka, rabbitmq, pubsub
+// needs: kafka, rabbitmq, pubsub, nats
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { eventually } from "../support/eventually.js";
@@ -34,6 +34,11 @@ const backends: Backend[] = [
     name: "pubsub",
     channelTemplate: "apiVersion: messaging.herald.dev/v1alpha1\\nkind: PubSubChannel\\n",
     channelPath: "messaging.herald.dev/v1alpha1/namespaces/default/pubsubchannels",
+  },
+  {
+    name: "nats",
+    brokerClass: "NatsJetStreamBroker",
+    channelPath: "messaging.knative.dev/v1alpha1/namespaces/default/natsjetstreamchannels",
   },
 ];
 
