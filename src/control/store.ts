@@ -77,9 +77,10 @@ export class ResourceStore {
   list(definition?: KindDefinition<unknown>, namespace?: string): Resource[] {
     const out: Resource[] = [];
     for (const resource of this.resources.values()) {
+      // On the group, not a prefix of apiVersion: a core kind's apiVersion ("v1") has no "/".
       if (
         definition &&
-        (resource.kind !== definition.kind || !resource.apiVersion.startsWith(`${definition.group}/`))
+        (resource.kind !== definition.kind || groupOf(resource.apiVersion) !== definition.group)
       )
         continue;
       if (namespace && resource.metadata.namespace !== namespace) continue;
