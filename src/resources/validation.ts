@@ -29,6 +29,10 @@ export function specOf<Spec, Kind extends string>(
     : undefined;
 }
 
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
 function joinPath(prefix: string, path: readonly PropertyKey[]): string {
   let out = prefix;
   for (const key of path) {
@@ -112,7 +116,12 @@ export function validateManifest(
  * any problem in any document rejects the whole text, listing every problem with its document.
  */
 export function parseManifests(kinds: KindRegistry, text: string, source = "input"): Manifest[] {
-  const documents = parseAllDocuments(text, { prettyErrors: true });
+  let documents: ReturnType<typeof parseAllDocuments>;
+  try {
+    documents = parseAllDocuments(text, { prettyErrors: true });
+  } catch (error) {
+    throw invalidResource([{ path: source, message: `not valid YAML: ${messageOf(error)}` }]);
+  }
   const problems: Problem[] = [];
   const manifests: Manifest[] = [];
   const docs = Array.isArray(documents) ? documents : [documents];
@@ -122,7 +131,14 @@ export function parseManifests(kinds: KindRegistry, text: string, source = "inpu
       for (const error of document.errors) problems.push({ path: where || source, message: error.message });
       return;
     }
-    const value: unknown = document.toJS();
+    let value: unknown;
+    try {
+      // Throws on an alias bomb (yaml's maxAliasCount) and on nesting too deep to build.
+      value = document.toJS();
+    } catch (error) {
+      problems.push({ path: where || source, message: messageOf(error) });
+      return;
+    }
     if (value === null || value === undefined) return; // an empty document between separators
     const items =
       isRecord(value) && Array.isArray(value.items) && /List$/.test(String(value.kind))

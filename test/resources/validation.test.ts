@@ -121,4 +121,17 @@ metadata: { name: NotADnsName }
     const problems = problemsOf("kind: [unclosed\n");
     assert.match(problems[0]!.message, /line|col|flow/i);
   });
+
+  it("refuses a YAML alias bomb as an invalid manifest, naming the document", () => {
+    // Billion laughs: nine levels of nine aliases each.
+    let bomb = "  a: &a [x, x, x, x, x, x, x, x, x]\n";
+    for (let level = 1; level < 9; level++) {
+      const name = String.fromCharCode(97 + level);
+      const previous = String.fromCharCode(96 + level);
+      bomb += `  ${name}: &${name} [${Array(9).fill(`*${previous}`).join(", ")}]\n`;
+    }
+    const problems = problemsOf(`apiVersion: v1\nkind: ConfigMap\nmetadata: { name: bomb }\ndata:\n${bomb}`);
+    assert.equal(problems[0]!.path, "test.yaml");
+    assert.match(problems[0]!.message, /alias/i);
+  });
 });
