@@ -16,8 +16,12 @@ export interface CloudEvent {
   readonly data?: Buffer | undefined;
 }
 
-/** Reads an attribute as its canonical string form (CloudEvents 1.0 section 3.1.1). */
+/**
+ * Reads an attribute as its canonical string form (CloudEvents 1.0 section 3.1.1). Only the event's
+ * own attributes: a name such as `constructor` never reads Object.prototype.
+ */
 export function attributeString(event: CloudEvent, name: string): string | undefined {
+  if (!Object.hasOwn(event.attributes, name)) return undefined;
   const value = event.attributes[name];
   return value === undefined ? undefined : String(value);
 }

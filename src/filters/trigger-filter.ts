@@ -23,7 +23,9 @@ const DIALECTS = ["exact", "prefix", "suffix", "all", "any", "not", "cesql"] as 
 const ATTRIBUTE_NAME = /^[a-z0-9]+$/;
 const matchAll: EventPredicate = () => true;
 
+/** An attribute of the event itself, never one inherited from Object.prototype (`constructor`...). */
 function attribute(event: CloudEvent, name: string): string | undefined {
+  if (!Object.hasOwn(event.attributes, name)) return undefined;
   const value = event.attributes[name];
   return value === undefined ? undefined : String(value);
 }
@@ -61,12 +63,17 @@ function compileDialect(filter: SubscriptionsAPIFilter): EventPredicate {
   if (filter.cesql !== undefined) {
     const expression = parseCesql(filter.cesql);
     // Knative's CESQL filter: an evaluation error means no match; otherwise the result as a Boolean.
+    // An exception is an evaluation error too: it fails this filter, never the publish that runs it.
     return (event) => {
-      const { value, errors } = expression.evaluate(event);
-      return (
-        errors.length === 0 &&
-        (value === true || (typeof value === "string" && value.toLowerCase() === "true"))
-      );
+      try {
+        const { value, errors } = expression.evaluate(event);
+        return (
+          errors.length === 0 &&
+          (value === true || (typeof value === "string" && value.toLowerCase() === "true"))
+        );
+      } catch {
+        return false;
+      }
     };
   }
   return matchAll;

@@ -126,3 +126,53 @@ describe("Trigger filter validation", () => {
     );
   });
 });
+
+describe("Trigger filters read only the event's own attributes", () => {
+  const names = ["constructor", "tostring", "valueof", "hasownproperty", "isprototypeof", "proto"];
+
+  it("CESQL: inherited names are missing attributes, not matches, and never throw", () => {
+    for (const name of names) {
+      assert.equal(compileTriggerFilter({ filters: [{ cesql: `EXISTS ${name}` }] })(order), false, name);
+      assert.equal(compileTriggerFilter({ filters: [{ cesql: `INT(${name}) = 0` }] })(order), false, name);
+      assert.equal(compileTriggerFilter({ filters: [{ cesql: `${name} LIKE '%'` }] })(order), false, name);
+      assert.equal(compileTriggerFilter({ filters: [{ cesql: `NOT EXISTS ${name}` }] })(order), true, name);
+    }
+  });
+
+  it("CESQL: an own attribute of that name is read as any other", () => {
+    const withConstructor = event({ constructor: "5" });
+    assert.equal(
+      compileTriggerFilter({ filters: [{ cesql: "INT(constructor) = 5" }] })(withConstructor),
+      true,
+    );
+  });
+
+  it("exact, prefix, suffix and filter.attributes: inherited names match nothing", () => {
+    for (const dialect of ["exact", "prefix", "suffix"]) {
+      assert.equal(
+        compileTriggerFilter({ filters: [{ [dialect]: { constructor: "function" } }] })(order),
+        false,
+        dialect,
+      );
+      assert.equal(compileTriggerFilter({ filters: [{ [dialect]: { constructor: "" } }] })(order), false);
+      assert.equal(compileTriggerFilter({ filters: [{ [dialect]: { toString: "" } }] })(order), false);
+      const proto = JSON.parse('{"__proto__": ""}') as Record<string, string>;
+      assert.equal(compileTriggerFilter({ filters: [{ [dialect]: proto }] })(order), false);
+    }
+    assert.equal(
+      compileTriggerFilter({
+        filter: { attributes: { constructor: "function Object() { [native code] }" } },
+      })(order),
+      false,
+    );
+  });
+
+  it("an exception while evaluating a CESQL filter is no match for that filter, not a failure", () => {
+    // An attribute value no binding produces (a function), standing for any fault inside evaluation.
+    const odd = { attributes: { ...order.attributes, amount: (() => 1) as unknown as string } };
+    const filter = compileTriggerFilter({ filters: [{ cesql: "INT(amount) = 0" }] });
+    assert.doesNotThrow(() => filter(odd));
+    assert.equal(filter(odd), false);
+    assert.equal(compileTriggerFilter({ filters: [{ not: { cesql: "INT(amount) = 0" } }] })(odd), true);
+  });
+});

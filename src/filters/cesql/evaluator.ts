@@ -1,5 +1,6 @@
 import type { Node } from "./ast.js";
 import { castArgument, findFunction } from "./functions.js";
+import { compileLikePattern } from "./like.js";
 import { castLike, toBoolean, toInteger, toText, type Context, type Value } from "./types.js";
 
 export type Evaluate = (context: Context) => Value;
@@ -19,7 +20,8 @@ export function compile(node: Node): Evaluate {
     case "attribute": {
       const { name } = node;
       return (context) => {
-        const value = context.attributes[name];
+        // Own attributes only: `constructor` or `toString` are not attributes of any event.
+        const value = Object.hasOwn(context.attributes, name) ? context.attributes[name] : undefined;
         if (value !== undefined) return value;
         context.errors.push({ kind: "missingAttribute", message: `attribute "${name}" is not present` });
         return false;
@@ -27,7 +29,7 @@ export function compile(node: Node): Evaluate {
     }
     case "exists": {
       const { name } = node;
-      return (context) => context.attributes[name] !== undefined;
+      return (context) => Object.hasOwn(context.attributes, name) && context.attributes[name] !== undefined;
     }
     case "unary": {
       const operand = compile(node.operand);
@@ -151,30 +153,14 @@ function compileArithmetic(operator: string, left: Evaluate, right: Evaluate): E
   };
 }
 
-/** 3.4.3: `%` any run, `_` one character, `\%` and `\_` literal; compiled once. */
-export function likePattern(pattern: string): RegExp {
-  let source = "";
-  for (let i = 0; i < pattern.length; i++) {
-    const char = pattern[i]!;
-    const next = pattern[i + 1];
-    if (char === "\\" && (next === "%" || next === "_")) {
-      source += next;
-      i++;
-    } else if (char === "%") source += ".*";
-    else if (char === "_") source += ".";
-    else source += char.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
-  }
-  return new RegExp(`^${source}$`, "su");
-}
-
 function compileLike(operandNode: Node, pattern: string, negated: boolean): Evaluate {
   const operand = compile(operandNode);
-  const regex = likePattern(pattern);
+  const matches = compileLikePattern(pattern);
   return (context) => {
     const before = context.errors.length;
     const value = operand(context);
     if (context.errors.length > before) return false;
-    return regex.test(toText(value)) !== negated;
+    return matches(toText(value)) !== negated;
   };
 }
 

@@ -118,6 +118,7 @@ function substring(x: string, pos: number, length: number | undefined, context: 
 }
 
 export function findFunction(name: string, arity: number): FunctionDefinition | undefined {
+  if (!Object.hasOwn(builtIns, name)) return undefined;
   return builtIns[name]?.find((d) =>
     d.variadic ? arity >= d.parameters.length : arity === d.parameters.length,
   );
