@@ -52,21 +52,49 @@ export function brokerChannelTemplate(
   return (brokerClass && classes.get(brokerClass)) || fallback;
 }
 
-/** Broker ingress: every event entering the broker carries a TTL (Knative sets 255 when absent). */
-export function withTtl(events: readonly CloudEvent[]): CloudEvent[] {
-  return events.map((event) =>
-    event.attributes[TTL_ATTRIBUTE] === undefined
-      ? withAttributes(event, { [TTL_ATTRIBUTE]: DEFAULT_TTL })
-      : event,
-  );
+/** An event's hop count: its `knativebrokerttl` as an integer; undefined when absent or not an integer. */
+function ttlOf(event: CloudEvent): number | undefined {
+  if (!Object.hasOwn(event.attributes, TTL_ATTRIBUTE)) return undefined;
+  const value = Number(event.attributes[TTL_ATTRIBUTE]);
+  return Number.isInteger(value) ? value : undefined;
 }
 
 /**
- * A Trigger's reply re-enters the broker with one hop less than the event that caused it; at zero
- * it is dropped, which cuts off reply loops.
+ * Broker ingress: every event entering the broker carries a TTL (Knative sets 255 when absent). A
+ * client cannot lengthen a reply loop: a TTL above 255, or one that is not an integer, becomes 255.
+ */
+export function withTtl(events: readonly CloudEvent[]): CloudEvent[] {
+  return events.map((event) => {
+    const ttl = ttlOf(event);
+    return ttl !== undefined && ttl <= DEFAULT_TTL
+      ? event
+      : withAttributes(event, { [TTL_ATTRIBUTE]: DEFAULT_TTL });
+  });
+}
+
+/**
+ * Channel ingress: an event keeps the TTL it carries, if any, but never above 255, so the hop limit
+ * of Subscription replies (`replyWithTtl`) holds whatever a client sends.
+ */
+export function limitTtl(events: readonly CloudEvent[]): readonly CloudEvent[] {
+  let limited: CloudEvent[] | undefined;
+  events.forEach((event, index) => {
+    if (!Object.hasOwn(event.attributes, TTL_ATTRIBUTE)) return;
+    const ttl = ttlOf(event);
+    if (ttl !== undefined && ttl <= DEFAULT_TTL) return;
+    limited ??= [...events];
+    limited[index] = withAttributes(event, { [TTL_ATTRIBUTE]: DEFAULT_TTL });
+  });
+  return limited ?? events;
+}
+
+/**
+ * A reply (from a Trigger's or a Subscription's subscriber) carries one hop less than the event that
+ * caused it, counting from 255 when that event carried none; at zero it is dropped, which cuts off
+ * reply loops through Brokers and Channels alike.
  */
 export function replyWithTtl(reply: CloudEvent, original: CloudEvent): CloudEvent | undefined {
-  const ttl = Number(original.attributes[TTL_ATTRIBUTE] ?? DEFAULT_TTL) - 1;
+  const ttl = Math.min(ttlOf(original) ?? DEFAULT_TTL, DEFAULT_TTL) - 1;
   if (!(ttl > 0)) return undefined;
   return withAttributes(reply, { [TTL_ATTRIBUTE]: ttl });
 }

@@ -2,7 +2,7 @@ import type { ChannelAdapter, ChannelTarget } from "../../adapters/adapter.js";
 import type { CloudEvent } from "../events/event.js";
 import type { IngressTarget } from "../ingress/ingress.js";
 import type { DeliverySpec } from "../resources/common.js";
-import { withTtl } from "./brokers.js";
+import { limitTtl, withTtl } from "./brokers.js";
 
 /** A backing channel running on its adapter: what ingress publishes to and subscriptions consume. */
 export interface ChannelRuntime {
@@ -64,7 +64,7 @@ export class ChannelDirectory {
     this.byKey.set(runtime.key, runtime);
     this.byAddress.set(runtime.address, {
       runtime,
-      channel: this.ingressTarget(runtime, (events) => events),
+      channel: this.ingressTarget(runtime, limitTtl),
       broker: this.ingressTarget(runtime, withTtl),
     });
     return undefined;
@@ -79,7 +79,7 @@ export class ChannelDirectory {
     return this.byKey.values();
   }
 
-  /** Ingress's lookup: a channel address, or a Broker's (its trigger channel, with Knative's TTL). */
+  /** Ingress's lookup: a channel address, or a Broker's (its trigger channel); both limit the TTL. */
   lookup(kind: "channels" | "brokers", namespace: string, channelName: string): IngressTarget | undefined {
     const entry = this.byAddress.get(addressKey(namespace, channelName));
     if (!entry) return undefined;

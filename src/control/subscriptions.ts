@@ -2,6 +2,7 @@ import type { SubscriptionTarget } from "../../adapters/adapter.js";
 import type { SubscriberTarget } from "../dispatcher/delivery.js";
 import type { DeliverySpec, Destination, Resource } from "../resources/common.js";
 import { coreKinds } from "../resources/kinds.js";
+import { replyWithTtl } from "./brokers.js";
 import { subscriptionConditions as conditions, type ConditionInput } from "./conditions.js";
 import { toDeliveryOptions } from "./delivery.js";
 import { resolveDestination, UnresolvableDestination, type References } from "./destinations.js";
@@ -136,6 +137,8 @@ export function desiredSubscriptions(
         subscriber: subscriber.url,
         reply: reply.url,
         delivery: toDeliveryOptions(delivery, deadLetter.url),
+        // The same hop limit as a Trigger's replies: a reply loop through Channels ends too.
+        transformReply: replyWithTtl,
       },
     });
   }

@@ -25,7 +25,7 @@ export interface SubscriberTarget {
   delivery: DeliveryOptions;
   /** Decides before sending; false means filtered out (no HTTP call, acknowledged). */
   filter?: ((event: CloudEvent) => boolean) | undefined;
-  /** Applied to a reply before it is forwarded (Broker hop counting); undefined drops it. */
+  /** Applied to a reply before it is forwarded (the hop count of Knative's TTL); undefined drops it. */
   transformReply?: ((reply: CloudEvent, original: CloudEvent) => CloudEvent | undefined) | undefined;
 }
 

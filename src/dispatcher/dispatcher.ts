@@ -164,13 +164,17 @@ export function createEventHandler(target: SubscriberTarget, deps: DispatcherDep
       reply.attributes.traceparent === undefined && original.attributes.traceparent !== undefined
         ? withAttributes(reply, { traceparent: original.attributes.traceparent })
         : reply;
+    if (!target.reply) {
+      logger.debug({ subscription: labels, id: reply.attributes.id }, "reply dropped: no reply destination");
+      return;
+    }
     const transformed = target.transformReply ? target.transformReply(traced, original) : traced;
     if (!transformed) {
       dropped.inc({ ...labels, reason: "reply-hop-limit" });
-      return;
-    }
-    if (!target.reply) {
-      logger.debug({ subscription: labels, id: reply.attributes.id }, "reply dropped: no reply destination");
+      logger.warn(
+        { subscription: labels, id: reply.attributes.id, cause: original.attributes.id },
+        "reply dropped: the hop limit (knativebrokerttl) is reached, a reply loop is cut off",
+      );
       return;
     }
     const result = await deliver(target.reply, transformed, target.delivery, context);
