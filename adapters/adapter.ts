@@ -6,7 +6,7 @@ import type { KindNames } from "../src/resources/kind.js";
 import type { z } from "zod";
 
 /**
- * The contract every channel backend implements (in-memory, Kafka, RabbitMQ, Pub/Sub, NATS).
+ * The contract every channel backend implements (in-memory, log, Kafka, RabbitMQ, Pub/Sub, NATS).
  * A backend is one folder under `adapters/` exporting a `ChannelPlugin` (below) and one line in
  * `adapters/index.ts`; `test/adapters/conformance.ts` holds every backend to the guarantees here.
  *
@@ -140,6 +140,12 @@ export interface AdapterContext<Config> {
   /** The plug-in's own configuration slice, validated. */
   readonly config: Config;
   readonly logger: Logger;
+  /**
+   * Herald's data directory: where a backend that keeps files keeps them (LogChannel: under
+   * `channels/`), unless its own settings name another place. Herald always sets it; an adapter built
+   * by hand (in a test) may leave it out when its backend keeps no files.
+   */
+  readonly dataDir?: string | undefined;
 }
 
 /**

@@ -4,6 +4,7 @@
  */
 import type { ChannelPlugin } from "./adapter.js";
 import { kafkaChannelPlugin } from "./kafka/index.js";
+import { logChannelPlugin } from "./log/index.js";
 import { memoryChannelPlugin } from "./memory/index.js";
 import { natsChannelPlugin } from "./nats/index.js";
 import { pubsubChannelPlugin } from "./pubsub/index.js";
@@ -15,4 +16,5 @@ export const channelPlugins: readonly ChannelPlugin[] = [
   rabbitmqChannelPlugin,
   pubsubChannelPlugin,
   natsChannelPlugin,
+  logChannelPlugin,
 ];

@@ -23,6 +23,7 @@ export class AdapterRegistry {
     adapter = plugin.create({
       config: plugin.config ? sliceOf(this.config, plugin.config) : undefined,
       logger: this.logger.child({ adapter: kind }),
+      dataDir: this.config.dataDir,
     });
     this.created.set(kind, adapter);
     return adapter;
