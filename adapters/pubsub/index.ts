@@ -183,8 +183,15 @@ class PubSubChannelAdapter implements ChannelAdapter<PubSubChannelSpec> {
   }
 
   async createChannel(channel: PubSubChannel): Promise<ChannelBackendStatus> {
-    const { topology } = this.track(channel);
-    await within(ADMIN_TIMEOUT_MS, "creating topic", this.createTopic(topology));
+    const state = this.track(channel);
+    const { topology } = state;
+    // The subscriptions this process runs are part of the channel's topology: a topic created again
+    // (the emulator forgot everything) takes events only once they exist again too, or they would miss them.
+    const create = async () => {
+      await this.createTopic(topology);
+      for (const known of state.subscriptions.values()) await this.createSubscription(topology, known);
+    };
+    await within(ADMIN_TIMEOUT_MS, "creating topology", create());
     return { project: topology.project, topic: topology.topicName.split("/").pop()! };
   }
 

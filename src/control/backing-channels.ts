@@ -96,16 +96,12 @@ export class BackingChannelReconciler {
   async reconcile(): Promise<void> {
     const { store, kinds, directory, adapters } = this.deps;
     const seen = new Set<string>();
-    // A backend that stopped answering makes its channels not ready (503 at ingress, status, /readyz)
-    // until `createChannel` succeeds again below.
-    for (const { kind, ready } of await adapters.readiness()) {
-      if (ready) continue;
-      for (const runtime of directory.values()) {
-        if (runtime.kind !== kind || !runtime.ready) continue;
-        runtime.ready = false;
-        runtime.message = `the ${kind} backend does not answer`;
-      }
-    }
+    // A backend that stopped answering shows in its channels' status and in /readyz. Its channels keep
+    // running: a publish still tries the backend (503 after the deadline) and consumers reconnect by
+    // themselves, so a slow probe never tears subscriptions down.
+    const unreachable = new Set(
+      (await adapters.readiness()).filter((backend) => !backend.ready).map((backend) => backend.kind),
+    );
     for (const definition of kinds.withRole("backing-channel")) {
       for (const resource of store.list(definition)) {
         const { namespace, name } = resource.metadata;
@@ -134,9 +130,15 @@ export class BackingChannelReconciler {
           const runtime = await this.ensure(resource, adapter, directory.get(key));
           directory.set(runtime);
           facts = runtime.facts;
-          backend = runtime.ready
-            ? conditions.markTrue("BackendReady")
-            : conditions.markFalse("BackendReady", "BackendUnavailable", runtime.message);
+          backend = !runtime.ready
+            ? conditions.markFalse("BackendReady", "BackendUnavailable", runtime.message)
+            : unreachable.has(runtime.kind)
+              ? conditions.markFalse(
+                  "BackendReady",
+                  "BackendUnreachable",
+                  `the ${runtime.kind} backend does not answer`,
+                )
+              : conditions.markTrue("BackendReady");
         }
         this.deps.status.set(resource, {
           ...resource.status,
