@@ -79,6 +79,12 @@ export interface ChannelAdapter<Spec = unknown> {
   /** Whether the backend is reachable now; feeds `/readyz` and each channel's BackendReady condition. */
   isReady(): Promise<boolean>;
 
+  /**
+   * Optional: why the backend is not ready, when it can say more than that it does not answer (the
+   * disk holding a log is full); the message of its channels' BackendReady condition and of `/readyz`.
+   */
+  readinessMessage?(): string | undefined;
+
   /** Closes every subscription and connection. Events not yet acknowledged stay in the backend. */
   close(): Promise<void>;
 }

@@ -201,6 +201,11 @@ export class LogChannelAdapter implements ChannelAdapter<LogChannelSpec> {
     }
   }
 
+  /** After a refused write: what the disk said, until a write or a probe succeeds. */
+  readinessMessage(): string | undefined {
+    return this.health.failure;
+  }
+
   async close(): Promise<void> {
     const logs = [...this.logs.values()];
     this.logs.clear();

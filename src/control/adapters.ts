@@ -34,13 +34,15 @@ export class AdapterRegistry {
     return this.created.values();
   }
 
-  /** Each created adapter's readiness, for `/readyz`. */
-  async readiness(): Promise<{ kind: string; ready: boolean }[]> {
+  /** Each created adapter's readiness (and why not, when it says), for `/readyz` and status. */
+  async readiness(): Promise<{ kind: string; ready: boolean; message?: string | undefined }[]> {
     return Promise.all(
-      [...this.created.values()].map(async (adapter) => ({
-        kind: adapter.kind,
-        ready: await adapter.isReady().catch(() => false),
-      })),
+      [...this.created.values()].map(async (adapter) => {
+        const ready = await adapter.isReady().catch(() => false);
+        return ready
+          ? { kind: adapter.kind, ready }
+          : { kind: adapter.kind, ready, message: adapter.readinessMessage?.() };
+      }),
     );
   }
 

@@ -99,8 +99,10 @@ export class BackingChannelReconciler {
     // A backend that stopped answering shows in its channels' status and in /readyz. Its channels keep
     // running: a publish still tries the backend (503 after the deadline) and consumers reconnect by
     // themselves, so a slow probe never tears subscriptions down.
-    const unreachable = new Set(
-      (await adapters.readiness()).filter((backend) => !backend.ready).map((backend) => backend.kind),
+    const unreachable = new Map(
+      (await adapters.readiness())
+        .filter((backend) => !backend.ready)
+        .map((backend) => [backend.kind, backend.message] as const),
     );
     for (const definition of kinds.withRole("backing-channel")) {
       for (const resource of store.list(definition)) {
@@ -136,7 +138,7 @@ export class BackingChannelReconciler {
               ? conditions.markFalse(
                   "BackendReady",
                   "BackendUnreachable",
-                  `the ${runtime.kind} backend does not answer`,
+                  unreachable.get(runtime.kind) ?? `the ${runtime.kind} backend does not answer`,
                 )
               : conditions.markTrue("BackendReady");
         }

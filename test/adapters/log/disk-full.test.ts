@@ -47,6 +47,7 @@ describe("LogChannel on a full disk", () => {
     assert.equal(refusal.code, "BackendUnavailable");
     assert.match(refusal.message, /is full \(ENOSPC\)/);
     assert.equal(await adapter.isReady(), false);
+    assert.match(adapter.readinessMessage() ?? "", /is full \(ENOSPC\)/);
     await assert.rejects(adapter.createChannel(channel), /is full \(ENOSPC\)/);
     await eventually(() => accepted.every((id) => received.ids().includes(id)), {
       message: "every accepted event delivered",
@@ -54,6 +55,7 @@ describe("LogChannel on a full disk", () => {
 
     await rm(filler);
     assert.equal(await adapter.isReady(), true);
+    assert.equal(adapter.readinessMessage(), undefined);
     await adapter.createChannel(channel);
     await adapter.publish(channel, [eventOf("after")], publishOptions());
     await eventually(() => received.ids().includes("after"), {
