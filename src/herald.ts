@@ -175,8 +175,10 @@ export async function createHerald(options: HeraldOptions): Promise<Herald> {
       // Stop taking events first, then let the dispatcher finish or hand back what is in flight.
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
-      await loop.stop();
+      // Abort retry waits before waiting for the reconcile pass: a pass closing a consumer waits for
+      // its deliveries in flight, which would otherwise sit out their backoff.
       shutdown.abort();
+      await loop.stop();
       await sources.close();
       await subscriptions.close();
       await adapters.close();

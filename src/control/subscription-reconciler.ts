@@ -25,6 +25,12 @@ interface SubscriptionRuntime {
   handler: EventHandler;
   handle: SubscriptionHandle;
   targetJson: string;
+  /**
+   * Aborted when the consumer stops (unsubscribe, re-subscribe, shutdown): its handlers' retry waits
+   * and sends end at once and their events go back to the backend, so closing never waits out a
+   * backoff.
+   */
+  readonly stopping: AbortController;
 }
 
 export interface SubscriptionReconcilerDeps {
@@ -64,7 +70,7 @@ export class SubscriptionReconciler {
     for (const [uid, runtime] of this.runtimes) {
       if (wanted.has(uid)) continue;
       this.runtimes.delete(uid);
-      await runtime.handle.close();
+      await stop(runtime);
       // Durable state goes only with the resource; a Subscription that is merely not ready keeps it.
       if (!live.has(uid)) await this.forget(runtime.desired);
     }
@@ -84,21 +90,19 @@ export class SubscriptionReconciler {
     for (const [uid, runtime] of this.runtimes) {
       if (runtime.desired.channelKey !== channel.key) continue;
       this.runtimes.delete(uid);
-      await runtime.handle.close();
+      await stop(runtime);
     }
   }
 
   async close(): Promise<void> {
     await Promise.all(
       [...this.runtimes.values()].map((runtime) =>
-        runtime.handle
-          .close()
-          .catch((error: unknown) =>
-            this.deps.logger.warn(
-              { err: error, subscription: nameOf(runtime.desired) },
-              "closing a consumer failed",
-            ),
+        stop(runtime).catch((error: unknown) =>
+          this.deps.logger.warn(
+            { err: error, subscription: nameOf(runtime.desired) },
+            "closing a consumer failed",
           ),
+        ),
       ),
     );
     this.runtimes.clear();
@@ -130,7 +134,7 @@ export class SubscriptionReconciler {
       // Same channel and consumption mode: swap the delivery target in place; events in flight finish
       // with the target they started with, the next ones use the new one. Nothing is lost.
       if (current.targetJson !== targetJson || current.desired.target.filter !== desired.target.filter) {
-        current.handler = this.handlerFor(desired.target);
+        current.handler = this.handlerFor(desired.target, current.stopping.signal);
         current.targetJson = targetJson;
         current.desired = desired;
       }
@@ -138,11 +142,12 @@ export class SubscriptionReconciler {
     }
     if (current) {
       this.runtimes.delete(desired.uid);
-      await current.handle.close();
+      await stop(current);
       if (current.desired.channelKey !== desired.channelKey) await this.forget(current.desired);
     }
+    const stopping = new AbortController();
     try {
-      const handler = this.handlerFor(desired.target);
+      const handler = this.handlerFor(desired.target, stopping.signal);
       const filteredOut = this.deps.metrics.filteredOut.labels({
         namespace: desired.namespace,
         name: desired.name,
@@ -162,7 +167,7 @@ export class SubscriptionReconciler {
         { ...desired.adapterTarget, accepts },
         (event, context) => (current.runtime?.handler ?? handler)(event, context),
       );
-      current.runtime = { desired, handler, handle, targetJson };
+      current.runtime = { desired, handler, handle, targetJson, stopping };
       this.runtimes.set(desired.uid, current.runtime);
       return undefined;
     } catch (error) {
@@ -171,8 +176,10 @@ export class SubscriptionReconciler {
     }
   }
 
-  private handlerFor(target: SubscriberTarget): EventHandler {
-    const { sender, logger, tracing, metrics, signal } = this.deps;
+  /** A handler whose waits and sends end when the consumer stops or Herald shuts down. */
+  private handlerFor(target: SubscriberTarget, stopping: AbortSignal): EventHandler {
+    const { sender, logger, tracing, metrics } = this.deps;
+    const signal = AbortSignal.any([this.deps.signal, stopping]);
     return createEventHandler(target, { sender, logger, tracing, metrics, signal });
   }
 
@@ -209,6 +216,15 @@ export class SubscriptionReconciler {
       }
     }
   }
+}
+
+/**
+ * Stops a consumer: its deliveries in flight are aborted first (their events are handed back to the
+ * backend, to be delivered again to the next consumer), so closing does not wait for retry backoffs.
+ */
+async function stop(runtime: SubscriptionRuntime): Promise<void> {
+  runtime.stopping.abort();
+  await runtime.handle.close();
 }
 
 function addedCondition<Type extends string>(

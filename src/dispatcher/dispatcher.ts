@@ -16,14 +16,17 @@ export interface DispatcherDeps {
   logger: Logger;
   tracing: Tracing;
   metrics: Metrics;
-  /** Aborted at shutdown: retry waits stop and the event is handed back to the backend. */
+  /**
+   * Aborted when the subscription stops consuming (deleted, re-subscribed, shutdown): retry waits and
+   * sends stop and the event is handed back to the backend.
+   */
   signal: AbortSignal;
 }
 
 class Aborted extends Error {}
 
 function wait(ms: number, signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return Promise.reject(new Aborted("shutting down"));
+  if (signal.aborted) return Promise.reject(new Aborted("the subscription stopped"));
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       signal.removeEventListener("abort", onAbort);
@@ -31,7 +34,7 @@ function wait(ms: number, signal: AbortSignal): Promise<void> {
     }, ms);
     const onAbort = () => {
       clearTimeout(timer);
-      reject(new Aborted("shutting down"));
+      reject(new Aborted("the subscription stopped"));
     };
     signal.addEventListener("abort", onAbort, { once: true });
   });
@@ -46,8 +49,8 @@ function headerOf(result: SendResult, name: string): string | undefined {
  * Delivers one event to one subscriber with Knative's delivery semantics: retries with backoff and
  * Retry-After, a timeout per attempt, the dead-letter sink with knativeerrordest/code/data after
  * the last attempt, and the reply forwarded to `reply`. The returned handler resolves once the
- * event was delivered, dead-lettered or dropped (and counted); it rejects only on shutdown, so the
- * adapter keeps the event for redelivery.
+ * event was delivered, dead-lettered or dropped (and counted); it rejects only when its signal
+ * aborts (the subscription stopped), so the adapter keeps the event for redelivery.
  */
 export function createEventHandler(target: SubscriberTarget, deps: DispatcherDeps): EventHandler {
   const { sender, logger, signal, tracing } = deps;
