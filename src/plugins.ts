@@ -4,6 +4,7 @@ import type { ConfigSlice } from "./config-slice.js";
 import type { ChannelTemplate } from "./control/brokers.js";
 import { ceOverridesSchema, destinationSchema } from "./resources/common.js";
 import { apiVersionOf, channelable, definitionOf, KindRegistry } from "./resources/kinds.js";
+import { strictSchema } from "./resources/strict.js";
 
 /** What one Herald instance runs besides its core kinds: channel backends and source kinds. */
 export interface HeraldPlugins {
@@ -11,17 +12,23 @@ export interface HeraldPlugins {
   readonly sources: readonly SourceFactory[];
 }
 
-/** The kinds of one instance: the core kinds, each backend's channel kind and each source kind. */
+/**
+ * The kinds of one instance: the core kinds, each backend's channel kind and each source kind. A
+ * plug-in's spec schema is made strict at every depth here, as the core kinds' are, so a field a
+ * user misspells is refused with its path whichever plug-in serves the kind.
+ */
 export function kindsOf(plugins: HeraldPlugins): KindRegistry {
   return new KindRegistry([
     ...plugins.channels.map((plugin) =>
-      definitionOf(plugin.kind, "backing-channel", channelable(plugin.specSchema)),
+      definitionOf(plugin.kind, "backing-channel", strictSchema(channelable(plugin.specSchema))),
     ),
     ...plugins.sources.map((source) =>
       definitionOf(
         source,
         "source",
-        source.specSchema.extend({ sink: destinationSchema, ceOverrides: ceOverridesSchema.optional() }),
+        strictSchema(
+          source.specSchema.extend({ sink: destinationSchema, ceOverrides: ceOverridesSchema.optional() }),
+        ),
       ),
     ),
   ]);

@@ -5,7 +5,14 @@ import { durationToMs } from "./duration.js";
 const dnsLabel = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const dnsSubdomain = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
-export const objectMetaSchema = z.object({
+/**
+ * Kubernetes ObjectMeta, strict: a field that is not one of Kubernetes' is refused with its path.
+ * The fields the API server sets, and `generateName` and `finalizers`, are accepted (a manifest
+ * read back from Kubernetes or Herald applies as it is) and not kept (see `keptMetadata`): Herald
+ * sets uid, generation, resourceVersion and creationTimestamp itself, generates no names and has
+ * no finalizers.
+ */
+export const objectMetaSchema = z.strictObject({
   name: z
     .string({ error: "is required" })
     .max(253, "must be at most 253 characters")
@@ -19,15 +26,52 @@ export const objectMetaSchema = z.object({
   annotations: z.record(z.string(), z.string()).optional(),
   uid: z.string().optional(),
   generation: z.number().int().optional(),
-  creationTimestamp: z.string().optional(),
+  /** `null` in manifests printed by `kubectl create --dry-run -o yaml`. */
+  creationTimestamp: z.string().nullable().optional(),
   resourceVersion: z.string().optional(),
   ownerReferences: z
     .array(
-      z.object({ apiVersion: z.string(), kind: z.string(), name: z.string(), uid: z.string().optional() }),
+      z.strictObject({
+        apiVersion: z.string(),
+        kind: z.string(),
+        name: z.string(),
+        uid: z.string().optional(),
+        controller: z.boolean().optional(),
+        blockOwnerDeletion: z.boolean().optional(),
+      }),
     )
     .optional(),
+  generateName: z.string().optional(),
+  finalizers: z.array(z.string()).optional(),
+  selfLink: z.string().optional(),
+  deletionTimestamp: z.string().optional(),
+  deletionGracePeriodSeconds: z.number().optional(),
+  managedFields: z.array(z.unknown()).optional(),
 });
-export type ObjectMeta = z.output<typeof objectMetaSchema>;
+
+/** Validated metadata without the fields Herald accepts but does not keep. */
+export function keptMetadata({
+  generateName: _generateName,
+  finalizers: _finalizers,
+  selfLink: _selfLink,
+  deletionTimestamp: _deletionTimestamp,
+  deletionGracePeriodSeconds: _deletionGracePeriodSeconds,
+  managedFields: _managedFields,
+  creationTimestamp,
+  ...kept
+}: z.output<typeof objectMetaSchema>): ObjectMeta {
+  return creationTimestamp ? { ...kept, creationTimestamp } : kept;
+}
+export type ObjectMeta = Omit<
+  z.output<typeof objectMetaSchema>,
+  | "creationTimestamp"
+  | "generateName"
+  | "finalizers"
+  | "selfLink"
+  | "deletionTimestamp"
+  | "deletionGracePeriodSeconds"
+  | "managedFields"
+> & { creationTimestamp?: string };
 
 /** An ISO-8601 duration string, e.g. "PT0.5S". */
 export const durationSchema = z
@@ -35,7 +79,7 @@ export const durationSchema = z
   .refine((value) => durationToMs(value) !== undefined, "not an ISO-8601 duration (for example PT1S)");
 
 /** Knative duck/v1 KReference. */
-export const kReferenceSchema = z.object({
+export const kReferenceSchema = z.strictObject({
   apiVersion: z.string({ error: "is required" }).min(1, "is required"),
   kind: z.string({ error: "is required" }).min(1, "is required"),
   name: z.string({ error: "is required" }).min(1, "is required"),
@@ -48,7 +92,7 @@ export type KReference = z.output<typeof kReferenceSchema>;
  * against the ref's address).
  */
 export const destinationSchema = z
-  .object({
+  .strictObject({
     ref: kReferenceSchema.optional(),
     uri: z.string().min(1, "must not be empty").optional(),
     CACerts: z.string().optional(),
@@ -74,7 +118,7 @@ export const destinationSchema = z
 export type Destination = z.output<typeof destinationSchema>;
 
 /** Knative duck/v1 DeliverySpec, with Knative's exact field names. */
-export const deliverySpecSchema = z.object({
+export const deliverySpecSchema = z.strictObject({
   deadLetterSink: destinationSchema.optional(),
   retry: z.number().int().min(0, "must be >= 0").optional(),
   backoffPolicy: z.enum(["linear", "exponential"], { error: 'must be "linear" or "exponential"' }).optional(),
@@ -118,7 +162,7 @@ const coreAttributes = new Set([
 ]);
 
 /** Knative duck/v1 CloudEventOverrides, as every source takes them. */
-export const ceOverridesSchema = z.object({
+export const ceOverridesSchema = z.strictObject({
   extensions: z
     .record(
       z.string().refine((name) => extensionName.test(name) && !coreAttributes.has(name), {

@@ -5,7 +5,7 @@ import { deliverySpecSchema, destinationSchema } from "./common.js";
 export const BROKER_CLASS_ANNOTATION = "eventing.knative.dev/broker.class";
 
 /** eventing.knative.dev/v1 Broker. */
-export const brokerSpecSchema = z.object({
+export const brokerSpecSchema = z.strictObject({
   /** Knative: a reference to the broker's configuration, e.g. a ConfigMap with channel-template-spec. */
   config: z
     .object({
@@ -20,9 +20,9 @@ export const brokerSpecSchema = z.object({
 export type BrokerSpec = z.output<typeof brokerSpecSchema>;
 
 /** eventing.knative.dev/v1 Trigger. `filters` is checked in depth by src/filters at apply time. */
-export const triggerSpecSchema = z.object({
+export const triggerSpecSchema = z.strictObject({
   broker: z.string({ error: "is required" }).min(1, "is required"),
-  filter: z.object({ attributes: z.record(z.string(), z.string()).optional() }).optional(),
+  filter: z.strictObject({ attributes: z.record(z.string(), z.string()).optional() }).optional(),
   filters: z.array(z.record(z.string(), z.unknown())).optional(),
   subscriber: destinationSchema,
   delivery: deliverySpecSchema.optional(),

@@ -2,7 +2,7 @@ import { z } from "zod";
 import { deliverySpecSchema, destinationSchema } from "./common.js";
 
 /** messaging.knative.dev/v1 Channel: a channel whose backing kind comes from channelTemplate. */
-export const channelSpecSchema = z.object({
+export const channelSpecSchema = z.strictObject({
   channelTemplate: z
     .object({
       apiVersion: z.string({ error: "is required" }).min(1, "is required"),
@@ -15,8 +15,8 @@ export const channelSpecSchema = z.object({
 export type ChannelSpec = z.output<typeof channelSpecSchema>;
 
 /** messaging.knative.dev/v1 Subscription. */
-export const subscriptionSpecSchema = z.object({
-  channel: z.object(
+export const subscriptionSpecSchema = z.strictObject({
+  channel: z.strictObject(
     {
       apiVersion: z.string({ error: "is required" }).min(1, "is required"),
       kind: z.string({ error: "is required" }).min(1, "is required"),

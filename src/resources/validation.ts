@@ -1,7 +1,7 @@
 import { parseAllDocuments } from "yaml";
 import type { z } from "zod";
 import { HeraldError } from "../errors.js";
-import { objectMetaSchema, type ObjectMeta } from "./common.js";
+import { keptMetadata, objectMetaSchema, type ObjectMeta } from "./common.js";
 import { apiVersionOf, type KindDefinition, type KindRegistry } from "./kinds.js";
 
 /** One validation problem, with the field path a user can find in their YAML. */
@@ -43,7 +43,13 @@ function joinPath(prefix: string, path: readonly PropertyKey[]): string {
 
 /** Turns zod issues into readable lines, once, for every entry point. */
 export function problemsFromZod(error: z.ZodError, prefix = ""): Problem[] {
-  return error.issues.map((issue) => {
+  return error.issues.flatMap((issue) => {
+    // Strict objects: one line per field, named by its own path (`spec.fliter: unknown field`).
+    if (issue.code === "unrecognized_keys")
+      return issue.keys.map((key) => ({
+        path: joinPath(prefix, [...issue.path, key]),
+        message: "unknown field",
+      }));
     let message = issue.message;
     if (issue.code === "invalid_type" && (message === "is required" || /received undefined/.test(message)))
       message = "is required";
@@ -94,6 +100,10 @@ export function validateManifest(
   let spec: Record<string, unknown> | undefined;
   if (definition) {
     const field = definition.specField ?? "spec";
+    // As Kubernetes' strict field validation; `status` is the server's and ignored when applied.
+    const fields = new Set(["apiVersion", "kind", "metadata", "status", field]);
+    for (const key of Object.keys(input))
+      if (!fields.has(key)) problems.push({ path: at(key), message: "unknown field" });
     const parsed = definition.specSchema.safeParse(input[field] ?? {});
     if (parsed.success) spec = parsed.data;
     else problems.push(...problemsFromZod(parsed.error, at(field)));
@@ -104,7 +114,7 @@ export function validateManifest(
       definition,
       apiVersion: apiVersion as string,
       kind: kind as string,
-      metadata: metadata.data,
+      metadata: keptMetadata(metadata.data),
       spec,
     },
     problems,
