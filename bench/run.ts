@@ -6,6 +6,7 @@
 import { availableParallelism, cpus } from "node:os";
 import { benchCore } from "./core.js";
 import { benchKafka } from "./kafka.js";
+import { benchLog } from "./log.js";
 import { benchNats } from "./nats.js";
 import { benchPubSub } from "./pubsub.js";
 import { benchRabbitmq } from "./rabbitmq.js";
@@ -23,6 +24,7 @@ const cases: Record<string, () => Promise<unknown>> = {
   rabbitmq: () => benchRabbitmq(options),
   pubsub: () => benchPubSub(options),
   nats: () => benchNats(options),
+  log: () => benchLog(options),
 };
 
 const wanted = process.argv.slice(2).length ? process.argv.slice(2) : Object.keys(cases);

@@ -4,7 +4,7 @@ import { HeraldError, errorBody, httpStatusOf } from "../errors.js";
 import type { ResourceService } from "../control/resource-service.js";
 import type { Resource } from "../resources/common.js";
 import { apiVersionOf, type KindDefinition } from "../resources/kinds.js";
-import { invalidResource, parseManifests, validateManifest, type Manifest } from "../resources/validation.js";
+import { invalidResource, readManifests, validateManifest, type Manifest } from "../resources/validation.js";
 
 /**
  * The resource API, shaped like Kubernetes':
@@ -14,7 +14,8 @@ import { invalidResource, parseManifests, validateManifest, type Manifest } from
  *   GET    /apis/{group}/{version}/namespaces/{ns}/{plural}/{name}       read
  *   PUT    /apis/{group}/{version}/namespaces/{ns}/{plural}/{name}       create or replace (apply)
  *   DELETE /apis/{group}/{version}/namespaces/{ns}/{plural}/{name}       delete
- *   POST   /apply                                                        apply a multi-document YAML/JSON body, all or nothing
+ *   POST   /apply                                                        apply a multi-document YAML/JSON body, all or nothing;
+ *                                                                         documents of kinds Herald does not run are left aside (`leftAside`)
  *   GET    /apis                                                         the kinds served
  * Bodies may be JSON or YAML (`application/yaml`).
  */
@@ -101,9 +102,9 @@ export function resourceRouter(resources: ResourceService): express.Router {
   });
   router.post("/apply", async (req, res) => {
     const text = typeof req.body === "string" ? req.body : JSON.stringify(req.body);
-    const manifests = parseManifests(kinds, text, "request body");
+    const { manifests, leftAside } = readManifests(kinds, text, "request body");
     const applied = await resources.apply(manifests);
-    res.status(200).json({ items: applied });
+    res.status(200).json({ items: applied, leftAside });
   });
   // The core group (ConfigMap) is served under /api/{version}, as in Kubernetes.
   const paths = (rest: string) => [`/apis/:group/:version${rest}`, `/api/:version${rest}`];

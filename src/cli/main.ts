@@ -9,7 +9,8 @@ import { createLogger } from "../logger.js";
 import { configSlicesOf, kindsOf } from "../plugins.js";
 import type { Resource } from "../resources/common.js";
 import { apiVersionOf, type KindDefinition } from "../resources/kinds.js";
-import { parseManifests } from "../resources/validation.js";
+import type { LeftAside } from "../resources/left-aside.js";
+import { readManifests } from "../resources/validation.js";
 import { HeraldError } from "../errors.js";
 import { ApiError, request, ServerUnreachable } from "./client.js";
 import { describe, output, table } from "./format.js";
@@ -35,7 +36,23 @@ function resourcePath(definition: KindDefinition, namespace: string | undefined,
   return `${base}/namespaces/${namespace}/${definition.plural}${name ? `/${name}` : ""}`;
 }
 
-async function readManifestSources(path: string): Promise<{ name: string; text: string }[]> {
+/** The manifest files of a folder, sorted; with `recursive`, those of its subfolders too. */
+async function manifestFiles(folder: string, recursive: boolean): Promise<string[]> {
+  const entries = await readdir(folder, { withFileTypes: true });
+  const files: string[] = [];
+  for (const entry of entries.sort((a, b) => a.name.localeCompare(b.name))) {
+    const path = join(folder, entry.name);
+    if (entry.isDirectory()) {
+      if (recursive) files.push(...(await manifestFiles(path, true)));
+    } else if (/\.(ya?ml|json)$/.test(entry.name)) files.push(path);
+  }
+  return files;
+}
+
+async function readManifestSources(
+  path: string,
+  recursive = false,
+): Promise<{ name: string; text: string }[]> {
   if (path === "-") {
     const chunks: Buffer[] = [];
     for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
@@ -45,10 +62,8 @@ async function readManifestSources(path: string): Promise<{ name: string; text: 
     throw new UsageError(`${path}: no such file or directory`);
   });
   if (!info.isDirectory()) return [{ name: path, text: await readFile(path, "utf8") }];
-  const files = (await readdir(path)).filter((f) => /\.(ya?ml|json)$/.test(f)).sort();
-  return Promise.all(
-    files.map(async (f) => ({ name: join(path, f), text: await readFile(join(path, f), "utf8") })),
-  );
+  const files = await manifestFiles(path, recursive);
+  return Promise.all(files.map(async (name) => ({ name, text: await readFile(name, "utf8") })));
 }
 
 function program(): Command {
@@ -110,19 +125,26 @@ function program(): Command {
 
   cli
     .command("apply")
-    .description("create or replace resources from YAML (all or nothing)")
+    .description(
+      "create or replace resources from YAML (all or nothing); kinds Herald does not run are left aside",
+    )
     .requiredOption("-f, --filename <path>", "a file, a folder of files, or - for stdin")
-    .action(async ({ filename }: { filename: string }) => {
-      const sources = await readManifestSources(filename);
+    .option("-R, --recursive", "with a folder, the files of its subfolders too")
+    .action(async ({ filename, recursive }: { filename: string; recursive?: boolean }) => {
+      const sources = await readManifestSources(filename, recursive);
       // Validate locally first, so problems name the file they are in.
-      for (const source of sources) parseManifests(kinds, source.text, source.name);
+      for (const source of sources) readManifests(kinds, source.text, source.name);
       const text = sources.map((s) => s.text).join("\n---\n");
       const result = (await request(server(), "POST", "/apply", {
         text,
         contentType: "application/yaml",
-      })) as { items: Resource[] };
+      })) as { items: Resource[]; leftAside?: LeftAside[] };
       for (const item of result.items)
         process.stdout.write(`${item.kind.toLowerCase()}/${item.metadata.name} applied\n`);
+      for (const note of result.leftAside ?? [])
+        process.stdout.write(
+          `${note.kind.toLowerCase()}/${note.name ?? "(unnamed)"} left aside: ${note.reason}\n`,
+        );
     });
 
   cli

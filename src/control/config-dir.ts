@@ -3,7 +3,7 @@ import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "pino";
 import { HeraldError } from "../errors.js";
-import { parseManifests } from "../resources/validation.js";
+import { readManifests } from "../resources/validation.js";
 import type { ResourceService } from "./resource-service.js";
 
 const MANIFEST_FILE = /\.(ya?ml|json)$/;
@@ -15,7 +15,8 @@ const RETURN_POLL_MS = 1_000;
 /**
  * `herald serve --config DIR`: applies every manifest file of a folder at start and again whenever
  * the folder changes. A resource that disappears from the folder is deleted. Each file is applied
- * all or nothing; a file with an error is reported and the rest still applies.
+ * all or nothing; a file with an error is reported and the rest still applies. A document of a kind
+ * Herald does not run is left aside, and that is logged once per file and document.
  *
  * While Herald runs, the folder itself may go away (deleted, renamed): that is logged, the
  * resources loaded from it stay as they are, and the path is looked at every second. A folder found
@@ -28,6 +29,8 @@ export class ConfigDirectory {
     string,
     { apiVersion: string; kind: string; namespace: string; name: string }[]
   >();
+  /** The left-aside documents already logged, so that a reload does not log them again. */
+  private readonly toldAside = new Set<string>();
   /** The watch on the folder, and which folder (device and inode) it follows. */
   private watched: { watcher: FSWatcher; dev: number; ino: number } | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -140,11 +143,17 @@ export class ConfigDirectory {
     for (const file of files) {
       seen.add(file);
       try {
-        const manifests = parseManifests(
+        const { manifests, leftAside } = readManifests(
           this.resources.kinds,
           await readFile(join(this.dir, file), "utf8"),
           file,
         );
+        for (const { document, apiVersion, kind, name, reason } of leftAside) {
+          const key = `${document}|${apiVersion}|${kind}|${name}`;
+          if (this.toldAside.has(key)) continue;
+          this.toldAside.add(key);
+          this.logger.info({ file, document, kind, name }, `document left aside: ${reason}`);
+        }
         const previous = this.fromFiles.get(file) ?? [];
         await this.resources.apply(manifests);
         const now = manifests.map((m) => ({

@@ -2,7 +2,8 @@ import { parseAllDocuments } from "yaml";
 import type { z } from "zod";
 import { HeraldError } from "../errors.js";
 import { keptMetadata, objectMetaSchema, type ObjectMeta } from "./common.js";
-import { apiVersionOf, type KindDefinition, type KindRegistry } from "./kinds.js";
+import type { KindDefinition, KindRegistry } from "./kinds.js";
+import { kindVerdict, type LeftAside } from "./left-aside.js";
 
 /** One validation problem, with the field path a user can find in their YAML. */
 export interface Problem {
@@ -86,15 +87,14 @@ export function validateManifest(
   if (typeof apiVersion !== "string" || !apiVersion)
     problems.push({ path: at("apiVersion"), message: "is required" });
   if (typeof kind !== "string" || !kind) problems.push({ path: at("kind"), message: "is required" });
-  const definition =
-    typeof apiVersion === "string" && typeof kind === "string" ? kinds.find(apiVersion, kind) : undefined;
-  if (!definition && problems.length === 0) {
-    const known = kinds.all().map((d) => `${apiVersionOf(d)} ${d.kind}`);
-    problems.push({
-      path: at("kind"),
-      message: `unknown kind ${String(kind)} in ${String(apiVersion)} (known: ${known.join(", ")})`,
-    });
-  }
+  const verdict =
+    typeof apiVersion === "string" && typeof kind === "string" && problems.length === 0
+      ? kindVerdict(kinds, apiVersion, kind)
+      : undefined;
+  const definition = verdict && "served" in verdict ? verdict.served : undefined;
+  if (verdict && "refused" in verdict) problems.push({ path: at("kind"), message: verdict.refused });
+  if (verdict && "leftAside" in verdict)
+    problems.push({ path: at("kind"), message: `${verdict.leftAside}: it cannot be applied on its own` });
   const metadata = objectMetaSchema.safeParse(input.metadata ?? undefined);
   if (!metadata.success) problems.push(...problemsFromZod(metadata.error, at("metadata")));
   let spec: Record<string, unknown> | undefined;
@@ -121,11 +121,19 @@ export function validateManifest(
   };
 }
 
+/** A file's documents: the manifests to apply, and the documents of kinds Herald does not run. */
+export interface ReadManifests {
+  readonly manifests: Manifest[];
+  readonly leftAside: LeftAside[];
+}
+
 /**
- * Parses a YAML (or JSON) text of one or more documents into validated manifests. All or nothing:
- * any problem in any document rejects the whole text, listing every problem with its document.
+ * Parses a YAML (or JSON) text of one or more documents, as Knative users write them: the
+ * documents of kinds Herald serves become validated manifests, all or nothing (any problem in any
+ * of them rejects the whole text, listing every problem with its document), and documents of kinds
+ * Herald does not run (a Deployment, a Service, RBAC...) are left aside, each with the reason.
  */
-export function parseManifests(kinds: KindRegistry, text: string, source = "input"): Manifest[] {
+export function readManifests(kinds: KindRegistry, text: string, source = "input"): ReadManifests {
   let documents: ReturnType<typeof parseAllDocuments>;
   try {
     documents = parseAllDocuments(text, { prettyErrors: true });
@@ -134,6 +142,7 @@ export function parseManifests(kinds: KindRegistry, text: string, source = "inpu
   }
   const problems: Problem[] = [];
   const manifests: Manifest[] = [];
+  const leftAside: LeftAside[] = [];
   const docs = Array.isArray(documents) ? documents : [documents];
   docs.forEach((document, index) => {
     const where = docs.length > 1 ? `${source}[${index}]` : "";
@@ -156,11 +165,49 @@ export function parseManifests(kinds: KindRegistry, text: string, source = "inpu
         : [value];
     items.forEach((item: unknown, itemIndex: number) => {
       const prefix = items.length > 1 ? `${where}items[${itemIndex}]` : where;
+      const aside = leftAsideOf(kinds, item, prefix || source);
+      if (aside) {
+        leftAside.push(aside);
+        return;
+      }
       const result = validateManifest(kinds, item, prefix);
       problems.push(...result.problems);
       if (result.manifest) manifests.push(result.manifest);
     });
   });
   if (problems.length > 0) throw invalidResource(problems, `manifest in ${source}`);
+  return { manifests, leftAside };
+}
+
+/** The note for a document of a kind Herald does not run; undefined for any other document. */
+function leftAsideOf(kinds: KindRegistry, item: unknown, document: string): LeftAside | undefined {
+  if (!isRecord(item)) return undefined;
+  const { apiVersion, kind } = item;
+  if (typeof apiVersion !== "string" || typeof kind !== "string" || !apiVersion || !kind) return undefined;
+  const verdict = kindVerdict(kinds, apiVersion, kind);
+  if (!("leftAside" in verdict)) return undefined;
+  const metadata = isRecord(item.metadata) ? item.metadata : {};
+  const text = (value: unknown) => (typeof value === "string" ? value : undefined);
+  return {
+    document,
+    apiVersion,
+    kind,
+    namespace: text(metadata.namespace),
+    name: text(metadata.name),
+    reason: verdict.leftAside,
+  };
+}
+
+/** `readManifests` for callers that take Herald's kinds only: a document of another kind is refused. */
+export function parseManifests(kinds: KindRegistry, text: string, source = "input"): Manifest[] {
+  const { manifests, leftAside } = readManifests(kinds, text, source);
+  if (leftAside.length > 0)
+    throw invalidResource(
+      leftAside.map((aside) => ({
+        path: aside.document === source ? "kind" : `${aside.document}.kind`,
+        message: aside.reason,
+      })),
+      `manifest in ${source}`,
+    );
   return manifests;
 }

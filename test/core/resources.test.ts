@@ -131,17 +131,17 @@ spec:
     assert.equal((await herald.get(`${CHANNELS}/fine-channel`)).status, 404, "nothing half-applied");
   });
 
-  it("rejects YAML that does not parse, and an unknown kind, with a reason", async () => {
+  it("rejects YAML that does not parse, and a misspelt kind, with a reason", async () => {
     const broken = await send(`${herald.url}/apply`, "POST", "kind: [unclosed", "application/yaml");
     assert.equal(broken.status, 422);
     const unknown = await send(
       `${herald.url}/apply`,
       "POST",
-      "apiVersion: v1\nkind: Pod\nmetadata: { name: p }\n",
+      "apiVersion: messaging.knative.dev/v1\nkind: Chanel\nmetadata: { name: p }\n",
       "application/yaml",
     );
     assert.equal(unknown.status, 422);
-    assert.match(JSON.stringify(unknown.body), /unknown kind Pod/);
+    assert.match(JSON.stringify(unknown.body), /unknown kind Chanel .*did you mean Channel\?/);
   });
 
   it("keeps a Subscription not Ready while its channel is missing, and makes it Ready when the channel appears", async () => {
