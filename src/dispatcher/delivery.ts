@@ -8,7 +8,7 @@ export interface DeliveryOptions {
   backoffDelayMs: number;
   /** Bound of each attempt. */
   timeoutMs?: number | undefined;
-  /** Cap of a subscriber's Retry-After; unset means Retry-After is honoured as sent. */
+  /** Cap of a subscriber's Retry-After; unset means DEFAULT_RETRY_AFTER_MAX_MS. */
   retryAfterMaxMs?: number | undefined;
   /** Resolved absolute URL. */
   deadLetterSink?: string | undefined;
@@ -30,13 +30,24 @@ export interface SubscriberTarget {
 }
 
 /**
+ * The longest wait Herald arms: Node's timers hold 2^31 − 1 ms (about 24.8 days) and fire after 1 ms
+ * for anything longer, so every wait and timeout is capped here instead.
+ */
+export const LONGEST_WAIT_MS = 2 ** 31 - 1;
+
+/** The cap of a subscriber's Retry-After when the DeliverySpec sets no `retryAfterMax`: 10 minutes. */
+export const DEFAULT_RETRY_AFTER_MAX_MS = 10 * 60 * 1000;
+
+/**
  * The wait before retry number `retryNumber` (1 for the first retry), as Knative computes it:
- * linear `backoffDelay × n`, exponential `backoffDelay × 2^n`.
+ * linear `backoffDelay × n`, exponential `backoffDelay × 2^n`, at most LONGEST_WAIT_MS.
  */
 export function backoffDelay(options: DeliveryOptions, retryNumber: number): number {
-  return options.backoffPolicy === "linear"
-    ? options.backoffDelayMs * retryNumber
-    : options.backoffDelayMs * 2 ** retryNumber;
+  const delay =
+    options.backoffPolicy === "linear"
+      ? options.backoffDelayMs * retryNumber
+      : options.backoffDelayMs * 2 ** retryNumber;
+  return Math.min(delay, LONGEST_WAIT_MS);
 }
 
 /**
@@ -59,7 +70,8 @@ export function parseRetryAfter(value: string | undefined, now = Date.now()): nu
 
 /**
  * The wait before the next attempt: the backoff, or the subscriber's Retry-After on 429/503 when it
- * asks for longer, capped by retryAfterMax.
+ * asks for longer, capped by retryAfterMax (DEFAULT_RETRY_AFTER_MAX_MS when unset), and never above
+ * LONGEST_WAIT_MS.
  */
 export function nextWait(
   options: DeliveryOptions,
@@ -71,7 +83,6 @@ export function nextWait(
   if (status !== 429 && status !== 503) return backoff;
   const requested = parseRetryAfter(retryAfter);
   if (requested === undefined) return backoff;
-  const capped =
-    options.retryAfterMaxMs === undefined ? requested : Math.min(requested, options.retryAfterMaxMs);
+  const capped = Math.min(requested, options.retryAfterMaxMs ?? DEFAULT_RETRY_AFTER_MAX_MS, LONGEST_WAIT_MS);
   return Math.max(backoff, capped);
 }

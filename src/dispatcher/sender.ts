@@ -1,6 +1,7 @@
 import { Agent, request } from "undici";
 import type { CloudEvent } from "../events/event.js";
 import { toBinaryHttp } from "../events/http.js";
+import { LONGEST_WAIT_MS } from "./delivery.js";
 
 /** Largest response body read from a subscriber (a reply event); more is an error. */
 const MAX_RESPONSE_BYTES = 4 * 1024 * 1024;
@@ -45,7 +46,9 @@ export class Sender {
     const { headers, body } = toBinaryHttp(event);
     headers.prefer = "reply";
     if (options.traceparent) headers.traceparent = options.traceparent;
-    const timeout = AbortSignal.timeout(options.timeoutMs ?? this.defaultTimeoutMs);
+    const timeout = AbortSignal.timeout(
+      Math.min(options.timeoutMs ?? this.defaultTimeoutMs, LONGEST_WAIT_MS),
+    );
     const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
     try {
       const response = await request(url, { method: "POST", headers, body, signal, dispatcher: this.agent });

@@ -117,10 +117,16 @@ export const destinationSchema = z
   });
 export type Destination = z.output<typeof destinationSchema>;
 
+/**
+ * The most retries a DeliverySpec may ask for. Knative sets no bound; with exponential backoff every
+ * wait beyond the 24th retry is already the longest a timer holds (24.8 days), so more is a mistake.
+ */
+export const MAX_RETRY = 1000;
+
 /** Knative duck/v1 DeliverySpec, with Knative's exact field names. */
 export const deliverySpecSchema = z.strictObject({
   deadLetterSink: destinationSchema.optional(),
-  retry: z.number().int().min(0, "must be >= 0").optional(),
+  retry: z.number().int().min(0, "must be >= 0").max(MAX_RETRY, `must be <= ${MAX_RETRY}`).optional(),
   backoffPolicy: z.enum(["linear", "exponential"], { error: 'must be "linear" or "exponential"' }).optional(),
   backoffDelay: durationSchema.optional(),
   timeout: durationSchema.optional(),

@@ -48,3 +48,27 @@ describe("delivery policy", () => {
     assert.equal(nextWait({ ...linear, retryAfterMaxMs: 50 }, 3, 429, "30"), 300);
   });
 });
+
+describe("delivery waits stay within the timer range", () => {
+  const longest = 2 ** 31 - 1;
+
+  it("caps a linear or exponential backoff at 2^31 - 1 ms instead of letting the timer fire at once", () => {
+    const thirtyDays = 30 * 24 * 3600 * 1000;
+    assert.equal(backoffDelay({ ...linear, backoffDelayMs: thirtyDays }, 1), longest);
+    assert.equal(backoffDelay({ ...exponential, backoffDelayMs: 200 }, 24), longest);
+    assert.equal(backoffDelay({ ...exponential, backoffDelayMs: 200 }, 1000), longest);
+    assert.equal(backoffDelay({ ...exponential, backoffDelayMs: 200 }, 23), 200 * 2 ** 23);
+  });
+
+  it("caps Retry-After at 10 minutes when retryAfterMax is unset", () => {
+    assert.equal(nextWait(linear, 1, 503, "99999999"), 10 * 60 * 1000);
+    assert.equal(nextWait(linear, 1, 429, "9".repeat(400)), 10 * 60 * 1000);
+    assert.equal(nextWait(linear, 1, 503, "Fri, 31 Dec 9999 23:59:59 GMT"), 10 * 60 * 1000);
+    assert.equal(nextWait(linear, 1, 503, "300"), 300_000);
+  });
+
+  it("lets retryAfterMax raise the cap, up to 2^31 - 1 ms", () => {
+    assert.equal(nextWait({ ...linear, retryAfterMaxMs: 3_600_000 }, 1, 503, "1800"), 1_800_000);
+    assert.equal(nextWait({ ...linear, retryAfterMaxMs: 2 ** 40 }, 1, 503, "99999999"), longest);
+  });
+});
