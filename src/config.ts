@@ -25,6 +25,8 @@ export const configSchema = z.object({
   publishTimeoutMs: positiveInt.default(5_000),
   /** The channelTemplate a `Channel` without one gets. */
   defaultChannelKind: z.string().default("InMemoryChannel"),
+  /** The most resources the store holds (an apply beyond it is refused with 422). */
+  maxResources: positiveInt.default(10_000),
   dispatcher: z
     .object({
       /** Concurrent deliveries per subscription in unordered mode. */
@@ -70,6 +72,7 @@ export const environmentVariables = {
   HERALD_LOG_LEVEL: "logLevel",
   HERALD_MAX_BODY_BYTES: "maxBodyBytes",
   HERALD_DEFAULT_CHANNEL_KIND: "defaultChannelKind",
+  HERALD_MAX_RESOURCES: "maxResources",
   HERALD_PUBLISH_TIMEOUT_MS: "publishTimeoutMs",
   HERALD_DISPATCHER_MAX_IN_FLIGHT: "dispatcher.maxInFlight",
   HERALD_DISPATCHER_CONNECTIONS_PER_ORIGIN: "dispatcher.connectionsPerOrigin",

@@ -49,7 +49,12 @@ export async function createHerald(options: HeraldOptions): Promise<Herald> {
   const { config, logger, plugins } = options;
   const kinds = kindsOf(plugins);
   const metrics = new Metrics();
-  const store = new ResourceStore(config.dataDir, kinds);
+  const store = new ResourceStore({
+    dataDir: config.dataDir,
+    kinds,
+    logger,
+    maxResources: config.maxResources,
+  });
   await store.load();
   const adapters = new AdapterRegistry(plugins.channels, config, logger);
   const sender = new Sender({

@@ -107,7 +107,7 @@ export const pingSource: SourceFactory<typeof specSchema> = {
         return;
       }
       lastFire = at;
-      writeFileSync(context.stateFile, JSON.stringify({ lastFire: at }));
+      writeFileSync(context.stateFile, JSON.stringify({ lastFire: at }), { mode: 0o600 });
       const attributes: Record<string, AttributeValue> = {
         specversion: "1.0",
         id: randomUUID(),

@@ -171,7 +171,8 @@ export class SourceReconciler {
     };
     this.running.set(current.uid, current);
     const stateDir = join(config.dataDir, "sources");
-    mkdirSync(stateDir, { recursive: true });
+    // Owner-only, like the data directory it is in.
+    mkdirSync(stateDir, { recursive: true, mode: 0o700 });
     const log = logger.child({
       source: `${factory.kind} ${resource.metadata.namespace}/${resource.metadata.name}`,
     });

@@ -73,6 +73,53 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
+/**
+ * The limits every manifest is held to, wherever it comes from (API, `/apply`, the config folder):
+ * a resource nested deeper than `maxDepth` objects and arrays, or larger than `maxBytes` as JSON,
+ * is refused before its schema is checked, so that no resource can make the store unwritable or
+ * hold the event loop while it is serialised.
+ */
+export const MANIFEST_LIMITS = { maxDepth: 32, maxBytes: 1024 * 1024 } as const;
+
+/**
+ * The depth and size problems of one manifest (empty when within `MANIFEST_LIMITS`). The walk is
+ * iterative and stops at the first level past the limit, so any nesting is safe to check.
+ */
+export function checkManifestLimits(input: unknown, prefix = ""): Problem[] {
+  const { maxDepth, maxBytes } = MANIFEST_LIMITS;
+  const stack: { value: unknown; depth: number; path: readonly PropertyKey[] }[] = [
+    { value: input, depth: 1, path: [] },
+  ];
+  for (let item = stack.pop(); item; item = stack.pop()) {
+    const { value, depth, path } = item;
+    if (typeof value !== "object" || value === null) continue;
+    if (depth > maxDepth) {
+      return [
+        {
+          path: joinPath(prefix, path),
+          message: `nests objects and arrays deeper than ${maxDepth} levels, the limit of a resource`,
+        },
+      ];
+    }
+    for (const [key, child] of Object.entries(value))
+      stack.push({
+        value: child,
+        depth: depth + 1,
+        path: [...path, Array.isArray(value) ? Number(key) : key],
+      });
+  }
+  const bytes = Buffer.byteLength(JSON.stringify(input) ?? "");
+  if (bytes > maxBytes) {
+    return [
+      {
+        path: prefix,
+        message: `is ${bytes} bytes as JSON, more than ${maxBytes} bytes, the limit of a resource`,
+      },
+    ];
+  }
+  return [];
+}
+
 /** Validates one object as a Herald resource manifest; returns every problem at once. */
 export function validateManifest(
   kinds: KindRegistry,
@@ -82,6 +129,8 @@ export function validateManifest(
   const at = (path: string) => (prefix ? `${prefix}.${path}` : path);
   if (!isRecord(input))
     return { problems: [{ path: prefix, message: "must be an object (a resource manifest)" }] };
+  const beyondLimits = checkManifestLimits(input, prefix);
+  if (beyondLimits.length > 0) return { problems: beyondLimits };
   const problems: Problem[] = [];
   const { apiVersion, kind } = input;
   if (typeof apiVersion !== "string" || !apiVersion)

@@ -3,7 +3,12 @@ import { describe, it } from "node:test";
 import { HeraldError } from "../../src/errors.js";
 import { defaultPlugins } from "../../src/default-plugins.js";
 import { kindsOf } from "../../src/plugins.js";
-import { parseManifests as parse } from "../../src/resources/validation.js";
+import {
+  checkManifestLimits,
+  MANIFEST_LIMITS,
+  parseManifests as parse,
+  validateManifest,
+} from "../../src/resources/validation.js";
 
 const kinds = kindsOf(defaultPlugins);
 const parseManifests = (text: string, source?: string) => parse(kinds, text, source);
@@ -135,5 +140,61 @@ metadata: { name: NotADnsName }
     const problems = problemsOf(`apiVersion: v1\nkind: ConfigMap\nmetadata: { name: bomb }\ndata:\n${bomb}`);
     assert.equal(problems[0]!.path, "test.yaml");
     assert.match(problems[0]!.message, /alias/i);
+  });
+
+  it("refuses a recursive YAML alias as nesting beyond the depth limit", () => {
+    const problems = problemsOf(
+      "apiVersion: v1\nkind: ConfigMap\nmetadata: { name: loop }\ndata: &d { a: *d }\n",
+    );
+    assert.ok(problems.length > 0);
+  });
+});
+
+describe("manifest limits", () => {
+  const channel = (spec: unknown) => ({
+    apiVersion: "messaging.knative.dev/v1",
+    kind: "Channel",
+    metadata: { name: "limited" },
+    spec: {
+      channelTemplate: { apiVersion: "messaging.knative.dev/v1", kind: "InMemoryChannel", spec },
+    },
+  });
+  const nested = (depth: number): unknown => {
+    let value: unknown = [];
+    for (let level = 1; level < depth; level++) value = [value];
+    return value;
+  };
+
+  it("holds every manifest to 32 levels of nesting and 1 MiB", () => {
+    assert.deepEqual(MANIFEST_LIMITS, { maxDepth: 32, maxBytes: 1_048_576 });
+  });
+
+  it("refuses nesting deeper than the limit, naming the limit and where it was passed", () => {
+    // The manifest, spec, channelTemplate and its spec are 4 levels; 28 arrays in x make 32.
+    assert.deepEqual(checkManifestLimits(channel({ x: nested(28) })), []);
+    const problems = checkManifestLimits(channel({ x: nested(29) }));
+    assert.equal(problems.length, 1);
+    assert.match(problems[0]!.path, /^spec\.channelTemplate\.spec\.x(\[0\])+$/);
+    assert.match(problems[0]!.message, /deeper than 32 levels/);
+  });
+
+  it("checks 20 000 nested arrays without overflowing the stack", () => {
+    const { problems } = validateManifest(kinds, channel({ x: nested(20_000) }));
+    assert.match(problems[0]!.message, /deeper than 32 levels/);
+  });
+
+  it("refuses a resource larger than 1 MiB as JSON, naming both sizes", () => {
+    const big = {
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      metadata: { name: "big" },
+      data: { a: "x".repeat(1_048_576) },
+    };
+    const { manifest, problems } = validateManifest(kinds, big, "items[3]");
+    assert.equal(manifest, undefined);
+    assert.equal(problems[0]!.path, "items[3]");
+    assert.match(problems[0]!.message, /is \d+ bytes as JSON, more than 1048576 bytes/);
+    const small = { ...big, data: { a: "x".repeat(1_000_000) } };
+    assert.ok(validateManifest(kinds, small).manifest);
   });
 });
