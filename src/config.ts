@@ -23,8 +23,8 @@ export const configSchema = z.object({
   maxBodyBytes: positiveInt.default(4 * 1024 * 1024),
   /** How long ingress waits for a backend to accept events before answering 503. */
   publishTimeoutMs: positiveInt.default(5_000),
-  /** The channelTemplate a `Channel` without one gets. */
-  defaultChannelKind: z.string().default("InMemoryChannel"),
+  /** The channelTemplate a `Channel` (or a Broker with no channel configuration) gets. */
+  defaultChannelKind: z.string().default("LogChannel"),
   /** The most resources the store holds (an apply beyond it is refused with 422). */
   maxResources: positiveInt.default(10_000),
   dispatcher: z

@@ -15,7 +15,7 @@ describe("configuration", () => {
     const config = load({}, {});
     assert.equal(config.port, 8080);
     assert.equal(config.dataDir, ".herald");
-    assert.equal(config.defaultChannelKind, "InMemoryChannel");
+    assert.equal(config.defaultChannelKind, "LogChannel");
     assert.deepEqual(sliceOf(config, kafkaConfig).bootstrapServers, ["127.0.0.1:9092"]);
   });
 

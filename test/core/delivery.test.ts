@@ -235,7 +235,10 @@ describe("delivery from a channel to its subscribers", () => {
     const stuck = await receiver(() => ({ status: 200, delayMs: 60_000 }));
     await herald.apply(
       [
-        channel("full"),
+        channel(
+          "full",
+          "spec: { channelTemplate: { apiVersion: messaging.knative.dev/v1, kind: InMemoryChannel } }",
+        ),
         subscription(
           "full-sub",
           "full",

@@ -166,14 +166,14 @@ spec:
     assert.equal(defaulted.body.spec.channelTemplate?.kind, "InMemoryChannel");
   });
 
-  it("sets a Channel's default channelTemplate once, when it is applied", async () => {
+  it("sets a Channel's default channelTemplate (the durable LogChannel) once, when it is applied", async () => {
     const [channel] = await first.apply(`
 apiVersion: messaging.knative.dev/v1
 kind: Channel
 metadata: { name: defaulted }
 `);
     assert.deepEqual((channel as unknown as { spec: unknown }).spec, {
-      channelTemplate: { apiVersion: "messaging.knative.dev/v1", kind: "InMemoryChannel" },
+      channelTemplate: { apiVersion: "messaging.herald.dev/v1alpha1", kind: "LogChannel" },
     });
   });
 
