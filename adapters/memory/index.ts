@@ -10,7 +10,9 @@ import {
   type SubscriptionHandle,
   type SubscriptionTarget,
 } from "../adapter.js";
-import { memoryConfig } from "./config.js";
+import type { Logger } from "pino";
+import { eventBytes, MemoryBudget, type HeldEvent } from "./budget.js";
+import { memoryConfig, type MemoryConfig } from "./config.js";
 import { SubscriptionQueue } from "./queue.js";
 import { inMemoryChannelNames, inMemoryChannelSpecSchema, type InMemoryChannelSpec } from "./spec.js";
 
@@ -18,15 +20,17 @@ import { inMemoryChannelNames, inMemoryChannelSpecSchema, type InMemoryChannelSp
  * InMemoryChannel: the embedded default backend, a bounded in-process queue per subscription.
  *
  * Guarantees: `publish` resolves once the event is queued for every current subscription of the
- * channel, or rejects with ChannelFull (503 at ingress) when any of those queues is at capacity, so
- * nothing is ever dropped silently. Events live in memory only: a process restart loses what was
+ * channel, or rejects with ChannelFull (503 at ingress) when any of those queues is at capacity
+ * (`memory.capacity` events or `memory.maxBytes` bytes, in flight included) or every in-memory
+ * channel together holds `memory.totalMaxBytes` bytes, so nothing is ever dropped silently. An event
+ * larger than either byte limit can never be queued and is refused with PayloadTooLarge (413). Events live in memory only: a process restart loses what was
  * queued, which is what "in-memory" means (use a Kafka, RabbitMQ, Pub/Sub or NATS channel for
  * durability), and two processes never share a subscription. A subscription's queue is named after
  * its namespace and name and belongs to the subscription, not to its consumer, so re-subscribing
  * continues with the events already queued; `deleteSubscription` drops them. A rejected event is
  * redelivered after REDELIVERY_DELAY_MS (see SubscriptionQueue).
  */
-const NONE: readonly CloudEvent[] = [];
+const NO_HELD: readonly HeldEvent[] = [];
 
 function channelKey(channel: { namespace: string; name: string }): string {
   return `${channel.namespace}/${channel.name}`;
@@ -37,7 +41,14 @@ class MemoryChannelAdapter implements ChannelAdapter<InMemoryChannelSpec> {
   /** Channel → its subscriptions' queues, by subscription namespace/name. */
   private readonly channels = new Map<string, Map<string, SubscriptionQueue>>();
 
-  constructor(private readonly capacity: number) {}
+  private readonly budget: MemoryBudget;
+
+  constructor(
+    private readonly config: MemoryConfig,
+    private readonly logger: Logger,
+  ) {
+    this.budget = new MemoryBudget(config.totalMaxBytes);
+  }
 
   private queuesOf(channel: ChannelTarget<InMemoryChannelSpec>): Map<string, SubscriptionQueue> {
     const key = channelKey(channel);
@@ -72,18 +83,20 @@ class MemoryChannelAdapter implements ChannelAdapter<InMemoryChannelSpec> {
     if (!queues) throw new HeraldError("ChannelNotFound", `channel ${channelKey(channel)} is not running`);
     // A subscription's filter (a Trigger's) is applied here, so a filtered-out event never takes a
     // queue slot or a handler call. All or nothing: every queue must have room for its share of the
-    // batch before any event is queued.
-    const shares: [SubscriptionQueue, readonly CloudEvent[]][] = [];
+    // batch, and the adapter for the batch, before any event is queued.
+    const held = events.map((event) => this.hold(event));
+    const shares: [SubscriptionQueue, readonly HeldEvent[]][] = [];
+    let added = 0;
     for (const queue of queues.values()) {
       const { accepts } = queue;
       // A single event (the usual ingress request) is checked without allocating a new array.
       const share = !accepts
-        ? events
-        : events.length === 1
-          ? accepts(events[0]!)
-            ? events
-            : NONE
-          : events.filter((event) => accepts(event));
+        ? held
+        : held.length === 1
+          ? accepts(held[0]!.event)
+            ? held
+            : NO_HELD
+          : held.filter(({ event }) => accepts(event));
       if (share.length === 0) continue;
       if (queue.size + share.length > queue.capacity) {
         throw new HeraldError(
@@ -91,9 +104,44 @@ class MemoryChannelAdapter implements ChannelAdapter<InMemoryChannelSpec> {
           `channel ${channelKey(channel)} is full (${queue.capacity} events waiting for a subscriber)`,
         );
       }
+      let bytes = 0;
+      for (const one of share) {
+        bytes += one.bytes;
+        // Counted once for the adapter however many queues take it.
+        if (one.holders === 0) {
+          one.holders = -1;
+          added += one.bytes;
+        }
+      }
+      if (queue.bytes + bytes > queue.maxBytes) {
+        throw new HeraldError(
+          "ChannelFull",
+          `channel ${channelKey(channel)} is full (${queue.bytes} bytes of events held for a subscriber, the limit is ${queue.maxBytes}: HERALD_MEMORY_MAX_BYTES)`,
+        );
+      }
       shares.push([queue, share]);
     }
-    for (const [queue, share] of shares) for (const event of share) queue.push(event);
+    if (!this.budget.hasRoomFor(added)) {
+      throw new HeraldError(
+        "ChannelFull",
+        `in-memory channels are full (${this.budget.usedBytes} bytes of events held, the limit is ${this.budget.maxBytes}: HERALD_MEMORY_TOTAL_MAX_BYTES)`,
+      );
+    }
+    for (const one of held) one.holders = 0;
+    for (const [queue, share] of shares) for (const one of share) queue.push(one);
+  }
+
+  /** An event about to be queued, refused when it could never fit (PayloadTooLarge). */
+  private hold(event: CloudEvent): HeldEvent {
+    const bytes = eventBytes(event);
+    const limit = Math.min(this.config.maxBytes, this.config.totalMaxBytes);
+    if (bytes > limit) {
+      throw new HeraldError(
+        "PayloadTooLarge",
+        `event ${String(event.attributes.id)} is ${bytes} bytes, more than an in-memory channel holds for a subscription (${limit} bytes: HERALD_MEMORY_MAX_BYTES)`,
+      );
+    }
+    return { event, bytes, holders: 0 };
   }
 
   async subscribe(
@@ -105,7 +153,7 @@ class MemoryChannelAdapter implements ChannelAdapter<InMemoryChannelSpec> {
     const key = channelKey(subscription);
     let queue = queues.get(key);
     if (!queue) {
-      queue = new SubscriptionQueue(this.capacity);
+      queue = new SubscriptionQueue(this.config.capacity, this.config.maxBytes, this.budget);
       queues.set(key, queue);
     }
     const attached = queue;
@@ -144,5 +192,5 @@ export const memoryChannelPlugin = defineChannelPlugin({
   kind: inMemoryChannelNames,
   specSchema: inMemoryChannelSpecSchema,
   config: memoryConfig,
-  create: ({ config }) => new MemoryChannelAdapter(config.capacity),
+  create: ({ config, logger }) => new MemoryChannelAdapter(config, logger),
 });

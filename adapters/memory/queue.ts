@@ -1,9 +1,9 @@
 import { performance } from "node:perf_hooks";
-import type { CloudEvent } from "../../src/events/event.js";
 import { REDELIVERY_DELAY_MS, type EventHandler, type SubscriptionTarget } from "../adapter.js";
+import type { HeldEvent, MemoryBudget } from "./budget.js";
 
 interface Redelivery {
-  readonly event: CloudEvent;
+  readonly held: HeldEvent;
   /** `performance.now()` before which the event is not handed over again. */
   readonly due: number;
 }
@@ -17,9 +17,13 @@ interface Redelivery {
  * A rejected event waits out REDELIVERY_DELAY_MS before it is handed over again, then goes back to
  * the front of the queue. While it waits an ordered subscription hands over nothing else, so the
  * rejected event is still the next one it sees; an unordered one goes on with the events behind it.
+ *
+ * Memory: the queue counts the bytes it holds (queued, waiting for redelivery and in flight) against
+ * its own `maxBytes` and the adapter's budget, and lets go of an event as soon as it is acknowledged
+ * (its slot is cleared at once, so nothing delivered stays referenced).
  */
 export class SubscriptionQueue {
-  private readonly events: CloudEvent[] = [];
+  private readonly events: (HeldEvent | undefined)[] = [];
   private head = 0;
   /** Rejected events, oldest rejection first; all wait the same delay, so this is in `due` order. */
   private readonly redeliveries: Redelivery[] = [];
@@ -28,18 +32,31 @@ export class SubscriptionQueue {
   private ordered = true;
   private maxInFlight = 1;
   private inFlight = 0;
+  private held = 0;
+  private isDiscarded = false;
   private idle: (() => void)[] = [];
   accepts: SubscriptionTarget["accepts"];
 
-  constructor(readonly capacity: number) {}
+  constructor(
+    readonly capacity: number,
+    readonly maxBytes: number,
+    private readonly budget: MemoryBudget,
+  ) {}
 
   /** Events held for the subscription: queued, or waiting to be redelivered (not those in flight). */
   get size(): number {
     return this.events.length - this.head + this.redeliveries.length;
   }
 
-  push(event: CloudEvent): void {
-    this.events.push(event);
+  /** Bytes of the events held: queued, waiting to be redelivered, and in flight. */
+  get bytes(): number {
+    return this.held;
+  }
+
+  push(held: HeldEvent): void {
+    this.budget.take(held);
+    this.held += held.bytes;
+    this.events.push(held);
     this.pump();
   }
 
@@ -63,14 +80,26 @@ export class SubscriptionQueue {
     await new Promise<void>((resolve) => this.idle.push(resolve));
   }
 
-  /** Detaches for good: the subscription is gone, and so are its events. */
-  async discard(): Promise<void> {
+  /**
+   * Detaches for good: the subscription is gone, and so are its events (those in flight go once
+   * their handler call settles). Resolves with the number of events dropped.
+   */
+  async discard(): Promise<number> {
+    const dropped = this.size;
+    this.isDiscarded = true;
     clearTimeout(this.timer);
     this.timer = undefined;
-    this.redeliveries.length = 0;
+    for (const { held } of this.redeliveries.splice(0)) this.release(held);
+    for (let index = this.head; index < this.events.length; index++) this.release(this.events[index]!);
     this.events.length = 0;
     this.head = 0;
     await this.detach();
+    return dropped;
+  }
+
+  private release(held: HeldEvent): void {
+    this.held -= held.bytes;
+    this.budget.release(held);
   }
 
   /** Starts as many handler calls as the ordering mode allows. */
@@ -80,30 +109,36 @@ export class SubscriptionQueue {
     if (handler && !(this.ordered && this.redeliveries.length > 0)) {
       const limit = this.ordered ? 1 : this.maxInFlight;
       while (this.inFlight < limit && this.head < this.events.length) {
-        const event = this.events[this.head]!;
+        const held = this.events[this.head]!;
+        // Cleared at once: the queue references an event only while it holds it.
+        this.events[this.head] = undefined;
         this.head++;
         if (this.head > 1024 && this.head * 2 > this.events.length) {
           this.events.splice(0, this.head);
           this.head = 0;
         }
-        this.run(handler, event);
+        this.run(handler, held);
       }
     }
     if (this.inFlight === 0) for (const resolve of this.idle.splice(0)) resolve();
   }
 
-  private run(handler: EventHandler, event: CloudEvent): void {
+  private run(handler: EventHandler, held: HeldEvent): void {
     this.inFlight++;
-    handler(event, {}).then(
+    handler(held.event, {}).then(
       () => {
         this.inFlight--;
+        this.release(held);
         this.pump();
       },
       () => {
-        // Not acknowledged: kept, and handed over again once the delay has passed.
         this.inFlight--;
-        this.redeliveries.push({ event, due: performance.now() + REDELIVERY_DELAY_MS });
-        this.schedule();
+        if (this.isDiscarded) this.release(held);
+        else {
+          // Not acknowledged: kept, and handed over again once the delay has passed.
+          this.redeliveries.push({ held, due: performance.now() + REDELIVERY_DELAY_MS });
+          this.schedule();
+        }
         this.pump();
       },
     );
@@ -132,9 +167,9 @@ export class SubscriptionQueue {
     while (due < this.redeliveries.length && this.redeliveries[due]!.due <= now) due++;
     const ready = this.redeliveries.splice(0, due);
     for (let index = ready.length - 1; index >= 0; index--) {
-      const { event } = ready[index]!;
-      if (this.head > 0) this.events[--this.head] = event;
-      else this.events.unshift(event);
+      const { held } = ready[index]!;
+      if (this.head > 0) this.events[--this.head] = held;
+      else this.events.unshift(held);
     }
     this.schedule();
     this.pump();

@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { pino } from "pino";
 import type { ChannelAdapter, ChannelTarget, PublishOptions } from "../../../adapters/adapter.js";
 import { memoryConfig } from "../../../adapters/memory/config.js";
@@ -13,10 +15,20 @@ import { describeChannelAdapter } from "../conformance.js";
 
 const logger = pino({ level: "silent" });
 
-function memory(capacity?: number): ChannelAdapter {
-  const config = memoryConfig.schema.parse(capacity === undefined ? {} : { capacity });
+function memory(
+  capacity?: number,
+  bytes: { maxBytes?: number; totalMaxBytes?: number } = {},
+): ChannelAdapter {
+  const config = memoryConfig.schema.parse({ ...(capacity === undefined ? {} : { capacity }), ...bytes });
   return memoryChannelPlugin.create({ config, logger });
 }
+
+/** An event whose data is `size` bytes (its attributes add a few dozen more). */
+function sized(id: string, size: number) {
+  return { ...testEvent(id), data: Buffer.alloc(size, 0x61) };
+}
+
+const isChannelFull = (error: unknown) => error instanceof HeraldError && error.code === "ChannelFull";
 
 describeChannelAdapter(
   "InMemoryChannel",
@@ -39,6 +51,124 @@ async function channelOn(adapter: ChannelAdapter): Promise<ChannelTarget> {
 }
 
 describe("InMemoryChannel adapter", () => {
+  it("takes its byte budgets from HERALD_MEMORY_MAX_BYTES and HERALD_MEMORY_TOTAL_MAX_BYTES, 64 MiB and 256 MiB by default", () => {
+    const defaults = sliceOf(loadConfig({}, {}, [memoryConfig]), memoryConfig);
+    assert.equal(defaults.maxBytes, 64 * 1024 * 1024);
+    assert.equal(defaults.totalMaxBytes, 256 * 1024 * 1024);
+    const config = loadConfig(
+      {},
+      { HERALD_MEMORY_MAX_BYTES: "1000", HERALD_MEMORY_TOTAL_MAX_BYTES: "5000" },
+      [memoryConfig],
+    );
+    assert.deepEqual(sliceOf(config, memoryConfig), {
+      capacity: 10_000,
+      maxBytes: 1000,
+      totalMaxBytes: 5000,
+    });
+    assert.throws(
+      () =>
+        loadConfig({}, { HERALD_MEMORY_MAX_BYTES: "5000", HERALD_MEMORY_TOTAL_MAX_BYTES: "1000" }, [
+          memoryConfig,
+        ]),
+      /memory\.totalMaxBytes \(HERALD_MEMORY_TOTAL_MAX_BYTES\): must be at least memory\.maxBytes/,
+    );
+  });
+
+  it("refuses with ChannelFull once a subscription holds maxBytes, counting the event in flight, and takes events again once they are delivered", async (t) => {
+    const adapter = memory(undefined, { maxBytes: 10_000 });
+    const channel = await channelOn(adapter);
+    const held = gate();
+    t.after(async () => {
+      held.open();
+      await adapter.close();
+    });
+    const seen: string[] = [];
+    await adapter.subscribe(channel, testSubscription("s", "ordered", 1), async (event) => {
+      seen.push(idOf(event));
+      await held.promise;
+    });
+    // The first is in flight (held by the handler), the next two queued: about 9 000 bytes.
+    for (const id of ["a", "b", "c"]) await adapter.publish(channel, [sized(id, 3_000)], now());
+    await eventually(() => seen.length === 1);
+    await assert.rejects(adapter.publish(channel, [sized("d", 3_000)], now()), (error: unknown) => {
+      assert.ok(isChannelFull(error));
+      assert.match((error as Error).message, /the limit is 10000: HERALD_MEMORY_MAX_BYTES/);
+      return true;
+    });
+    // A small event still fits under the budget.
+    await adapter.publish(channel, [sized("small", 100)], now());
+    held.open();
+    await eventually(() => seen.length === 4);
+    await adapter.publish(channel, [sized("e", 3_000)], now());
+    await eventually(() => seen.includes("e"));
+    assert.deepEqual(seen, ["a", "b", "c", "small", "e"]);
+  });
+
+  it("refuses with ChannelFull once every channel together holds totalMaxBytes; an event of several subscriptions counts once", async (t) => {
+    const adapter = memory(undefined, { maxBytes: 14_000, totalMaxBytes: 15_000 });
+    const first = await channelOn(adapter);
+    const second = await channelOn(adapter);
+    t.after(() => adapter.close());
+    // Subscriptions without a consumer: what they are given stays held.
+    for (const name of ["s1", "s2"]) {
+      const handle = await adapter.subscribe(first, testSubscription(name), async () => undefined);
+      await handle.close();
+    }
+    const other = await adapter.subscribe(second, testSubscription("s3"), async () => undefined);
+    await other.close();
+    // Two subscriptions hold each of these, in one copy: 12 000 bytes of the 15 000.
+    for (const id of ["a", "b", "c", "d"]) await adapter.publish(first, [sized(id, 3_000)], now());
+    await assert.rejects(adapter.publish(second, [sized("e", 3_000)], now()), (error: unknown) => {
+      assert.ok(isChannelFull(error));
+      assert.match((error as Error).message, /in-memory channels are full.*HERALD_MEMORY_TOTAL_MAX_BYTES/);
+      return true;
+    });
+    // Deleting a subscription frees nothing held by the other; deleting both frees the events.
+    await adapter.deleteSubscription(first, testSubscription("s1"));
+    await assert.rejects(adapter.publish(second, [sized("e", 3_000)], now()), isChannelFull);
+    await adapter.deleteSubscription(first, testSubscription("s2"));
+    await adapter.publish(second, [sized("e", 3_000)], now());
+  });
+
+  it("refuses an event larger than a subscription's byte budget with PayloadTooLarge", async (t) => {
+    const adapter = memory(undefined, { maxBytes: 1_000 });
+    t.after(() => adapter.close());
+    const channel = await channelOn(adapter);
+    await adapter.subscribe(channel, testSubscription("s"), async () => undefined);
+    await assert.rejects(
+      adapter.publish(channel, [sized("huge", 2_000)], now()),
+      (error: unknown) => error instanceof HeraldError && error.code === "PayloadTooLarge",
+    );
+  });
+
+  it("lets go of a delivered event at once: nothing acknowledged stays referenced", async (t) => {
+    setFlagsFromString("--expose-gc");
+    const gc = runInNewContext("gc") as () => void;
+    const adapter = memory();
+    t.after(() => adapter.close());
+    const channel = await channelOn(adapter);
+    let handled = 0;
+    await adapter.subscribe(channel, testSubscription("s", "ordered", 1), async () => {
+      handled++;
+    });
+    const data: WeakRef<Buffer>[] = [];
+    // In a function of its own, so that no variable of the test keeps an event alive.
+    const publishOne = async (id: string) => {
+      const event = sized(id, 1_000);
+      data.push(new WeakRef(event.data));
+      await adapter.publish(channel, [event], now());
+    };
+    for (const id of ["1", "2", "3"]) await publishOne(id);
+    await eventually(() => handled === 3);
+    await eventually(
+      () => {
+        gc();
+        return data.every((ref) => ref.deref() === undefined);
+      },
+      { message: "the delivered events to be collected" },
+    );
+  });
+
   it("takes its capacity from HERALD_MEMORY_CAPACITY (memory.capacity), 10 000 by default", () => {
     assert.equal(sliceOf(loadConfig({}, {}, [memoryConfig]), memoryConfig).capacity, 10_000);
     const config = loadConfig({}, { HERALD_MEMORY_CAPACITY: "7" }, [memoryConfig]);
