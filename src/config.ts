@@ -44,6 +44,29 @@ export const configSchema = z.object({
       serviceName: z.string().default("herald"),
     })
     .prefault({}),
+  /** How https destinations are verified, and the client certificate Herald presents to them. */
+  tls: z
+    .object({
+      /** PEM CAs trusted for https destinations besides the system's. */
+      caFile: z.string().min(1).optional(),
+      /** A client certificate and key presented to destinations that ask for one. */
+      clientCertFile: z.string().min(1).optional(),
+      clientKeyFile: z.string().min(1).optional(),
+    })
+    .prefault({})
+    .superRefine((tls, context) => {
+      const pairs = [["clientCertFile", "clientKeyFile"]] as const;
+      for (const [cert, key] of pairs) {
+        if ((tls[cert] === undefined) !== (tls[key] === undefined)) {
+          const missing = tls[cert] === undefined ? cert : key;
+          context.addIssue({
+            code: "custom",
+            path: [missing],
+            message: `is required with ${missing === cert ? key : cert}: a certificate and its key go together`,
+          });
+        }
+      }
+    }),
 });
 
 /** The core settings. */
@@ -80,6 +103,9 @@ export const environmentVariables = {
   HERALD_TRACING_ENDPOINT: "tracing.endpoint",
   OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "tracing.endpoint",
   OTEL_SERVICE_NAME: "tracing.serviceName",
+  HERALD_TLS_CA_FILE: "tls.caFile",
+  HERALD_TLS_CLIENT_CERT_FILE: "tls.clientCertFile",
+  HERALD_TLS_CLIENT_KEY_FILE: "tls.clientKeyFile",
 } as const;
 
 function setPath(target: Record<string, unknown>, path: string, value: unknown): void {

@@ -21,6 +21,7 @@ import { Sender } from "./dispatcher/sender.js";
 import { createIngressHandler, isIngressPath } from "./ingress/ingress.js";
 import { Metrics } from "./metrics.js";
 import { brokerClassesOf, kindsOf, type HeraldPlugins } from "./plugins.js";
+import { loadClientTls } from "./tls.js";
 import { createTracing } from "./tracing.js";
 
 export interface HeraldOptions {
@@ -60,6 +61,7 @@ export async function createHerald(options: HeraldOptions): Promise<Herald> {
   const sender = new Sender({
     connectionsPerOrigin: config.dispatcher.connectionsPerOrigin,
     defaultTimeoutMs: config.dispatcher.defaultTimeoutMs,
+    tls: loadClientTls(config.tls),
   });
   const tracing = createTracing(config.tracing);
   const status = new StatusWriter(store);

@@ -10,6 +10,7 @@ const DEFAULT_BACKOFF_DELAY_MS = 200;
 export function toDeliveryOptions(
   spec: DeliverySpec | undefined,
   deadLetterSink: string | undefined,
+  deadLetterSinkCACerts?: string,
 ): DeliveryOptions {
   const ms = (value: string | undefined) => (value === undefined ? undefined : durationToMs(value));
   return {
@@ -19,5 +20,6 @@ export function toDeliveryOptions(
     timeoutMs: ms(spec?.timeout),
     retryAfterMaxMs: ms(spec?.retryAfterMax),
     deadLetterSink,
+    deadLetterSinkCACerts,
   };
 }

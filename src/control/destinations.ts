@@ -34,3 +34,11 @@ export function resolveDestination(
   if (!destination.uri) return address;
   return new URL(destination.uri, address).toString();
 }
+
+/**
+ * The CA certificates an https destination is verified with (Knative duck/v1 Destination
+ * `CACerts`), besides the system's and HERALD_TLS_CA_FILE's.
+ */
+export function destinationCACerts(destination: Destination | undefined): string | undefined {
+  return destination?.CACerts === "" ? undefined : destination?.CACerts;
+}

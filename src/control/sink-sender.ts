@@ -14,6 +14,8 @@ export interface SinkTarget {
   readonly name: string;
   /** The sink's current URL (it may change while a send waits). */
   sinkUrl(): string;
+  /** PEM CAs the sink is verified with when it is https (the sink's CACerts). */
+  sinkCACerts?(): string | undefined;
   /** Aborted when the source stops. */
   readonly signal: AbortSignal;
 }
@@ -35,7 +37,7 @@ export async function sendToSink(
   for (;;) {
     if (signal.aborted) throw new Error("the source is stopping");
     const sink = target.sinkUrl();
-    const result = await deps.sender.send(sink, event, { signal });
+    const result = await deps.sender.send(sink, event, { signal, caCerts: target.sinkCACerts?.() });
     if (result.ok) {
       deps.metrics.sourceEvents.inc({ ...labels, outcome: "delivered" });
       return true;

@@ -11,7 +11,7 @@ import type { Metrics } from "../metrics.js";
 import type { Destination, Resource, ResourceStatus } from "../resources/common.js";
 import { coreKinds, type KindRegistry } from "../resources/kinds.js";
 import { sourceConditions, type ConditionInput } from "./conditions.js";
-import { resolveDestination, UnresolvableDestination } from "./destinations.js";
+import { destinationCACerts, resolveDestination, UnresolvableDestination } from "./destinations.js";
 import { sendToSink } from "./sink-sender.js";
 import type { StatusWriter } from "./status.js";
 import type { ResourceStore } from "./store.js";
@@ -211,6 +211,7 @@ export class SourceReconciler {
               namespace: resource.metadata.namespace,
               name: resource.metadata.name,
               sinkUrl: () => current.sinkUrl,
+              sinkCACerts: () => destinationCACerts((current.resource.spec as SourceSpec).sink),
               signal: abort.signal,
             },
             withAttributes(event, extensions),

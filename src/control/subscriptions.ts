@@ -5,7 +5,12 @@ import { coreKinds } from "../resources/kinds.js";
 import { replyWithTtl } from "./brokers.js";
 import { subscriptionConditions as conditions, type ConditionInput } from "./conditions.js";
 import { toDeliveryOptions } from "./delivery.js";
-import { resolveDestination, UnresolvableDestination, type References } from "./destinations.js";
+import {
+  destinationCACerts,
+  resolveDestination,
+  UnresolvableDestination,
+  type References,
+} from "./destinations.js";
 import type { ChannelDirectory } from "./directory.js";
 
 /** Knative's annotation choosing ordered or unordered delivery (KafkaChannel, Kafka Broker). */
@@ -136,7 +141,9 @@ export function desiredSubscriptions(
         name: resource.metadata.name,
         subscriber: subscriber.url,
         reply: reply.url,
-        delivery: toDeliveryOptions(delivery, deadLetter.url),
+        subscriberCACerts: destinationCACerts(spec.subscriber),
+        replyCACerts: destinationCACerts(spec.reply),
+        delivery: toDeliveryOptions(delivery, deadLetter.url, destinationCACerts(delivery?.deadLetterSink)),
         // The same hop limit as a Trigger's replies: a reply loop through Channels ends too.
         transformReply: replyWithTtl,
       },

@@ -6,7 +6,12 @@ import { coreKinds, type TriggerResource } from "../resources/kinds.js";
 import { brokerChannelName, replyWithTtl } from "./brokers.js";
 import { triggerConditions as conditions, type ConditionInput } from "./conditions.js";
 import { toDeliveryOptions } from "./delivery.js";
-import { resolveDestination, UnresolvableDestination, type References } from "./destinations.js";
+import {
+  destinationCACerts,
+  resolveDestination,
+  UnresolvableDestination,
+  type References,
+} from "./destinations.js";
 import type { ChannelDirectory } from "./directory.js";
 import { adapterTargetFor, type DesiredSubscription, type SubscriptionStatusInput } from "./subscriptions.js";
 
@@ -134,7 +139,8 @@ export function desiredTriggers(
         name: trigger.metadata.name,
         subscriber: subscriber.url,
         reply: brokerAddress,
-        delivery: toDeliveryOptions(delivery, deadLetter.url),
+        subscriberCACerts: destinationCACerts(spec.subscriber),
+        delivery: toDeliveryOptions(delivery, deadLetter.url, destinationCACerts(delivery?.deadLetterSink)),
         filter: filters.of(trigger),
         transformReply: replyWithTtl,
       },

@@ -12,6 +12,8 @@ export interface DeliveryOptions {
   retryAfterMaxMs?: number | undefined;
   /** Resolved absolute URL. */
   deadLetterSink?: string | undefined;
+  /** PEM CAs the dead-letter sink is verified with, when it is https. */
+  deadLetterSinkCACerts?: string | undefined;
 }
 
 /** One consumer's delivery target, resolved by the control plane. */
@@ -22,6 +24,9 @@ export interface SubscriberTarget {
   /** Resolved URL; when absent the event goes straight to `reply`. */
   subscriber?: string | undefined;
   reply?: string | undefined;
+  /** PEM CAs the subscriber and the reply destination are verified with, when they are https. */
+  subscriberCACerts?: string | undefined;
+  replyCACerts?: string | undefined;
   delivery: DeliveryOptions;
   /** Decides before sending; false means filtered out (no HTTP call, acknowledged). */
   filter?: ((event: CloudEvent) => boolean) | undefined;

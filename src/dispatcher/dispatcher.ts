@@ -73,6 +73,7 @@ export function createEventHandler(target: SubscriberTarget, deps: DispatcherDep
     event: CloudEvent,
     delivery: DeliveryOptions,
     context: DeliveryContext,
+    caCerts: string | undefined,
   ): Promise<SendResult> {
     const parent = event.attributes.traceparent;
     const traceparent = typeof parent === "string" ? parent : undefined;
@@ -94,6 +95,7 @@ export function createEventHandler(target: SubscriberTarget, deps: DispatcherDep
           timeoutMs: delivery.timeoutMs,
           signal,
           traceparent: span ? span.traceparent : traceparent,
+          caCerts,
         });
         latency.observe((performance.now() - started) / 1000);
         countAttempt(result.status === undefined ? "error" : String(result.status));
@@ -139,7 +141,13 @@ export function createEventHandler(target: SubscriberTarget, deps: DispatcherDep
       knativeerrordata:
         body.length > 0 ? body.subarray(0, ERROR_DATA_MAX_BYTES).toString("base64") : undefined,
     };
-    const result = await deliver(sink, withAttributes(event, extensions), target.delivery, context);
+    const result = await deliver(
+      sink,
+      withAttributes(event, extensions),
+      target.delivery,
+      context,
+      target.delivery.deadLetterSinkCACerts,
+    );
     if (result.ok) {
       deadLettered.inc(labels);
       return;
@@ -180,7 +188,7 @@ export function createEventHandler(target: SubscriberTarget, deps: DispatcherDep
       );
       return;
     }
-    const result = await deliver(target.reply, transformed, target.delivery, context);
+    const result = await deliver(target.reply, transformed, target.delivery, context, target.replyCACerts);
     if (!result.ok) await deadLetter(transformed, target.reply, result, context);
   }
 
@@ -198,7 +206,13 @@ export function createEventHandler(target: SubscriberTarget, deps: DispatcherDep
         await forwardReply(event, event, context);
         return;
       }
-      const result = await deliver(target.subscriber, event, target.delivery, context);
+      const result = await deliver(
+        target.subscriber,
+        event,
+        target.delivery,
+        context,
+        target.subscriberCACerts,
+      );
       if (!result.ok) {
         await deadLetter(event, target.subscriber, result, context);
         return;

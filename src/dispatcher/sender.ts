@@ -2,6 +2,7 @@ import { Agent, request } from "undici";
 import type { CloudEvent } from "../events/event.js";
 import { toBinaryHttp } from "../events/http.js";
 import { LONGEST_WAIT_MS } from "./delivery.js";
+import { trustedCertificates, type ClientTls } from "../tls.js";
 
 /** Largest response body read from a subscriber (a reply event); more is an error. */
 const MAX_RESPONSE_BYTES = 4 * 1024 * 1024;
@@ -17,20 +18,52 @@ export type SendResult =
     };
 
 /**
- * Posts events in binary mode over pooled keep-alive connections (one undici Agent for the
- * process), with `Prefer: reply` (Knative data plane: the subscriber may answer with an event).
+ * Posts events in binary mode over pooled keep-alive connections, with `Prefer: reply` (Knative data
+ * plane: the subscriber may answer with an event). One undici Agent (a pool per origin) for the
+ * destinations without CACerts, and one per distinct CACerts: an https destination is verified
+ * against the system CAs, the configured CA bundle and its own CACerts (Knative duck/v1
+ * Destination), never with verification off; the configured client certificate is presented to
+ * destinations that ask for one.
  */
 export class Sender {
   private readonly agent: Agent;
+  private readonly agentsByCACerts = new Map<string, Agent>();
   private readonly defaultTimeoutMs: number;
 
-  constructor(options: { connectionsPerOrigin: number; defaultTimeoutMs: number }) {
-    this.agent = new Agent({
-      connections: options.connectionsPerOrigin,
+  constructor(
+    private readonly options: {
+      connectionsPerOrigin: number;
+      defaultTimeoutMs: number;
+      tls?: ClientTls | undefined;
+    },
+  ) {
+    this.agent = this.createAgent(undefined);
+    this.defaultTimeoutMs = options.defaultTimeoutMs;
+  }
+
+  private createAgent(caCerts: string | undefined): Agent {
+    const tls = this.options.tls;
+    const custom = caCerts !== undefined || tls?.ca !== undefined;
+    return new Agent({
+      connections: this.options.connectionsPerOrigin,
       keepAliveTimeout: 30_000,
       pipelining: 1,
+      connect: {
+        ...(custom ? { ca: trustedCertificates(tls?.ca, caCerts) } : {}),
+        ...(tls?.cert && tls.key ? { cert: tls.cert, key: tls.key } : {}),
+      },
     });
-    this.defaultTimeoutMs = options.defaultTimeoutMs;
+  }
+
+  /** The agent for destinations verified with `caCerts`, created on first use. */
+  private agentFor(caCerts: string | undefined): Agent {
+    if (caCerts === undefined || caCerts === "") return this.agent;
+    let agent = this.agentsByCACerts.get(caCerts);
+    if (!agent) {
+      agent = this.createAgent(caCerts);
+      this.agentsByCACerts.set(caCerts, agent);
+    }
+    return agent;
   }
 
   async send(
@@ -41,6 +74,8 @@ export class Sender {
       signal?: AbortSignal | undefined;
       /** W3C trace context of this delivery, sent as the `traceparent` header. */
       traceparent?: string | undefined;
+      /** PEM CA certificates an https destination is verified with, besides the trusted ones. */
+      caCerts?: string | undefined;
     } = {},
   ): Promise<SendResult> {
     const { headers, body } = toBinaryHttp(event);
@@ -51,7 +86,13 @@ export class Sender {
     );
     const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
     try {
-      const response = await request(url, { method: "POST", headers, body, signal, dispatcher: this.agent });
+      const response = await request(url, {
+        method: "POST",
+        headers,
+        body,
+        signal,
+        dispatcher: this.agentFor(options.caCerts),
+      });
       const chunks: Buffer[] = [];
       let size = 0;
       for await (const chunk of response.body) {
@@ -80,6 +121,6 @@ export class Sender {
   }
 
   async close(): Promise<void> {
-    await this.agent.close();
+    await Promise.all([this.agent, ...this.agentsByCACerts.values()].map((agent) => agent.close()));
   }
 }

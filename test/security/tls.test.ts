@@ -1,0 +1,194 @@
+import assert from "node:assert/strict";
+import { mkdtemp, rm } from "node:fs/promises";
+import { createServer as createSecureServer, type Server } from "node:https";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { Agent, request } from "undici";
+import { ConfigError, loadConfig } from "../../src/config.js";
+import { eventually } from "../support/eventually.js";
+import { InProcessHerald } from "../support/herald.js";
+import { startReceiver, type ReceivedRequest, type Receiver } from "../support/receiver.js";
+import { createCertificateAuthority, issueCertificate, type Issued } from "../support/tls.js";
+
+/** An https subscriber on loopback serving `certificate`; with `clientCA` it asks for a client certificate. */
+async function startSecureReceiver(
+  certificate: Issued,
+  options: { clientCA?: string } = {},
+): Promise<{ url: string; requests: ReceivedRequest[]; server: Server }> {
+  const requests: ReceivedRequest[] = [];
+  const server = createSecureServer(
+    {
+      cert: certificate.cert,
+      key: certificate.key,
+      ...(options.clientCA ? { ca: options.clientCA, requestCert: true, rejectUnauthorized: true } : {}),
+    },
+    (req, res) => {
+      const chunks: Buffer[] = [];
+      req.on("data", (chunk: Buffer) => chunks.push(chunk));
+      req.on("end", () => {
+        requests.push({
+          method: req.method ?? "",
+          url: req.url ?? "",
+          headers: req.headers,
+          body: Buffer.concat(chunks),
+          at: performance.now(),
+        });
+        res.writeHead(202).end();
+      });
+    },
+  );
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return { url: `https://127.0.0.1:${(server.address() as AddressInfo).port}/`, requests, server };
+}
+
+function channelWith(name: string, subscriber: Record<string, unknown>, deadLetterUri?: string): string {
+  const channel = { apiVersion: "messaging.knative.dev/v1", kind: "Channel", metadata: { name } };
+  const subscription = {
+    apiVersion: "messaging.knative.dev/v1",
+    kind: "Subscription",
+    metadata: { name: `${name}-sub` },
+    spec: {
+      channel: { apiVersion: "messaging.knative.dev/v1", kind: "Channel", name },
+      subscriber,
+      ...(deadLetterUri ? { delivery: { deadLetterSink: { uri: deadLetterUri } } } : {}),
+    },
+  };
+  return [channel, subscription].map((manifest) => JSON.stringify(manifest)).join("\n---\n");
+}
+
+describe("TLS", () => {
+  let dir: string;
+  let ca: Issued;
+  let trusting: Agent;
+  const closing: Array<() => Promise<void>> = [];
+
+  /** Applies YAML through the https resource API; resolves with the applied resources. */
+  async function apply(
+    apiUrl: string,
+    yaml: string,
+  ): Promise<Array<{ status: { address?: { url: string } } }>> {
+    const response = await request(`${apiUrl}/apply`, {
+      method: "POST",
+      headers: { "content-type": "application/yaml" },
+      body: yaml,
+      dispatcher: trusting,
+    });
+    const body = (await response.body.json()) as { items?: Array<{ status: { address?: { url: string } } }> };
+    assert.equal(response.statusCode, 200, JSON.stringify(body));
+    return body.items ?? [];
+  }
+
+  async function postEvent(url: string, id: string): Promise<number> {
+    const response = await request(url, {
+      method: "POST",
+      headers: {
+        "ce-specversion": "1.0",
+        "ce-id": id,
+        "ce-type": "dev.herald.test",
+        "ce-source": "/tls",
+        "content-type": "application/json",
+      },
+      body: '{"n":1}',
+      dispatcher: trusting,
+    });
+    await response.body.dump();
+    return response.statusCode;
+  }
+
+  async function startHerald(options: { env?: Record<string, string> } = {}) {
+    const herald = await InProcessHerald.start(options.env ? { env: options.env } : {});
+    closing.push(() => herald.close());
+    return herald;
+  }
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), "herald-tls-"));
+    ca = await createCertificateAuthority(dir, "test-ca");
+    trusting = new Agent({ connect: { ca: ca.cert } });
+  });
+  after(async () => {
+    for (const close of closing.reverse()) await close();
+    await trusting.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("delivers to an https subscriber verified with its CACerts, and dead-letters without them", async () => {
+    const herald = await startHerald();
+    const subscriberCertificate = await issueCertificate(ca, dir, "subscriber", { serial: 2001 });
+    const subscriber = await startSecureReceiver(subscriberCertificate);
+    closing.push(() => new Promise((resolve) => subscriber.server.close(() => resolve())));
+    const deadLetters: Receiver = await startReceiver();
+    closing.push(() => deadLetters.close());
+
+    await apply(
+      herald.url,
+      channelWith("with-ca", { uri: subscriber.url, CACerts: ca.cert }, deadLetters.url),
+    );
+    await apply(herald.url, channelWith("without-ca", { uri: subscriber.url }, deadLetters.url));
+    await eventually(async () => (await postEvent(`${herald.url}/channels/default/with-ca`, "ca-1")) === 202);
+    await eventually(
+      async () => (await postEvent(`${herald.url}/channels/default/without-ca`, "ca-2")) === 202,
+    );
+
+    await eventually(() => subscriber.requests.some((r) => r.headers["ce-id"] === "ca-1"), {
+      message: "the event verified with CACerts at the https subscriber",
+    });
+    const dead = await eventually(() => deadLetters.requests.find((r) => r.headers["ce-id"] === "ca-2"), {
+      message: "the unverifiable delivery in the dead-letter sink",
+    });
+    assert.equal(dead.headers["ce-knativeerrordest"], subscriber.url);
+    const reason = Buffer.from(String(dead.headers["ce-knativeerrordata"]), "base64").toString();
+    assert.match(reason, /certificate/i);
+    assert.ok(!subscriber.requests.some((r) => r.headers["ce-id"] === "ca-2"));
+    assert.ok(!deadLetters.requests.some((r) => r.headers["ce-id"] === "ca-1"));
+  });
+
+  it("trusts HERALD_TLS_CA_FILE and presents HERALD_TLS_CLIENT_CERT_FILE to a subscriber that asks for it", async () => {
+    const client = await issueCertificate(ca, dir, "herald-client", { serial: 3001 });
+    const herald = await startHerald({
+      env: {
+        HERALD_TLS_CA_FILE: ca.certFile,
+        HERALD_TLS_CLIENT_CERT_FILE: client.certFile,
+        HERALD_TLS_CLIENT_KEY_FILE: client.keyFile,
+      },
+    });
+    const subscriber = await startSecureReceiver(await issueCertificate(ca, dir, "mtls", { serial: 3002 }), {
+      clientCA: ca.cert,
+    });
+    closing.push(() => new Promise((resolve) => subscriber.server.close(() => resolve())));
+    await apply(herald.url, channelWith("mutual", { uri: subscriber.url }));
+    await eventually(
+      async () => (await postEvent(`${herald.url}/channels/default/mutual`, "mtls-1")) === 202,
+    );
+    await eventually(() => subscriber.requests.some((r) => r.headers["ce-id"] === "mtls-1"), {
+      message: "the event at the subscriber that asks for a client certificate",
+    });
+  });
+
+  it("sends a source's events to an https sink verified with the sink's CACerts", async () => {
+    const herald = await startHerald();
+    const sink = await startSecureReceiver(await issueCertificate(ca, dir, "sink", { serial: 4001 }));
+    closing.push(() => new Promise((resolve) => sink.server.close(() => resolve())));
+    await apply(
+      herald.url,
+      JSON.stringify({
+        apiVersion: "sources.knative.dev/v1",
+        kind: "PingSource",
+        metadata: { name: "secure-ping" },
+        spec: { schedule: "* * * * * *", data: "{}", sink: { uri: sink.url, CACerts: ca.cert } },
+      }),
+    );
+    await eventually(() => sink.requests.length >= 1, { message: "a ping event at the https sink" });
+  });
+
+  it("refuses a client certificate without its key", () => {
+    assert.throws(
+      () => loadConfig({}, { HERALD_TLS_CLIENT_KEY_FILE: join(dir, "herald.key") }),
+      (error: unknown) =>
+        error instanceof ConfigError &&
+        error.problems.some((p) => p.startsWith("tls.clientCertFile (HERALD_TLS_CLIENT_CERT_FILE)")),
+    );
+  });
+});
