@@ -181,10 +181,28 @@ class MemoryChannelAdapter implements ChannelAdapter<InMemoryChannelSpec> {
     return true;
   }
 
+  /**
+   * Stops every consumer. What is still queued is lost with the process: each channel that held
+   * events says how many, per subscription, in one warning.
+   */
   async close(): Promise<void> {
     await Promise.all(
       [...this.channels.values()].flatMap((queues) => [...queues.values()].map((queue) => queue.detach())),
     );
+    for (const [channel, queues] of this.channels) {
+      const subscriptions: Record<string, number> = {};
+      let discarded = 0;
+      for (const [subscription, queue] of queues) {
+        if (queue.size === 0) continue;
+        subscriptions[subscription] = queue.size;
+        discarded += queue.size;
+      }
+      if (discarded > 0)
+        this.logger.warn(
+          { channel, discarded, subscriptions },
+          "in-memory events discarded at shutdown: they were not delivered and do not survive a restart",
+        );
+    }
   }
 }
 

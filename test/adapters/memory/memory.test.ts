@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { Writable } from "node:stream";
 import { describe, it } from "node:test";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
@@ -167,6 +168,42 @@ describe("InMemoryChannel adapter", () => {
       },
       { message: "the delivered events to be collected" },
     );
+  });
+
+  it("logs, per channel, how many events it discards when it closes", async () => {
+    const lines: string[] = [];
+    const capture = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        lines.push(chunk.toString());
+        done();
+      },
+    });
+    const config = memoryConfig.schema.parse({});
+    const adapter = memoryChannelPlugin.create({ config, logger: pino({ level: "info" }, capture) });
+    const kept = await channelOn(adapter);
+    const drained = await channelOn(adapter);
+    for (const name of ["a", "b"]) {
+      const handle = await adapter.subscribe(kept, testSubscription(name), async () => undefined);
+      await handle.close();
+    }
+    const seen: string[] = [];
+    await adapter.subscribe(drained, testSubscription("c"), async (event) => {
+      seen.push(idOf(event));
+    });
+    await adapter.publish(
+      kept,
+      ["1", "2", "3"].map((id) => testEvent(id)),
+      now(),
+    );
+    await adapter.publish(drained, [testEvent("4")], now());
+    await eventually(() => seen.length === 1);
+    await adapter.close();
+    const warnings = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+    assert.deepEqual(
+      warnings.map(({ channel, discarded, subscriptions }) => ({ channel, discarded, subscriptions })),
+      [{ channel: `default/${kept.name}`, discarded: 6, subscriptions: { "default/a": 3, "default/b": 3 } }],
+    );
+    assert.match(String(warnings[0]!.msg), /discarded at shutdown/);
   });
 
   it("takes its capacity from HERALD_MEMORY_CAPACITY (memory.capacity), 10 000 by default", () => {
