@@ -62,6 +62,8 @@ export class ChannelLog implements SubscriptionSource {
   private commitVersion = 0;
   private lastRoomCheck: { at: number; commitVersion: number } | undefined;
   private closed = false;
+  /** Closed, positions stored: a late `store` (a handle closed after its channel) writes nothing. */
+  private stored = false;
 
   private constructor(
     readonly dir: string,
@@ -206,6 +208,7 @@ export class ChannelLog implements SubscriptionSource {
   }
 
   store(subscription: SubscriptionTarget, position: number, durable: boolean): Promise<void> {
+    if (this.stored) return Promise.resolve();
     return this.offsets.write(subscription.namespace, subscription.name, position, durable);
   }
 
@@ -401,7 +404,9 @@ export class ChannelLog implements SubscriptionSource {
     const running = [...this.running.values()];
     this.running.clear();
     this.commits.clear();
+    // Their positions are stored as they close; after that, nothing is written (the folder may go).
     await Promise.all(running.map((subscription) => subscription.close()));
+    this.stored = true;
     await this.log.close();
     this.cache.clear();
   }

@@ -78,6 +78,7 @@ export class LogSubscription {
   private storedPosition: number;
   private storing: Promise<void> | undefined;
   private closed = false;
+  private closing: Promise<void> | undefined;
   private idle: (() => void)[] = [];
 
   constructor(
@@ -287,14 +288,17 @@ export class LogSubscription {
    * Takes no more records, waits for the handler calls in flight, and stores the committed position
    * (synced); everything not acknowledged stays in the log for the next consumer.
    */
-  async close(): Promise<void> {
-    if (!this.closed) {
-      this.closed = true;
-      this.waiting?.();
-      this.waiting = undefined;
-      for (const timer of [this.retryTimer, this.redeliveryTimer, this.commitTimer]) clearTimeout(timer);
-      this.retryTimer = this.redeliveryTimer = this.commitTimer = undefined;
-    }
+  close(): Promise<void> {
+    this.closing ??= this.stop();
+    return this.closing;
+  }
+
+  private async stop(): Promise<void> {
+    this.closed = true;
+    this.waiting?.();
+    this.waiting = undefined;
+    for (const timer of [this.retryTimer, this.redeliveryTimer, this.commitTimer]) clearTimeout(timer);
+    this.retryTimer = this.redeliveryTimer = this.commitTimer = undefined;
     if (this.inFlight > 0) await new Promise<void>((resolve) => this.idle.push(resolve));
     this.advance();
     await this.store(true);

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { utimes } from "node:fs/promises";
+import { access, utimes } from "node:fs/promises";
+import { join } from "node:path";
 import { describe, it } from "node:test";
 import { HeraldError } from "../../../src/errors.js";
 import { gate, testEvent, testIds } from "../../support/adapter-fixtures.js";
@@ -110,6 +111,22 @@ describe("LogChannel retention", () => {
     await adapter.publish(channel, [testEvent("new")], publishOptions());
     await eventually(() => received.ids().includes("new"), { message: "an event published after retention" });
     assert.deepEqual(received.ids(), ["new"]);
+  });
+
+  it("deleting a channel removes its log and positions; a handle closed afterwards writes nothing back", async (t) => {
+    const dir = await temporaryFolder(t);
+    const adapter = logAdapter(dir);
+    t.after(() => adapter.close());
+    const channel = logChannel();
+    await adapter.createChannel(channel);
+    const received = collector();
+    const handle = await adapter.subscribe(channel, orderedSubscription(), received.handler);
+    await adapter.publish(channel, [testEvent("before-delete")], publishOptions());
+    await eventually(() => received.events.length === 1, { message: "the event delivered" });
+    await adapter.deleteChannel(channel);
+    await handle.close();
+    const folder = join(dir, channel.namespace, channel.name);
+    await assert.rejects(access(folder), { code: "ENOENT" }, "the channel's folder is gone");
   });
 
   it("runs retention by itself at an interval derived from retentionDuration", async (t) => {
