@@ -115,7 +115,10 @@ export class ChannelLog implements SubscriptionSource {
   /** Makes this instance the log's writer (recovering its tail), once. */
   becomeWriter(): Promise<void> {
     this.writerReady ??= this.log.recover().then(
-      () => this.startRetention(),
+      async () => {
+        await this.offsets.removeLeftovers();
+        this.startRetention();
+      },
       (error: unknown) => {
         this.writerReady = undefined;
         throw error;

@@ -64,6 +64,19 @@ export class OffsetStore {
     }
   }
 
+  /** Removes the temporary files of writes a crash interrupted. */
+  async removeLeftovers(): Promise<void> {
+    let names: string[];
+    try {
+      names = await readdir(this.dir);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") return;
+      throw error;
+    }
+    for (const name of names)
+      if (name.startsWith(".") && name.endsWith(".tmp")) await rm(join(this.dir, name), { force: true });
+  }
+
   async remove(namespace: string, name: string): Promise<void> {
     await rm(this.fileOf(namespace, name), { force: true });
   }

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { open, stat, truncate } from "node:fs/promises";
+import { access, open, stat, truncate, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { describe, it } from "node:test";
 import fc from "fast-check";
 import { crc32, crc32Portable, encodeEvent } from "../../../adapters/log/record.js";
@@ -185,7 +186,7 @@ describe("LogChannel crash safety", () => {
     assert.equal(error.skippedBytes, firstSize - ends[0]!);
   });
 
-  it("continues every subscription from its committed position after the writer is closed and reopened", async (t) => {
+  it("continues every subscription from its committed position after the writer is closed and reopened, removing interrupted writes", async (t) => {
     const dir = await temporaryFolder(t);
     const channel = logChannel();
     const first = logAdapter(dir);
@@ -197,10 +198,14 @@ describe("LogChannel crash safety", () => {
     await handle.close();
     await first.publish(channel, eventsOf("late", [5, 5, 5]), publishOptions());
     await first.close();
+    // What a crash in the middle of storing a position leaves.
+    const leftover = join(dir, channel.namespace, channel.name, "subscriptions", ".interrupted.tmp");
+    await writeFile(leftover, "{");
 
     const second = logAdapter(dir);
     t.after(() => second.close());
     await second.createChannel(channel);
+    await assert.rejects(access(leftover), { code: "ENOENT" }, "the interrupted write's file is removed");
     const after = collector();
     await second.subscribe(channel, orderedSubscription("resume"), after.handler);
     await eventually(() => after.events.length >= 3, { message: "the late events" });
