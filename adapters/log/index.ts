@@ -44,6 +44,14 @@ import { logChannelNames, logChannelSpecSchema, settingsOf, type LogChannelSpec 
  * folder: two processes writing the same channel's log are not supported (as for Herald's data
  * directory as a whole). Several adapter instances of one process may share a folder, one writing a
  * channel and the others following it.
+ *
+ * Why a segment log of its own rather than an embedded store (LMDB, LevelDB): the access pattern is
+ * append, sequential reads per subscription, and dropping whole prefixes. Deleting a segment file
+ * gives the space back at once (an LMDB file never shrinks: deleting every entry of a 2.6 MB lmdb-js
+ * database left it at 2.6 MB; LevelDB reclaims by rewriting in compaction); one `fdatasync` covers a
+ * whole group of publishes (measured on a 2-vCPU machine: 37 800 durable publishes/s from 50
+ * concurrent publishers, 50 per sync, where lmdb-js 3.5 made 3 400 durable puts/s the same way); the
+ * torn-tail rule is explicit and tested; and there is no native addon to build or ship.
  */
 const channelKey = (channel: { namespace: string; name: string }) => `${channel.namespace}/${channel.name}`;
 
