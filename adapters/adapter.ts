@@ -152,6 +152,13 @@ export interface AdapterContext<Config> {
    * by hand (in a test) may leave it out when its backend keeps no files.
    */
   readonly dataDir?: string | undefined;
+  /**
+   * Tells Herald that a publish was accepted by a channel that has no subscription, so no one will
+   * receive its events (Herald counts them in `herald_events_unconsumed_total` and logs it). A
+   * backend that keeps events for subscriptions created later need not call it.
+   */
+  readonly onUnconsumed?:
+    ((channel: { namespace: string; name: string }, events: number) => void) | undefined;
 }
 
 /**

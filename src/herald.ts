@@ -57,7 +57,7 @@ export async function createHerald(options: HeraldOptions): Promise<Herald> {
     maxResources: config.maxResources,
   });
   await store.load();
-  const adapters = new AdapterRegistry(plugins.channels, config, logger);
+  const adapters = new AdapterRegistry(plugins.channels, config, logger, metrics);
   const sender = new Sender({
     connectionsPerOrigin: config.dispatcher.connectionsPerOrigin,
     defaultTimeoutMs: config.dispatcher.defaultTimeoutMs,

@@ -56,6 +56,12 @@ export class Metrics {
     labelNames: ["namespace", "name"],
     registers: [this.registry],
   });
+  readonly unconsumed = new Counter({
+    name: "herald_events_unconsumed_total",
+    help: "Events accepted by a channel that had no subscription, so no one received them",
+    labelNames: ["namespace", "name"],
+    registers: [this.registry],
+  });
   readonly sourceEvents = new Counter({
     name: "herald_source_events_total",
     help: "Events sources sent to their sink, by outcome (delivered, or rejected for good by the sink)",
@@ -93,6 +99,7 @@ export class Metrics {
   /** Removes the ingress label set of one channel or Broker address (it was deleted). */
   forgetAddress(namespace: string, name: string): void {
     this.ingressAccepted.remove({ namespace, name });
+    this.unconsumed.remove({ namespace, name });
   }
 }
 

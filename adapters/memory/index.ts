@@ -2,6 +2,7 @@ import { backendUnavailable, HeraldError } from "../../src/errors.js";
 import type { CloudEvent } from "../../src/events/event.js";
 import {
   defineChannelPlugin,
+  type AdapterContext,
   type ChannelAdapter,
   type ChannelBackendStatus,
   type ChannelTarget,
@@ -46,6 +47,7 @@ class MemoryChannelAdapter implements ChannelAdapter<InMemoryChannelSpec> {
   constructor(
     private readonly config: MemoryConfig,
     private readonly logger: Logger,
+    private readonly onUnconsumed: AdapterContext<MemoryConfig>["onUnconsumed"],
   ) {
     this.budget = new MemoryBudget(config.totalMaxBytes);
   }
@@ -81,6 +83,8 @@ class MemoryChannelAdapter implements ChannelAdapter<InMemoryChannelSpec> {
     if (options.signal.aborted) throw backendUnavailable("InMemoryChannel", "the publish deadline passed");
     const queues = this.channels.get(channelKey(channel));
     if (!queues) throw new HeraldError("ChannelNotFound", `channel ${channelKey(channel)} is not running`);
+    // Accepted, as Knative's in-memory channel does, but said: no subscription will ever see them.
+    if (queues.size === 0 && events.length > 0) this.onUnconsumed?.(channel, events.length);
     // A subscription's filter (a Trigger's) is applied here, so a filtered-out event never takes a
     // queue slot or a handler call. All or nothing: every queue must have room for its share of the
     // batch, and the adapter for the batch, before any event is queued.
@@ -210,5 +214,5 @@ export const memoryChannelPlugin = defineChannelPlugin({
   kind: inMemoryChannelNames,
   specSchema: inMemoryChannelSpecSchema,
   config: memoryConfig,
-  create: ({ config, logger }) => new MemoryChannelAdapter(config, logger),
+  create: ({ config, logger, onUnconsumed }) => new MemoryChannelAdapter(config, logger, onUnconsumed),
 });

@@ -1,6 +1,7 @@
 import type { Logger } from "pino";
 import type { ChannelAdapter, ChannelPlugin } from "../../adapters/adapter.js";
 import { sliceOf, type HeraldConfig } from "../config.js";
+import type { Metrics } from "../metrics.js";
 
 /**
  * The channel adapters of one Herald, created on first use from their plug-ins, so a Herald with no
@@ -8,11 +9,14 @@ import { sliceOf, type HeraldConfig } from "../config.js";
  */
 export class AdapterRegistry {
   private readonly created = new Map<string, ChannelAdapter>();
+  /** Channels whose events went unconsumed already: logged at info once, then at debug. */
+  private readonly unconsumedChannels = new Set<string>();
 
   constructor(
     private readonly plugins: readonly ChannelPlugin[],
     private readonly config: HeraldConfig,
     private readonly logger: Logger,
+    private readonly metrics: Metrics,
   ) {}
 
   get(kind: string): ChannelAdapter | undefined {
@@ -24,9 +28,21 @@ export class AdapterRegistry {
       config: plugin.config ? sliceOf(this.config, plugin.config) : undefined,
       logger: this.logger.child({ adapter: kind }),
       dataDir: this.config.dataDir,
+      onUnconsumed: (channel, events) => this.countUnconsumed(kind, channel, events),
     });
     this.created.set(kind, adapter);
     return adapter;
+  }
+
+  private countUnconsumed(kind: string, channel: { namespace: string; name: string }, events: number): void {
+    this.metrics.unconsumed.inc({ namespace: channel.namespace, name: channel.name }, events);
+    const key = `${kind}/${channel.namespace}/${channel.name}`;
+    const first = !this.unconsumedChannels.has(key);
+    this.unconsumedChannels.add(key);
+    this.logger[first ? "info" : "debug"](
+      { channel: key, events },
+      "events accepted by a channel with no subscription: no one will receive them",
+    );
   }
 
   /** The adapters created so far. */

@@ -170,6 +170,26 @@ describe("InMemoryChannel adapter", () => {
     );
   });
 
+  it("reports the events a channel accepts while it has no subscription", async (t) => {
+    const reported: [string, number][] = [];
+    const adapter = memoryChannelPlugin.create({
+      config: memoryConfig.schema.parse({}),
+      logger,
+      onUnconsumed: (channel, events) => reported.push([channel.name, events]),
+    });
+    t.after(() => adapter.close());
+    const channel = await channelOn(adapter);
+    await adapter.publish(channel, [testEvent("1"), testEvent("2")], now());
+    assert.deepEqual(reported, [[channel.name, 2]]);
+    const seen: string[] = [];
+    await adapter.subscribe(channel, testSubscription("s"), async (event) => {
+      seen.push(idOf(event));
+    });
+    await adapter.publish(channel, [testEvent("3")], now());
+    await eventually(() => seen.length === 1);
+    assert.deepEqual(reported, [[channel.name, 2]]);
+  });
+
   it("logs, per channel, how many events it discards when it closes", async () => {
     const lines: string[] = [];
     const capture = new Writable({
