@@ -21,6 +21,8 @@ export const configSchema = z.object({
   logLevel: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
   /** Largest accepted ingress request body, in bytes. */
   maxBodyBytes: positiveInt.default(4 * 1024 * 1024),
+  /** The most events one batched ingress request may hold (413 above). */
+  maxBatchEvents: positiveInt.default(1000),
   /** How long ingress waits for a backend to accept events before answering 503. */
   publishTimeoutMs: positiveInt.default(5_000),
   /** The channelTemplate a `Channel` (or a Broker with no channel configuration) gets. */
@@ -94,6 +96,7 @@ export const environmentVariables = {
   HERALD_CONFIG_DIR: "configDir",
   HERALD_LOG_LEVEL: "logLevel",
   HERALD_MAX_BODY_BYTES: "maxBodyBytes",
+  HERALD_MAX_BATCH_EVENTS: "maxBatchEvents",
   HERALD_DEFAULT_CHANNEL_KIND: "defaultChannelKind",
   HERALD_MAX_RESOURCES: "maxResources",
   HERALD_PUBLISH_TIMEOUT_MS: "publishTimeoutMs",

@@ -145,7 +145,13 @@ export async function createHerald(options: HeraldOptions): Promise<Herald> {
   const ingress = createIngressHandler(
     (kind, namespace, name) =>
       directory.lookup(kind, namespace, kind === "brokers" ? brokerChannelName(name) : name),
-    { maxBodyBytes: config.maxBodyBytes, logger, tracing, metrics },
+    {
+      maxBodyBytes: config.maxBodyBytes,
+      maxBatchEvents: config.maxBatchEvents,
+      logger,
+      tracing,
+      metrics,
+    },
   );
   const server: Server = createServer((req, res) => {
     const url = req.url ?? "/";

@@ -1,6 +1,6 @@
 import { HeraldError } from "../errors.js";
 import type { AttributeValue, CloudEvent } from "./event.js";
-import { validateAttributes, type Problem } from "./validate.js";
+import { ATTRIBUTE_NAME, validateAttributes, type Problem } from "./validate.js";
 
 /** CloudEvents HTTP protocol binding 1.0: binary, structured and batched content modes. */
 export type Headers = Readonly<Record<string, string | string[] | undefined>>;
@@ -9,8 +9,29 @@ export type ContentMode = "binary" | "structured" | "batch";
 const STRUCTURED = "application/cloudevents";
 const BATCH = "application/cloudevents-batch";
 
+/** The most events one batched request may hold by default (413 above). */
+export const DEFAULT_MAX_BATCH_EVENTS = 1000;
+/**
+ * How deeply a structured or batched body may nest JSON objects and arrays, the event object (and
+ * the batch array) included. Deeper input is refused with 400 before it is parsed.
+ */
+export const MAX_JSON_DEPTH = 128;
+
+export interface ParseLimits {
+  /** The most events a batch may hold; DEFAULT_MAX_BATCH_EVENTS when unset. */
+  readonly maxBatchEvents?: number | undefined;
+}
+
+/** Decodes UTF-8 strictly: invalid bytes are an error, never U+FFFD. */
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
 function headerValue(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value.join(",") : value;
+}
+
+/** Whether a header was sent more than once (Node's `headersDistinct`, undici's repeated headers). */
+function isRepeated(value: string | string[] | undefined): boolean {
+  return Array.isArray(value) && value.length > 1;
 }
 
 function mediaType(contentType: string | undefined): string {
@@ -40,12 +61,25 @@ const BARE_PERCENT = /%(?![0-9A-Fa-f]{2})/g;
 /**
  * HTTP binding 3.1.3.2: header values are percent-decoded, and escapes that decode to invalid UTF-8
  * are rejected. A `%` that starts no escape is kept as it is: senders that do not percent-encode
- * (the CloudEvents JavaScript, Go and Java SDKs) send a value such as `100%` unchanged.
+ * (the CloudEvents JavaScript, Go and Java SDKs) send a value such as `100%` unchanged. Raw bytes
+ * above 0x7F (Node reads header values as Latin-1) are read as the UTF-8 they must be, and rejected
+ * when they are not UTF-8.
  */
 function percentDecode(value: string): string | undefined {
-  if (!value.includes("%")) return value;
+  let text = value;
+  for (let i = 0; i < value.length; i++) {
+    if (value.charCodeAt(i) > 0x7f) {
+      try {
+        text = utf8.decode(Buffer.from(value, "latin1"));
+      } catch {
+        return undefined;
+      }
+      break;
+    }
+  }
+  if (!text.includes("%")) return text;
   try {
-    return decodeURIComponent(value.replace(BARE_PERCENT, "%25"));
+    return decodeURIComponent(text.replace(BARE_PERCENT, "%25"));
   } catch {
     return undefined;
   }
@@ -76,18 +110,32 @@ function percentEncode(value: string): string {
 function parseBinary(headers: Headers, body: Buffer): CloudEvent {
   const attributes: Record<string, AttributeValue> = {};
   const problems: Problem[] = [];
-  for (const name in headers) {
-    if (name.length <= 3 || !name.startsWith("ce-")) continue;
-    const raw = headerValue(headers[name]);
-    if (raw === undefined) continue;
-    const decoded = percentDecode(raw);
+  for (const name of Object.keys(headers)) {
+    if (!name.startsWith("ce-")) continue;
     const attribute = name.slice(3);
+    const value = headers[name];
+    if (value === undefined) continue;
+    if (isRepeated(value)) {
+      problems.push({ attribute, rule: `the ${name} header is repeated; send each attribute once` });
+      continue;
+    }
+    // Checked before it is used as a key: `__proto__` would set the object's prototype instead.
+    if (!ATTRIBUTE_NAME.test(attribute)) {
+      problems.push({ attribute, rule: "attribute names must be lowercase letters a-z and digits 0-9" });
+      continue;
+    }
+    const decoded = percentDecode(headerValue(value)!);
     if (decoded === undefined)
       problems.push({ attribute, rule: "header value is not valid percent-encoded UTF-8" });
     else attributes[attribute] = decoded;
   }
-  const contentType = headerValue(headers["content-type"]);
-  if (contentType) attributes.datacontenttype = contentType;
+  const contentType = headers["content-type"];
+  if (isRepeated(contentType))
+    problems.push({ attribute: "datacontenttype", rule: "the content-type header is repeated" });
+  else {
+    const value = headerValue(contentType);
+    if (value) attributes.datacontenttype = value;
+  }
   problems.push(...validateAttributes(attributes));
   if (problems.length > 0) throw invalid(problems);
   return { attributes, data: body.length > 0 ? body : undefined };
@@ -127,22 +175,80 @@ export function fromStructuredJson(input: unknown, index?: number): CloudEvent {
   return { attributes, data: bytes };
 }
 
+function bodyProblem(rule: string): HeraldError {
+  return new HeraldError("InvalidEvent", `request body ${rule}`, {
+    problems: [{ attribute: "(body)", rule }],
+  });
+}
+
+/**
+ * How deeply `body` nests JSON objects and arrays, counted in one pass over its bytes (brackets in
+ * strings do not count). Stops counting past `limit`.
+ */
+function jsonDepth(body: Buffer, limit: number): number {
+  let depth = 0;
+  let deepest = 0;
+  let inString = false;
+  for (let i = 0; i < body.length; i++) {
+    const byte = body[i]!;
+    if (inString) {
+      if (byte === 0x5c)
+        i++; // backslash: the next byte is escaped
+      else if (byte === 0x22) inString = false;
+    } else if (byte === 0x22) inString = true;
+    else if (byte === 0x5b || byte === 0x7b) {
+      depth++;
+      if (depth > deepest) {
+        deepest = depth;
+        if (deepest > limit) return deepest;
+      }
+    } else if (byte === 0x5d || byte === 0x7d) depth--;
+  }
+  return deepest;
+}
+
+/** Parses a structured or batched body: strict UTF-8, at most MAX_JSON_DEPTH levels, then JSON. */
 function parseJson(body: Buffer): unknown {
+  let text: string;
   try {
-    return JSON.parse(body.toString("utf8"));
+    text = utf8.decode(body);
+  } catch {
+    throw bodyProblem("is not valid UTF-8");
+  }
+  if (jsonDepth(body, MAX_JSON_DEPTH) > MAX_JSON_DEPTH)
+    throw bodyProblem(`nests JSON deeper than ${MAX_JSON_DEPTH} levels`);
+  try {
+    return JSON.parse(text);
   } catch (error) {
-    throw new HeraldError("InvalidEvent", `request body is not valid JSON: ${(error as Error).message}`, {
-      problems: [{ attribute: "(body)", rule: `not valid JSON: ${(error as Error).message}` }],
-    });
+    throw bodyProblem(`is not valid JSON: ${(error as Error).message}`);
   }
 }
 
 /**
  * Reads the events of one HTTP request (or response) in whichever content mode it uses.
  * Throws InvalidEvent (400) naming every attribute and rule broken, UnsupportedMediaType (415)
- * for a structured format other than JSON. A batch is all or nothing.
+ * for a structured format other than JSON, PayloadTooLarge (413) for a batch of more than
+ * `limits.maxBatchEvents` events. A batch is all or nothing. Any other failure while reading the
+ * input is the input's fault too: InvalidEvent, never an internal error.
  */
-export function parseHttpEvents(headers: Headers, body: Buffer): { events: CloudEvent[]; mode: ContentMode } {
+export function parseHttpEvents(
+  headers: Headers,
+  body: Buffer,
+  limits: ParseLimits = {},
+): { events: CloudEvent[]; mode: ContentMode } {
+  try {
+    return parseEvents(headers, body, limits);
+  } catch (error) {
+    if (error instanceof HeraldError) throw error;
+    throw bodyProblem(`cannot be read as events: ${(error as Error).message}`);
+  }
+}
+
+function parseEvents(
+  headers: Headers,
+  body: Buffer,
+  limits: ParseLimits,
+): { events: CloudEvent[]; mode: ContentMode } {
   const contentType = headerValue(headers["content-type"]);
   const type = mediaType(contentType);
   if (type.startsWith(BATCH)) {
@@ -151,13 +257,21 @@ export function parseHttpEvents(headers: Headers, body: Buffer): { events: Cloud
     const parsed = parseJson(body);
     if (!Array.isArray(parsed))
       throw invalid([{ attribute: "(body)", rule: "a batch must be a JSON array of events" }]);
+    const maxEvents = limits.maxBatchEvents ?? DEFAULT_MAX_BATCH_EVENTS;
+    if (parsed.length > maxEvents) {
+      throw new HeraldError(
+        "PayloadTooLarge",
+        `a batch of ${parsed.length} events exceeds the limit of ${maxEvents} events per request`,
+      );
+    }
     const events: CloudEvent[] = [];
     const problems: Problem[] = [];
     parsed.forEach((item, index) => {
       try {
         events.push(fromStructuredJson(item, index));
       } catch (error) {
-        problems.push(...((error as HeraldError).details as { problems: Problem[] }).problems);
+        if (!(error instanceof HeraldError)) throw error;
+        problems.push(...(error.details as { problems: Problem[] }).problems);
       }
     });
     if (problems.length > 0) throw invalid(problems);

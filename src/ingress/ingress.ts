@@ -3,6 +3,7 @@ import type { Logger } from "pino";
 import { HeraldError, errorBody, httpStatusOf } from "../errors.js";
 import { withAttributes, type CloudEvent } from "../events/event.js";
 import { parseHttpEvents } from "../events/http.js";
+import { isTraceparent } from "../events/validate.js";
 import type { Metrics } from "../metrics.js";
 import type { Tracing } from "../tracing.js";
 
@@ -25,6 +26,14 @@ const ADDRESS = /^\/(channels|brokers)\/([a-z0-9][-a-z0-9]*)\/([a-z0-9][-a-z0-9.
 export function isIngressPath(path: string): boolean {
   return path.startsWith("/channels/") || path.startsWith("/brokers/");
 }
+
+/**
+ * The client went away before its request was read (reset, closed mid-body): nobody is left to
+ * answer, and it is not a server error. Counted with status 499, as proxies name it.
+ */
+class ClientAborted extends Error {}
+
+const CLIENT_ABORTED = 499;
 
 /** Reads the body, refusing (413) as soon as it exceeds `limit` bytes. */
 function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
@@ -51,7 +60,10 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
       chunks.push(chunk);
     });
     req.on("end", () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
-    req.on("error", reject);
+    req.on("error", (error) => reject(new ClientAborted(error.message, { cause: error })));
+    req.on("close", () => {
+      if (!req.complete) reject(new ClientAborted("the client closed the connection mid-request"));
+    });
   });
 }
 
@@ -76,7 +88,14 @@ function send(res: ServerResponse, status: number, body?: unknown, headers?: Rec
  */
 export function createIngressHandler(
   lookup: IngressLookup,
-  options: { maxBodyBytes: number; logger: Logger; tracing: Tracing; metrics: Metrics },
+  options: {
+    maxBodyBytes: number;
+    /** The most events a batched request may hold (the parser's default when unset). */
+    maxBatchEvents?: number | undefined;
+    logger: Logger;
+    tracing: Tracing;
+    metrics: Metrics;
+  },
 ) {
   const { ingressAccepted: accepted, ingressRejected: rejected, ingressLatency: latency } = options.metrics;
   /**
@@ -92,7 +111,8 @@ export function createIngressHandler(
     destination: string,
   ): Promise<void> {
     const header = req.headers.traceparent;
-    const incoming = typeof header === "string" ? header : undefined;
+    // W3C Trace Context 3.2: a traceparent that does not parse is ignored, never passed on.
+    const incoming = typeof header === "string" && isTraceparent(header) ? header : undefined;
     if (!options.tracing.enabled) {
       const carried = incoming
         ? events.map((event) =>
@@ -143,7 +163,10 @@ export function createIngressHandler(
         );
       }
       const body = await readBody(req, options.maxBodyBytes);
-      const { events } = parseHttpEvents(req.headers, body);
+      // Every header as sent (repeated ones as repeated), so a repeated ce- header is refused.
+      const { events } = parseHttpEvents(req.headersDistinct, body, {
+        maxBatchEvents: options.maxBatchEvents,
+      });
       if (!target.ready) {
         throw new HeraldError(
           "BackendUnavailable",
@@ -154,6 +177,11 @@ export function createIngressHandler(
       accepted.inc({ namespace, name }, events.length);
       send(res, 202);
     } catch (error) {
+      if (error instanceof ClientAborted) {
+        rejected.inc({ status: CLIENT_ABORTED });
+        options.logger.debug({ path, reason: error.message }, "the client left before its request was read");
+        return;
+      }
       const status = httpStatusOf(error);
       rejected.inc({ status });
       if (status >= 500) options.logger.warn({ err: error, path }, "ingress could not accept events");
