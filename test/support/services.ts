@@ -27,6 +27,8 @@ export const services = {
   pubsub: async () => (await import("./pubsub.js")).pubsubService,
   mqtt: async () => (await import("./mqtt.js")).mqttService,
   nats: async () => (await import("./nats.js")).natsService,
+  kubectl: async () => (await import("./kubectl.js")).kubectlService,
+  tmpfs: async () => (await import("./tmpfs.js")).tmpfsService,
 } satisfies Record<string, () => Promise<TestService>>;
 
 export type ServiceName = keyof typeof services;
