@@ -5,6 +5,7 @@ import type { ResourceService } from "../control/resource-service.js";
 import type { Resource } from "../resources/common.js";
 import { apiVersionOf, type KindDefinition } from "../resources/kinds.js";
 import { invalidResource, readManifests, validateManifest, type Manifest } from "../resources/validation.js";
+import { servedBody } from "../resources/served.js";
 
 /**
  * The resource API, shaped like Kubernetes':
@@ -26,6 +27,12 @@ function param(req: Request, name: string): string {
 export function resourceRouter(resources: ResourceService): express.Router {
   const router = express.Router();
   const { store, kinds } = resources;
+  // Every answer shows resources in Kubernetes' shape (a Secret's data as `data`): see servedBody.
+  router.use((_req, res, next) => {
+    const json = res.json.bind(res);
+    res.json = (body: unknown) => json(servedBody(kinds, body));
+    next();
+  });
   router.use(
     express.text({
       type: ["application/yaml", "application/x-yaml", "text/yaml", "text/plain"],
@@ -148,6 +155,25 @@ export function resourceRouter(resources: ResourceService): express.Router {
     const definition = definitionFor(req);
     const deleted = await resources.delete(definition, param(req, "namespace"), param(req, "name"));
     res.json(deleted);
+  });
+  // A cluster-scoped kind (Namespace) is read and deleted without a namespace, as in Kubernetes.
+  const clusterScoped = (definition: KindDefinition): KindDefinition => {
+    if (!definition.clusterScoped)
+      throw new HeraldError(
+        "NotFound",
+        `${definition.plural} are namespaced: use /namespaces/{namespace}/${definition.plural}`,
+      );
+    return definition;
+  };
+  router.get(paths("/:plural/:name"), (req, res) => {
+    const definition = clusterScoped(definitionFor(req));
+    const resource = store.get(definition, "", param(req, "name"));
+    if (!resource) throw new HeraldError("NotFound", `${definition.kind} ${param(req, "name")} not found`);
+    res.json(resource);
+  });
+  router.delete(paths("/:plural/:name"), async (req, res) => {
+    const definition = clusterScoped(definitionFor(req));
+    res.json(await resources.delete(definition, "", param(req, "name")));
   });
   // Express 5 forwards rejected promises here: one place renders every error.
   router.use((error: unknown, _req: Request, res: Response, next: NextFunction) => {

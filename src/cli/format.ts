@@ -18,7 +18,7 @@ function readyOf(resource: Resource): Condition | undefined {
 export function table(resources: Resource[], withNamespace: boolean): string {
   const sources =
     resources.length > 0 &&
-    resources.every((r) => "sinkUri" in (r.status ?? {}) || "sink" in (r.spec as object));
+    resources.every((r) => "sinkUri" in (r.status ?? {}) || "sink" in ((r.spec ?? {}) as object));
   const rows = resources.map((r) => {
     const ready = readyOf(r);
     return [
@@ -68,13 +68,21 @@ export function describe(resource: Resource): string {
   if (typeof resource.status?.sinkUri === "string") lines.push(`Sink:          ${resource.status.sinkUri}`);
   if (typeof resource.status?.webhookUrl === "string")
     lines.push(`Webhook:       ${resource.status.webhookUrl}`);
-  lines.push(
-    "Spec:",
-    ...stringify(resource.spec)
-      .trimEnd()
-      .split("\n")
-      .map((l) => `  ${l}`),
-  );
+  // A ConfigMap or Secret is served with `data` and no spec: its keys and sizes, never a value.
+  const data = (resource as { data?: Record<string, string> }).data;
+  if (resource.spec === undefined && data !== undefined) {
+    const size = (value: string) =>
+      resource.kind === "Secret" ? Buffer.from(value, "base64").length : Buffer.byteLength(value);
+    lines.push("Data:", ...Object.entries(data).map(([key, value]) => `  ${key}: ${size(value)} bytes`));
+  } else {
+    lines.push(
+      "Spec:",
+      ...stringify(resource.spec)
+        .trimEnd()
+        .split("\n")
+        .map((l) => `  ${l}`),
+    );
+  }
   const extra = Object.entries(resource.status ?? {}).filter(
     ([key]) => !["conditions", "address", "observedGeneration"].includes(key),
   );

@@ -32,6 +32,7 @@ function kindArgument(name: string): KindDefinition {
 
 function resourcePath(definition: KindDefinition, namespace: string | undefined, name?: string): string {
   const base = definition.group ? `/apis/${apiVersionOf(definition)}` : `/api/${apiVersionOf(definition)}`;
+  if (definition.clusterScoped) return `${base}/${definition.plural}${name ? `/${name}` : ""}`;
   if (!namespace) return `${base}/${definition.plural}`;
   return `${base}/namespaces/${namespace}/${definition.plural}${name ? `/${name}` : ""}`;
 }

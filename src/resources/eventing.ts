@@ -32,8 +32,24 @@ export type TriggerSpec = z.output<typeof triggerSpecSchema>;
 /** v1 ConfigMap: only as Knative uses it for brokers (`channel-template-spec`). */
 export const configMapDataSchema = z.record(z.string(), z.string());
 
-/** v1 Secret `data`: base64 values, as Kubernetes stores them (sources read keys via secretKeyRef). */
-export const secretDataSchema = z.record(
-  z.string(),
-  z.base64("must be base64 (Secret data is base64-encoded)"),
-);
+/**
+ * v1 Secret: `data` holds base64 values, as Kubernetes stores them (sources read keys through
+ * secretKeyRef); `stringData` holds plain values, merged into `data` base64-encoded, over `data`'s
+ * value for the same key, as Kubernetes does. `type` is accepted and not kept: Herald treats every
+ * Secret alike and serves it as `Opaque`. What is stored is the merged data.
+ */
+export const secretSchema = z
+  .strictObject({
+    data: z.record(z.string(), z.base64("must be base64 (Secret data is base64-encoded)")).optional(),
+    stringData: z.record(z.string(), z.string()).optional(),
+    type: z.string().optional(),
+  })
+  .transform(({ data, stringData }) => {
+    const merged: Record<string, string> = { ...data };
+    for (const [key, value] of Object.entries(stringData ?? {}))
+      merged[key] = Buffer.from(value, "utf8").toString("base64");
+    return merged;
+  });
+
+/** v1 Namespace. Herald's namespaces need no object, so a Namespace is kept as applied, to be listed. */
+export const namespaceSpecSchema = z.strictObject({ finalizers: z.array(z.string()).optional() });

@@ -26,6 +26,12 @@ export interface KindDefinition<
   readonly role: KindRole;
   /** Validates and defaults the spec; run once at apply, never per event. */
   readonly specSchema: z.ZodType<Spec>;
-  /** The manifest field holding the spec: `spec`, or `data` for a ConfigMap. */
-  readonly specField?: "spec" | "data";
+  /**
+   * Where a manifest holds what is stored as the spec: `spec`; `data` for a ConfigMap; `top-level`
+   * for a Secret, whose `data`, `stringData` and `type` are validated together into its data. A kind
+   * without `spec` is served with its stored data as `data`, as Kubernetes shows it.
+   */
+  readonly specField?: "spec" | "data" | "top-level";
+  /** Cluster-scoped, as a Namespace: its metadata.namespace is ignored and stored empty. */
+  readonly clusterScoped?: boolean;
 }

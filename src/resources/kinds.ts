@@ -3,7 +3,8 @@ import { deliverySpecSchema, type Resource } from "./common.js";
 import {
   brokerSpecSchema,
   configMapDataSchema,
-  secretDataSchema,
+  namespaceSpecSchema,
+  secretSchema,
   triggerSpecSchema,
   type BrokerSpec,
   type TriggerSpec,
@@ -73,8 +74,18 @@ export const coreKinds = {
     plural: "secrets",
     shortNames: ["secret"],
     role: "config",
-    specSchema: secretDataSchema,
-    specField: "data",
+    specSchema: secretSchema,
+    specField: "top-level",
+  },
+  namespace: {
+    group: "",
+    versions: ["v1"],
+    kind: "Namespace",
+    plural: "namespaces",
+    shortNames: ["ns", "namespace"],
+    role: "config",
+    specSchema: namespaceSpecSchema,
+    clusterScoped: true,
   },
 } as const satisfies Record<string, KindDefinition<unknown>>;
 
@@ -85,6 +96,7 @@ export type SubscriptionResource = Resource<"Subscription", SubscriptionSpec>;
 export type BrokerResource = Resource<"Broker", BrokerSpec>;
 export type TriggerResource = Resource<"Trigger", TriggerSpec>;
 export type ConfigMapResource = Resource<"ConfigMap", Record<string, string>>;
+/** A Secret's spec is its data: base64 values by key (`stringData` is merged in when applied). */
 export type SecretResource = Resource<"Secret", Record<string, string>>;
 
 /** A plug-in kind: its names, role and spec schema. */

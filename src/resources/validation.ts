@@ -150,12 +150,19 @@ export function validateManifest(
   if (definition) {
     const field = definition.specField ?? "spec";
     // As Kubernetes' strict field validation; `status` is the server's and ignored when applied.
-    const fields = new Set(["apiVersion", "kind", "metadata", "status", field]);
-    for (const key of Object.keys(input))
-      if (!fields.has(key)) problems.push({ path: at(key), message: "unknown field" });
-    const parsed = definition.specSchema.safeParse(input[field] ?? {});
+    const envelope = new Set(["apiVersion", "kind", "metadata", "status"]);
+    let body: unknown;
+    if (field === "top-level") {
+      // The kind's strict schema names the top-level fields it takes (a Secret's data, stringData).
+      body = Object.fromEntries(Object.entries(input).filter(([key]) => !envelope.has(key)));
+    } else {
+      for (const key of Object.keys(input))
+        if (!envelope.has(key) && key !== field) problems.push({ path: at(key), message: "unknown field" });
+      body = input[field] ?? {};
+    }
+    const parsed = definition.specSchema.safeParse(body);
     if (parsed.success) spec = parsed.data;
-    else problems.push(...problemsFromZod(parsed.error, at(field)));
+    else problems.push(...problemsFromZod(parsed.error, field === "top-level" ? prefix : at(field)));
   }
   if (problems.length > 0 || !definition || !metadata.success || !spec) return { problems };
   return {
@@ -163,7 +170,11 @@ export function validateManifest(
       definition,
       apiVersion: apiVersion as string,
       kind: kind as string,
-      metadata: keptMetadata(metadata.data),
+      metadata: {
+        ...keptMetadata(metadata.data),
+        // Kubernetes ignores a namespace given to a cluster-scoped object.
+        ...(definition.clusterScoped ? { namespace: "" } : {}),
+      },
       spec,
     },
     problems,

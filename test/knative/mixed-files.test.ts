@@ -78,15 +78,15 @@ async function apply(herald: InProcessHerald, yaml: string): Promise<{ status: n
 function cli(
   server: string,
   args: string[],
+  stdin = "",
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(
       process.execPath,
       ["--import", "tsx", "src/cli/main.ts", "--server", server, ...args],
-      {
-        stdio: ["ignore", "pipe", "pipe"],
-      },
+      { stdio: ["pipe", "pipe", "pipe"] },
     );
+    child.stdin.end(stdin);
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
@@ -229,5 +229,107 @@ metadata: { name: g }
     const recursive = await cli(herald.url, ["apply", "-R", "-f", dir]);
     assert.equal(recursive.code, 0, recursive.stderr);
     assert.match(recursive.stdout, /^channel\/deeper applied$/m);
+  });
+});
+
+describe("Secrets, ConfigMaps and Namespaces", () => {
+  let herald: InProcessHerald;
+  before(async () => {
+    herald = await InProcessHerald.start();
+  });
+  after(async () => {
+    await herald.close();
+  });
+  const SECRETS = "/api/v1/namespaces/default/secrets";
+
+  it("stores a Secret's stringData in its data, base64-encoded and over data's value, as Kubernetes does", async () => {
+    const { status, body } = await apply(
+      herald,
+      `apiVersion: v1
+kind: Secret
+metadata: { name: credentials }
+type: Opaque
+data:
+  user: ${Buffer.from("from-data").toString("base64")}
+  token: ${Buffer.from("overridden").toString("base64")}
+stringData:
+  token: s3cr3t
+  uri: amqp://guest:guest@127.0.0.1:5672
+`,
+    );
+    assert.equal(status, 200, JSON.stringify(body));
+    const secret = await herald.get<{ data: Record<string, string>; spec?: unknown; stringData?: unknown }>(
+      `${SECRETS}/credentials`,
+    );
+    assert.equal(secret.status, 200);
+    const decoded = Object.fromEntries(
+      Object.entries(secret.body.data).map(([key, value]) => [key, Buffer.from(value, "base64").toString()]),
+    );
+    assert.deepEqual(decoded, {
+      user: "from-data",
+      token: "s3cr3t",
+      uri: "amqp://guest:guest@127.0.0.1:5672",
+    });
+    assert.equal(secret.body.spec, undefined, "served in Kubernetes' shape");
+    assert.equal(secret.body.stringData, undefined, "stringData is write-only, as in Kubernetes");
+  });
+
+  it("refuses a Secret or ConfigMap written with spec, naming the field", async () => {
+    const { status, body } = await apply(
+      herald,
+      "apiVersion: v1\nkind: Secret\nmetadata: { name: wrong }\nspec: { a: b }\n---\n" +
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: { name: wrong }\nspec: { a: b }\n",
+    );
+    assert.equal(status, 422);
+    assert.deepEqual(body.details?.problems, [
+      { path: "request body[0].spec", message: "unknown field" },
+      { path: "request body[1].spec", message: "unknown field" },
+    ]);
+  });
+
+  it("herald get secret -o yaml | herald apply -f - keeps the Secret and ConfigMap as they were", async () => {
+    await apply(
+      herald,
+      "apiVersion: v1\nkind: Secret\nmetadata: { name: round }\nstringData: { key: value }\n---\n" +
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: { name: round }\ndata: { channel-template-spec: 'kind: InMemoryChannel' }\n",
+    );
+    const printed = await cli(herald.url, ["get", "secret", "round", "-o", "yaml"]);
+    assert.equal(printed.code, 0, printed.stderr);
+    const applied = await cli(herald.url, ["apply", "-f", "-"], printed.stdout);
+    assert.equal(applied.code, 0, applied.stderr);
+    assert.match(applied.stdout, /^secret\/round applied$/m);
+    for (const path of [`${SECRETS}/round`, "/api/v1/namespaces/default/configmaps/round"]) {
+      const before = await herald.get<Record<string, unknown>>(path);
+      const again = await apply(herald, JSON.stringify(before.body));
+      assert.equal(again.status, 200, JSON.stringify(again.body));
+      const after = await herald.get<Record<string, unknown>>(path);
+      assert.deepEqual(after.body.data, before.body.data, `${path} keeps its data`);
+    }
+    const secret = await herald.get<{ data: Record<string, string> }>(`${SECRETS}/round`);
+    assert.equal(Buffer.from(secret.body.data.key!, "base64").toString(), "value");
+    const described = await cli(herald.url, ["describe", "secret", "round"]);
+    assert.match(described.stdout, /Data:\n {2}key: 5 bytes/);
+    assert.doesNotMatch(described.stdout, /value/);
+  });
+
+  it("keeps a Namespace of a mixed file, cluster-scoped, to list, read and delete", async () => {
+    const { status, body } = await apply(
+      herald,
+      "apiVersion: v1\nkind: Namespace\nmetadata: { name: knative-debug }\n---\n" +
+        "apiVersion: messaging.knative.dev/v1\nkind: InMemoryChannel\nmetadata: { name: chan, namespace: knative-debug }\n",
+    );
+    assert.equal(status, 200, JSON.stringify(body));
+    assert.deepEqual(body.leftAside, []);
+    const namespace = await herald.get<{ kind: string; metadata: Record<string, unknown> }>(
+      "/api/v1/namespaces/knative-debug",
+    );
+    assert.equal(namespace.status, 200);
+    assert.equal(namespace.body.metadata.name, "knative-debug");
+    assert.equal("namespace" in namespace.body.metadata, false);
+    const listed = await cli(herald.url, ["get", "namespaces"]);
+    assert.match(listed.stdout, /^knative-debug\s/m);
+    const deleted = await cli(herald.url, ["delete", "namespace", "knative-debug"]);
+    assert.equal(deleted.code, 0, deleted.stderr);
+    assert.equal((await herald.get("/api/v1/namespaces/knative-debug")).status, 404);
   });
 });
