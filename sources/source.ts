@@ -77,6 +77,12 @@ export interface SourceFactory<Schema extends z.ZodObject = z.ZodObject> {
   readonly kind: string;
   readonly plural: string;
   readonly shortNames: readonly string[];
+  /**
+   * Resources of the kind run a process on Herald's host (ProcessSource): the kernel runs them only
+   * when Herald was started with `--allow-process-sources` or they come from the `--config` folder,
+   * and refuses them at apply otherwise.
+   */
+  readonly runsProcesses?: boolean | undefined;
   /** The kind's spec, without `sink` and `ceOverrides` (the runtime adds and handles those). */
   readonly specSchema: Schema;
   /** The configuration slices the kind reads (e.g. a backend's connection settings). */

@@ -2,6 +2,7 @@ import express from "express";
 import type { Registry } from "prom-client";
 import type { ResourceService } from "../control/resource-service.js";
 import type { SourceRequest, SourceResponse } from "../../sources/source.js";
+import { kubernetesRouter, kubernetesStatusErrors } from "./kube.js";
 import { resourceRouter } from "./resources.js";
 
 export interface ApiDeps {
@@ -18,6 +19,7 @@ export interface ApiDeps {
 export function createApiApp(deps: ApiDeps): express.Express {
   const app = express();
   app.disable("x-powered-by");
+  app.use(kubernetesStatusErrors);
   app.get("/healthz", (_req, res) => {
     res.json({ status: "ok" });
   });
@@ -50,6 +52,8 @@ export function createApiApp(deps: ApiDeps): express.Express {
       }
     },
   );
+  // Without authentication every caller may read and write everything.
+  app.use(kubernetesRouter(deps.resources, { authorize: () => {}, shown: (resource) => resource }));
   app.use(resourceRouter(deps.resources));
   app.use((req, res) => {
     res.status(404).json({ code: "NotFound", message: `no route for ${req.method} ${req.path}` });

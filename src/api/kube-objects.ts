@@ -1,0 +1,373 @@
+import type { Request } from "express";
+import { HeraldError } from "../errors.js";
+import type { Resource } from "../resources/common.js";
+import { apiVersionOf, type KindDefinition, type KindRegistry } from "../resources/kinds.js";
+
+/**
+ * The Kubernetes API objects Herald answers kubectl with: discovery (APIVersions, APIGroupList,
+ * APIResourceList), the OpenAPI v3 index, Tables with Knative's printer columns, and Status.
+ */
+
+/** A Kubernetes client: kubectl or any client-go program ("kubectl/v1.32.4 (linux/amd64) kubernetes/4cb5f07"). */
+export function isKubernetesClient(req: Request): boolean {
+  const agent = req.headers["user-agent"] ?? "";
+  return /^kubectl[/ ]|\bkubernetes\/[0-9a-f]+/.test(agent);
+}
+
+const VERBS = ["get", "list", "watch", "create", "update", "patch", "delete"];
+
+/** Knative's CRD categories, so `kubectl get knative` and `kubectl get all` find Herald's kinds. */
+function categoriesOf(definition: KindDefinition): string[] {
+  switch (definition.role) {
+    case "config":
+      return [];
+    case "source":
+      return ["all", "knative", "sources"];
+    case "broker":
+    case "trigger":
+      return ["all", "knative", "eventing"];
+    case "channel":
+    case "backing-channel":
+      return ["all", "knative", "messaging", "channel"];
+    default:
+      return ["all", "knative", "messaging"];
+  }
+}
+
+export function apiResourceList(groupVersion: string, definitions: readonly KindDefinition[]) {
+  return {
+    kind: "APIResourceList",
+    apiVersion: "v1",
+    groupVersion,
+    resources: definitions.map((definition) => ({
+      name: definition.plural,
+      singularName: definition.kind.toLowerCase(),
+      namespaced: true,
+      kind: definition.kind,
+      verbs: VERBS,
+      shortNames: definition.shortNames.filter((name) => name !== definition.plural),
+      categories: categoriesOf(definition),
+    })),
+  };
+}
+
+/** The kinds served at `group`/`version` ("" is the core group, served under /api). */
+export function definitionsAt(kinds: KindRegistry, group: string, version: string): KindDefinition[] {
+  return kinds.all().filter((d) => d.group === group && d.versions.includes(version));
+}
+
+export function apiGroupList(kinds: KindRegistry) {
+  const groups = new Map<string, Set<string>>();
+  const preferred = new Map<string, string>();
+  for (const definition of kinds.all()) {
+    if (!definition.group) continue;
+    const versions = groups.get(definition.group) ?? new Set<string>();
+    for (const version of definition.versions) versions.add(version);
+    groups.set(definition.group, versions);
+    if (!preferred.has(definition.group)) preferred.set(definition.group, definition.versions[0]!);
+  }
+  return {
+    kind: "APIGroupList",
+    apiVersion: "v1",
+    groups: [...groups].map(([name, versions]) => ({
+      name,
+      versions: [...versions].map((version) => ({ groupVersion: `${name}/${version}`, version })),
+      preferredVersion: { groupVersion: `${name}/${preferred.get(name)!}`, version: preferred.get(name)! },
+    })),
+  };
+}
+
+/** The group/version paths of the OpenAPI v3 index, as `apis/{group}/{version}` or `api/v1`. */
+export function openApiIndex(kinds: KindRegistry) {
+  const paths: Record<string, { serverRelativeURL: string }> = {};
+  for (const definition of kinds.all())
+    for (const version of definition.versions) {
+      const path = definition.group ? `apis/${definition.group}/${version}` : `api/${version}`;
+      paths[path] = { serverRelativeURL: `/openapi/v3/${path}` };
+    }
+  return { paths };
+}
+
+/**
+ * A minimal OpenAPI v3 document of one group/version: a PATCH operation per kind, declaring the
+ * `fieldValidation` parameter, which tells kubectl apply the server validates strictly (Herald
+ * refuses unknown fields), so kubectl needs no client-side schema.
+ */
+export function openApiDocument(group: string, version: string, definitions: readonly KindDefinition[]) {
+  const base = group ? `/apis/${group}/${version}` : `/api/${version}`;
+  const paths: Record<string, unknown> = {};
+  for (const definition of definitions)
+    paths[`${base}/namespaces/{namespace}/${definition.plural}/{name}`] = {
+      patch: {
+        "x-kubernetes-group-version-kind": { group, version, kind: definition.kind },
+        parameters: [{ name: "fieldValidation", in: "query", schema: { type: "string" } }],
+        responses: { "200": { description: "OK" } },
+      },
+    };
+  return { openapi: "3.0.0", info: { title: "Herald", version: "v1" }, paths };
+}
+
+/** Kubernetes' age format (k8s.io/apimachinery duration.HumanDuration): 45s, 3m12s, 2h5m, 4d. */
+export function humanDuration(milliseconds: number): string {
+  const seconds = Math.floor(milliseconds / 1000);
+  if (seconds < -1) return "<invalid>";
+  if (seconds < 0) return "0s";
+  if (seconds < 120) return `${seconds}s`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 10) return seconds % 60 === 0 ? `${minutes}m` : `${minutes}m${seconds % 60}s`;
+  if (minutes < 180) return `${minutes}m`;
+  const hours = Math.floor(minutes / 60);
+  if (hours < 8) return minutes % 60 === 0 ? `${hours}h` : `${hours}h${minutes % 60}m`;
+  if (hours < 48) return `${hours}h`;
+  if (hours < 24 * 8) return hours % 24 === 0 ? `${hours / 24}d` : `${Math.floor(hours / 24)}d${hours % 24}h`;
+  const days = Math.floor(hours / 24);
+  if (hours < 24 * 365 * 2) return `${days}d`;
+  const years = Math.floor(days / 365);
+  if (hours < 24 * 365 * 8) return days % 365 === 0 ? `${years}y` : `${years}y${days % 365}d`;
+  return `${years}y`;
+}
+
+interface Column {
+  readonly name: string;
+  readonly type: "string" | "date" | "integer";
+  readonly description: string;
+  readonly cell: (resource: Resource) => string | number;
+}
+
+const text = (value: unknown): string => (typeof value === "string" ? value : "");
+const ready = (resource: Resource) => resource.status.conditions?.find((c) => c.type === "Ready");
+
+const NAME: Column = {
+  name: "Name",
+  type: "string",
+  description: "metadata.name",
+  cell: (r) => r.metadata.name,
+};
+const AGE: Column = {
+  name: "Age",
+  type: "date",
+  description: "time since metadata.creationTimestamp",
+  cell: (r) => humanDuration(Date.now() - Date.parse(r.metadata.creationTimestamp)),
+};
+const READY: Column = {
+  name: "Ready",
+  type: "string",
+  description: "the Ready condition's status",
+  cell: (r) => ready(r)?.status ?? "",
+};
+const REASON: Column = {
+  name: "Reason",
+  type: "string",
+  description: "the Ready condition's reason",
+  cell: (r) => ready(r)?.reason ?? "",
+};
+const URL: Column = {
+  name: "URL",
+  type: "string",
+  description: "status.address.url",
+  cell: (r) => r.status.address?.url ?? "",
+};
+
+/** Knative's printer columns (its CRDs' additionalPrinterColumns) by what the kind is. */
+function columnsOf(definition: KindDefinition): Column[] {
+  switch (definition.role) {
+    case "broker":
+    case "channel":
+    case "backing-channel":
+      return [NAME, URL, AGE, READY, REASON];
+    case "trigger":
+      return [
+        NAME,
+        {
+          name: "Broker",
+          type: "string",
+          description: "spec.broker",
+          cell: (r) => text((r.spec as { broker?: unknown }).broker),
+        },
+        {
+          name: "Subscriber_URI",
+          type: "string",
+          description: "status.subscriberUri",
+          cell: (r) => text(r.status.subscriberUri),
+        },
+        AGE,
+        READY,
+        REASON,
+      ];
+    case "source":
+      return [
+        NAME,
+        { name: "Sink", type: "string", description: "status.sinkUri", cell: (r) => text(r.status.sinkUri) },
+        AGE,
+        READY,
+        REASON,
+      ];
+    case "config":
+      return [
+        NAME,
+        {
+          name: "Data",
+          type: "integer",
+          description: "the number of data keys",
+          cell: (r) => Object.keys(r.spec).length,
+        },
+        AGE,
+      ];
+    default:
+      return [NAME, AGE, READY, REASON];
+  }
+}
+
+export type IncludeObject = "None" | "Metadata" | "Object";
+
+/** A meta.k8s.io/v1 Table of `resources`, as `kubectl get` asks with `Accept: ...;as=Table`. */
+export function table(
+  definition: KindDefinition,
+  resources: readonly Resource[],
+  include: IncludeObject,
+  resourceVersion: string,
+) {
+  const columns = columnsOf(definition);
+  return {
+    kind: "Table",
+    apiVersion: "meta.k8s.io/v1",
+    metadata: { resourceVersion },
+    columnDefinitions: columns.map(({ name, type, description }, index) => ({
+      name,
+      type,
+      format: index === 0 ? "name" : "",
+      description,
+      priority: 0,
+    })),
+    rows: resources.map((resource) => ({
+      cells: columns.map((column) => column.cell(resource)),
+      object:
+        include === "Object"
+          ? resource
+          : include === "Metadata"
+            ? {
+                kind: "PartialObjectMetadata",
+                apiVersion: "meta.k8s.io/v1",
+                metadata: resource.metadata,
+              }
+            : undefined,
+    })),
+  };
+}
+
+/** True when an Accept header asks for a meta.k8s.io Table. */
+export function wantsTable(req: Request): boolean {
+  const accept = req.headers.accept ?? "";
+  return accept.split(",").some((type) => /;\s*as=Table/.test(type) && /g=meta\.k8s\.io/.test(type));
+}
+
+const REASONS: Record<number, string> = {
+  400: "BadRequest",
+  401: "Unauthorized",
+  403: "Forbidden",
+  404: "NotFound",
+  405: "MethodNotAllowed",
+  409: "AlreadyExists",
+  413: "RequestEntityTooLarge",
+  415: "UnsupportedMediaType",
+  422: "Invalid",
+  500: "InternalError",
+  503: "ServiceUnavailable",
+};
+
+/**
+ * A Kubernetes Status of a Herald error body `{code, message, details}`; kubectl prints it as
+ * `Error from server (NotFound): ...`. Validation problems become its `details.causes`.
+ */
+export function statusOf(httpStatus: number, body: { message?: unknown; details?: unknown }) {
+  const problems = Array.isArray(body.details)
+    ? body.details.filter(
+        (problem): problem is { path: string; message: string } =>
+          typeof problem === "object" && problem !== null && "message" in problem,
+      )
+    : [];
+  return {
+    kind: "Status",
+    apiVersion: "v1",
+    metadata: {},
+    status: "Failure",
+    message: text(body.message),
+    reason: REASONS[httpStatus] ?? (httpStatus >= 500 ? "InternalError" : "BadRequest"),
+    ...(problems.length
+      ? {
+          details: {
+            causes: problems.map((problem) => ({
+              reason: "FieldValueInvalid",
+              field: problem.path,
+              message: problem.message,
+            })),
+          },
+        }
+      : {}),
+    code: httpStatus,
+  };
+}
+
+/** The resource as a manifest again, the document a merge patch applies to. */
+export function manifestOf(definition: KindDefinition, resource: Resource): Record<string, unknown> {
+  return {
+    apiVersion: apiVersionOf(definition),
+    kind: definition.kind,
+    metadata: resource.metadata,
+    [definition.specField ?? "spec"]: resource.spec,
+  };
+}
+
+/** JSON Merge Patch (RFC 7386): objects merge key by key, `null` removes, anything else replaces. */
+export function mergePatch(target: unknown, patch: unknown): unknown {
+  if (!isObject(patch)) return patch;
+  const out: Record<string, unknown> = isObject(target) ? { ...target } : {};
+  for (const [key, value] of Object.entries(patch)) {
+    if (value === null) delete out[key];
+    else out[key] = mergePatch(out[key], value);
+  }
+  return out;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** A selector requirement: `key=value`, `key!=value`, `key` (exists) or `!key` (absent). */
+interface Requirement {
+  readonly key: string;
+  readonly operator: "=" | "!=" | "exists" | "absent";
+  readonly value: string;
+}
+
+/** Parses an equality-based selector (labelSelector, fieldSelector); set-based ones are refused. */
+export function parseSelector(selector: string, what: string): Requirement[] {
+  const out: Requirement[] = [];
+  for (const part of selector.split(",").map((p) => p.trim())) {
+    if (!part) continue;
+    const match = /^([^!=\s]+)\s*(==|=|!=)\s*([^=\s]*)$/.exec(part);
+    if (match) {
+      out.push({ key: match[1]!, operator: match[2] === "!=" ? "!=" : "=", value: match[3]! });
+      continue;
+    }
+    if (/^!?[A-Za-z0-9._/-]+$/.test(part)) {
+      const absent = part.startsWith("!");
+      out.push({ key: absent ? part.slice(1) : part, operator: absent ? "absent" : "exists", value: "" });
+      continue;
+    }
+    throw new HeraldError(
+      "InvalidResource",
+      `${what} ${JSON.stringify(part)} is not supported: use key=value, key!=value, key or !key`,
+    );
+  }
+  return out;
+}
+
+export function matches(requirements: readonly Requirement[], values: (key: string) => string | undefined) {
+  return requirements.every(({ key, operator, value }) => {
+    const actual = values(key);
+    if (operator === "exists") return actual !== undefined;
+    if (operator === "absent") return actual === undefined;
+    return operator === "=" ? actual === value : actual !== value;
+  });
+}
