@@ -12,7 +12,7 @@ export const configSchema = z.object({
   /** Interface and port of the HTTP server (ingress, resource API, metrics). */
   host: z.string().default("127.0.0.1"),
   port: z.coerce.number().int().min(0).max(65535).default(8080),
-  /** Base URL used in `status.address.url`; defaults to http://{host}:{port}. */
+  /** Base URL used in `status.address.url`; defaults to http(s)://{host}:{port}. */
   publicUrl: z.url().optional(),
   /** Where applied resources are persisted. */
   dataDir: z.string().default(".herald"),
@@ -46,9 +46,14 @@ export const configSchema = z.object({
       serviceName: z.string().default("herald"),
     })
     .prefault({}),
-  /** How https destinations are verified, and the client certificate Herald presents to them. */
+  /**
+   * HTTPS for every listener (ingress and the resource API), and how https destinations are
+   * verified. The certificate and key are read again when either file changes.
+   */
   tls: z
     .object({
+      certFile: z.string().min(1).optional(),
+      keyFile: z.string().min(1).optional(),
       /** PEM CAs trusted for https destinations besides the system's. */
       caFile: z.string().min(1).optional(),
       /** A client certificate and key presented to destinations that ask for one. */
@@ -57,7 +62,10 @@ export const configSchema = z.object({
     })
     .prefault({})
     .superRefine((tls, context) => {
-      const pairs = [["clientCertFile", "clientKeyFile"]] as const;
+      const pairs = [
+        ["certFile", "keyFile"],
+        ["clientCertFile", "clientKeyFile"],
+      ] as const;
       for (const [cert, key] of pairs) {
         if ((tls[cert] === undefined) !== (tls[key] === undefined)) {
           const missing = tls[cert] === undefined ? cert : key;
@@ -69,6 +77,10 @@ export const configSchema = z.object({
         }
       }
     }),
+  /** Most connections each listener holds at once (unlimited when unset). */
+  maxConnections: positiveInt.optional(),
+  /** How long a listener keeps an idle keep-alive connection open. */
+  keepAliveTimeoutMs: positiveInt.default(65_000),
 });
 
 /** The core settings. */
@@ -106,9 +118,13 @@ export const environmentVariables = {
   HERALD_TRACING_ENDPOINT: "tracing.endpoint",
   OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "tracing.endpoint",
   OTEL_SERVICE_NAME: "tracing.serviceName",
+  HERALD_TLS_CERT_FILE: "tls.certFile",
+  HERALD_TLS_KEY_FILE: "tls.keyFile",
   HERALD_TLS_CA_FILE: "tls.caFile",
   HERALD_TLS_CLIENT_CERT_FILE: "tls.clientCertFile",
   HERALD_TLS_CLIENT_KEY_FILE: "tls.clientKeyFile",
+  HERALD_MAX_CONNECTIONS: "maxConnections",
+  HERALD_KEEP_ALIVE_TIMEOUT_MS: "keepAliveTimeoutMs",
 } as const;
 
 function setPath(target: Record<string, unknown>, path: string, value: unknown): void {
@@ -200,7 +216,8 @@ export function loadConfig(
 export function publicBaseUrl(config: HeraldConfig): string {
   if (config.publicUrl) return config.publicUrl.replace(/\/$/, "");
   const host = config.host === "0.0.0.0" || config.host === "::" ? "localhost" : config.host;
-  return `http://${host.includes(":") ? `[${host}]` : host}:${config.port}`;
+  const scheme = config.tls.certFile ? "https" : "http";
+  return `${scheme}://${host.includes(":") ? `[${host}]` : host}:${config.port}`;
 }
 
 /** The Herald server the CLI talks to: --server, else HERALD_SERVER, else the default port on loopback. */

@@ -1,4 +1,4 @@
-import { createServer, type Server } from "node:http";
+import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Logger } from "pino";
 import { createApiApp } from "./api/app.js";
@@ -21,7 +21,7 @@ import { Sender } from "./dispatcher/sender.js";
 import { createIngressHandler, isIngressPath } from "./ingress/ingress.js";
 import { Metrics } from "./metrics.js";
 import { brokerClassesOf, kindsOf, type HeraldPlugins } from "./plugins.js";
-import { loadClientTls } from "./tls.js";
+import { createListener, loadClientTls, ServerCertificate } from "./tls.js";
 import { createTracing } from "./tracing.js";
 
 export interface HeraldOptions {
@@ -63,6 +63,8 @@ export async function createHerald(options: HeraldOptions): Promise<Herald> {
     defaultTimeoutMs: config.dispatcher.defaultTimeoutMs,
     tls: loadClientTls(config.tls),
   });
+  const { certFile, keyFile } = config.tls;
+  const certificate = certFile && keyFile ? ServerCertificate.load({ certFile, keyFile }, logger) : undefined;
   const tracing = createTracing(config.tracing);
   const status = new StatusWriter(store);
   const directory = new ChannelDirectory(config.publishTimeoutMs);
@@ -153,14 +155,15 @@ export async function createHerald(options: HeraldOptions): Promise<Herald> {
       metrics,
     },
   );
-  const server: Server = createServer((req, res) => {
+  const server: Server = createListener(certificate, {}, (req, res) => {
     const url = req.url ?? "/";
     const query = url.indexOf("?");
     const path = query === -1 ? url : url.slice(0, query);
     if (isIngressPath(path)) void ingress(req, res, path);
     else api(req, res);
   });
-  server.keepAliveTimeout = 65_000;
+  server.keepAliveTimeout = config.keepAliveTimeoutMs;
+  if (config.maxConnections !== undefined) server.maxConnections = config.maxConnections;
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(config.port, config.host, () => resolve());
@@ -185,6 +188,7 @@ export async function createHerald(options: HeraldOptions): Promise<Herald> {
     close: async () => {
       started = false;
       configDirectory?.close();
+      certificate?.close();
       // Stop taking events first, then let the dispatcher finish or hand back what is in flight.
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();

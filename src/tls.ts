@@ -1,4 +1,6 @@
 import { readFileSync, statSync } from "node:fs";
+import { createServer, type RequestListener, type Server, type ServerOptions } from "node:http";
+import { createServer as createSecureServer } from "node:https";
 import { createSecureContext, rootCertificates, type SecureContextOptions } from "node:tls";
 import type { Logger } from "pino";
 
@@ -125,6 +127,21 @@ export class ServerCertificate {
     clearInterval(this.timer);
     this.timer = undefined;
   }
+}
+
+/**
+ * A listener: HTTPS with `certificate` (which then swaps its certificate when the files change), else
+ * plain HTTP.
+ */
+export function createListener(
+  certificate: ServerCertificate | undefined,
+  options: ServerOptions,
+  listener: RequestListener,
+): Server {
+  if (!certificate) return createServer(options, listener);
+  const server = createSecureServer({ ...options, ...certificate.options() }, listener);
+  certificate.attach(server);
+  return server;
 }
 
 /** How Herald connects to https destinations: extra trusted CAs and an optional client certificate. */

@@ -89,6 +89,8 @@ function program(): Command {
       "backing kind of a Channel without channelTemplate (env HERALD_DEFAULT_CHANNEL_KIND)",
     )
     .option("--max-body-bytes <n>", "largest accepted ingress body (env HERALD_MAX_BODY_BYTES)")
+    .option("--tls-cert <file>", "serve HTTPS with this PEM certificate (env HERALD_TLS_CERT_FILE)")
+    .option("--tls-key <file>", "the certificate's PEM private key (env HERALD_TLS_KEY_FILE)")
     .action(async (flags: Record<string, string | undefined>) => {
       const config = loadConfig(
         {
@@ -100,6 +102,7 @@ function program(): Command {
           logLevel: flags.logLevel,
           defaultChannelKind: flags.defaultChannelKind,
           maxBodyBytes: flags.maxBodyBytes,
+          tls: { certFile: flags.tlsCert, keyFile: flags.tlsKey },
         },
         undefined,
         slices,

@@ -1,14 +1,17 @@
 import assert from "node:assert/strict";
-import { mkdtemp, rm } from "node:fs/promises";
+import { spawn } from "node:child_process";
+import { X509Certificate } from "node:crypto";
+import { mkdtemp, rename, rm } from "node:fs/promises";
 import { createServer as createSecureServer, type Server } from "node:https";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { connect, type PeerCertificate } from "node:tls";
 import { Agent, request } from "undici";
 import { ConfigError, loadConfig } from "../../src/config.js";
 import { eventually } from "../support/eventually.js";
-import { InProcessHerald } from "../support/herald.js";
+import { freePort, InProcessHerald } from "../support/herald.js";
 import { startReceiver, type ReceivedRequest, type Receiver } from "../support/receiver.js";
 import { createCertificateAuthority, issueCertificate, type Issued } from "../support/tls.js";
 
@@ -43,6 +46,22 @@ async function startSecureReceiver(
   return { url: `https://127.0.0.1:${(server.address() as AddressInfo).port}/`, requests, server };
 }
 
+/** The certificate a TLS listener presents to a client that trusts `ca`. */
+async function peerCertificate(url: string, ca: string): Promise<PeerCertificate> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: hostname, port: Number(port), ca, servername: "localhost" }, () => {
+      resolve(socket.getPeerCertificate());
+      socket.end();
+    });
+    socket.once("error", reject);
+  });
+}
+
+function serialOf(pem: string): string {
+  return new X509Certificate(pem).serialNumber;
+}
+
 function channelWith(name: string, subscriber: Record<string, unknown>, deadLetterUri?: string): string {
   const channel = { apiVersion: "messaging.knative.dev/v1", kind: "Channel", metadata: { name } };
   const subscription = {
@@ -61,6 +80,7 @@ function channelWith(name: string, subscriber: Record<string, unknown>, deadLett
 describe("TLS", () => {
   let dir: string;
   let ca: Issued;
+  let otherCA: Issued;
   let trusting: Agent;
   const closing: Array<() => Promise<void>> = [];
 
@@ -97,8 +117,15 @@ describe("TLS", () => {
     return response.statusCode;
   }
 
-  async function startHerald(options: { env?: Record<string, string> } = {}) {
-    const herald = await InProcessHerald.start(options.env ? { env: options.env } : {});
+  /** A Herald in this process; `secure` serves its listeners over HTTPS with the test CA's certificate. */
+  async function startHerald(
+    options: { secure?: boolean; env?: Record<string, string>; config?: Record<string, unknown> } = {},
+  ) {
+    const tls = { certFile: join(dir, "herald.crt"), keyFile: join(dir, "herald.key") };
+    const herald = await InProcessHerald.start({
+      config: { ...(options.secure ? { tls } : {}), ...options.config },
+      ...(options.env ? { env: options.env } : {}),
+    });
     closing.push(() => herald.close());
     return herald;
   }
@@ -106,12 +133,37 @@ describe("TLS", () => {
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), "herald-tls-"));
     ca = await createCertificateAuthority(dir, "test-ca");
+    otherCA = await createCertificateAuthority(dir, "other-ca");
+    await issueCertificate(ca, dir, "herald", { serial: 1001 });
     trusting = new Agent({ connect: { ca: ca.cert } });
   });
   after(async () => {
     for (const close of closing.reverse()) await close();
     await trusting.close();
     await rm(dir, { recursive: true, force: true });
+  });
+
+  it("ingress and the resource API answer over HTTPS, and addresses are https", async () => {
+    const herald = await startHerald({ secure: true });
+    assert.match(herald.url, /^https:\/\/127\.0\.0\.1:\d+$/);
+    const sink = await startReceiver();
+    closing.push(() => sink.close());
+    const [channel] = await apply(herald.url, channelWith("secure-in", { uri: sink.url }));
+    assert.equal(channel!.status.address?.url, `${herald.url}/channels/default/secure-in`);
+    await eventually(
+      async () => (await postEvent(`${herald.url}/channels/default/secure-in`, "in-1")) === 202,
+      {
+        message: "the channel to take events over HTTPS",
+      },
+    );
+    await eventually(() => sink.requests.some((r) => r.headers["ce-id"] === "in-1"), {
+      message: "the event at the subscriber",
+    });
+    // A client that does not trust the CA is refused in the handshake.
+    await assert.rejects(
+      request(`${herald.url}/healthz`, { dispatcher: new Agent({ connect: { ca: otherCA.cert } }) }),
+      /self[- ]signed|unable to verify|certificate/i,
+    );
   });
 
   it("delivers to an https subscriber verified with its CACerts, and dead-letters without them", async () => {
@@ -183,12 +235,92 @@ describe("TLS", () => {
     await eventually(() => sink.requests.length >= 1, { message: "a ping event at the https sink" });
   });
 
-  it("refuses a client certificate without its key", () => {
+  it("serves a renewed certificate once its files are replaced, without a restart", async () => {
+    const renewDir = await mkdtemp(join(dir, "renew-"));
+    const first = await issueCertificate(ca, renewDir, "live", { serial: 5001, commonName: "first" });
+    const herald = await startHerald({
+      config: { tls: { certFile: first.certFile, keyFile: first.keyFile } },
+    });
+    assert.equal((await peerCertificate(herald.url, ca.cert)).serialNumber, serialOf(first.cert));
+
+    // Written beside and renamed over, as cert-manager and certbot replace them.
+    const staged = await mkdtemp(join(dir, "staged-"));
+    const second = await issueCertificate(ca, staged, "live", { serial: 5002, commonName: "second" });
+    await rename(second.keyFile, first.keyFile);
+    await rename(second.certFile, first.certFile);
+
+    const seen = await eventually(
+      async () => {
+        const certificate = await peerCertificate(herald.url, ca.cert);
+        return certificate.serialNumber === serialOf(second.cert) ? certificate : undefined;
+      },
+      { message: "the renewed certificate on the next connection" },
+    );
+    assert.equal(seen.subject.CN, "second");
+    // Events still flow over the renewed certificate.
+    const sink = await startReceiver();
+    closing.push(() => sink.close());
+    await apply(herald.url, channelWith("renewed", { uri: sink.url }));
+    await eventually(
+      async () => (await postEvent(`${herald.url}/channels/default/renewed`, "renew-1")) === 202,
+    );
+  });
+
+  it("refuses a certificate without its key, and names a TLS file it cannot read", async () => {
+    assert.throws(
+      () => loadConfig({}, { HERALD_TLS_CERT_FILE: join(dir, "herald.crt") }),
+      (error: unknown) =>
+        error instanceof ConfigError &&
+        error.problems.some((p) => p.startsWith("tls.keyFile (HERALD_TLS_KEY_FILE)")),
+    );
     assert.throws(
       () => loadConfig({}, { HERALD_TLS_CLIENT_KEY_FILE: join(dir, "herald.key") }),
       (error: unknown) =>
         error instanceof ConfigError &&
         error.problems.some((p) => p.startsWith("tls.clientCertFile (HERALD_TLS_CLIENT_CERT_FILE)")),
     );
+    const missing = join(dir, "absent.crt");
+    await assert.rejects(
+      InProcessHerald.start({ config: { tls: { certFile: missing, keyFile: join(dir, "herald.key") } } }),
+      (error: Error) => error.message.includes(missing) && !error.message.includes("PRIVATE KEY"),
+    );
+    await assert.rejects(
+      InProcessHerald.start({ config: { tls: { certFile: ca.certFile, keyFile: join(dir, "herald.key") } } }),
+      /do not load/,
+    );
+  });
+});
+
+describe("herald serve --tls-cert --tls-key", () => {
+  it("serves HTTPS from the command line", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "herald-tls-cli-"));
+    const ca = await createCertificateAuthority(dir, "cli-ca");
+    const certificate = await issueCertificate(ca, dir, "cli", { serial: 6001 });
+    const port = await freePort();
+    const child = spawn(
+      process.execPath,
+      [
+        ...["--import", "tsx", "src/cli/main.ts", "serve", "--port", String(port), "--data-dir", dir],
+        ...["--tls-cert", certificate.certFile, "--tls-key", certificate.keyFile],
+      ],
+      { env: { ...process.env, HERALD_LOG_LEVEL: "warn" }, stdio: "ignore" },
+    );
+    const trusting = new Agent({ connect: { ca: ca.cert } });
+    try {
+      await eventually(
+        async () => {
+          const response = await request(`https://127.0.0.1:${port}/readyz`, { dispatcher: trusting });
+          await response.body.dump();
+          return response.statusCode === 200;
+        },
+        { timeoutMs: 30_000, message: "herald to answer /readyz over HTTPS" },
+      );
+    } finally {
+      const exited = new Promise((resolve) => child.once("exit", resolve));
+      child.kill("SIGTERM");
+      await exited;
+      await trusting.close();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
