@@ -277,11 +277,18 @@ const REASONS: Record<number, string> = {
 
 /**
  * A Kubernetes Status of a Herald error body `{code, message, details}`; kubectl prints it as
- * `Error from server (NotFound): ...`. Validation problems become its `details.causes`.
+ * `Error from server (NotFound): ...`. Validation problems become its `details.causes`, with the
+ * kind and name of the resource written (`subject`) when the request body names them.
  */
-export function statusOf(httpStatus: number, body: { message?: unknown; details?: unknown }) {
-  const problems = Array.isArray(body.details)
-    ? body.details.filter(
+export function statusOf(
+  httpStatus: number,
+  body: { message?: unknown; details?: unknown },
+  subject?: { kind: string; name: string },
+) {
+  // Herald's validation errors carry `details: {problems: [{path, message}]}`.
+  const listed = (body.details as { problems?: unknown } | undefined)?.problems;
+  const problems = Array.isArray(listed)
+    ? listed.filter(
         (problem): problem is { path: string; message: string } =>
           typeof problem === "object" && problem !== null && "message" in problem,
       )
@@ -296,6 +303,8 @@ export function statusOf(httpStatus: number, body: { message?: unknown; details?
     ...(problems.length
       ? {
           details: {
+            // kubectl prints `The {kind} "{name}" is invalid:` and the causes, when it has both.
+            ...subject,
             causes: problems.map((problem) => ({
               reason: "FieldValueInvalid",
               field: problem.path,

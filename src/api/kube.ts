@@ -329,9 +329,13 @@ export function kubernetesStatusErrors(req: Request, res: Response, next: NextFu
     const json = res.json.bind(res);
     res.json = ((body: unknown) => {
       const isError = res.statusCode >= 400 && typeof body === "object" && body !== null && "code" in body;
-      return json(
-        isError ? statusOf(res.statusCode, body as { message?: unknown; details?: unknown }) : body,
-      );
+      if (!isError) return json(body);
+      const written = req.body as { kind?: unknown; metadata?: { name?: unknown } } | undefined;
+      const subject =
+        typeof written?.kind === "string" && typeof written.metadata?.name === "string"
+          ? { kind: written.kind, name: written.metadata.name }
+          : undefined;
+      return json(statusOf(res.statusCode, body as { message?: unknown; details?: unknown }, subject));
     }) as Response["json"];
   }
   next();

@@ -226,7 +226,7 @@ spec:
       "apiVersion: eventing.knative.dev/v1\nkind: Broker\nmetadata:\n  name: bad\nspec:\n  nope: 1\n",
     );
     assert.notEqual(invalid.code, 0);
-    assert.match(invalid.stderr, /spec\.nope: unknown field/);
+    assert.match(invalid.stderr, /The Broker "bad" is invalid: spec\.nope: unknown field/);
   });
 
   it("answers other clients with Herald's error bodies, and merge-patches over HTTP", async () => {
