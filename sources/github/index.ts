@@ -1,4 +1,5 @@
-import { createHmac, timingSafeEqual } from "node:crypto";
+import { createHash, createHmac, timingSafeEqual } from "node:crypto";
+import { performance } from "node:perf_hooks";
 import { z } from "zod";
 import type { AttributeValue } from "../../src/events/event.js";
 import { secretKeySelectorSchema, type SourceFactory, type SourceResponse } from "../source.js";
@@ -14,6 +15,14 @@ import { secretKeySelectorSchema, type SourceFactory, type SourceResponse } from
  * makes it: type `dev.knative.source.github.{X-GitHub-Event}`, id `X-GitHub-Delivery`, source
  * `https://github.com/{ownerAndRepository}`, the payload as JSON data, and the subject and
  * extensions (owner, repository, sender, action...) of the event kind.
+ *
+ * Replays: GitHub's signature covers the body only, not the headers, so the delivery id (the event's
+ * id) and the event name are not authenticated: whoever saw one signed delivery can send its body
+ * again under any id. The source therefore keeps a record of the deliveries it passed on, by
+ * delivery id and by body hash, for REPLAY_WINDOW_MS and at most REPLAY_RECORD_SIZE deliveries
+ * (oldest first out), and refuses a repeat of either with 409. A delivery the sink did not take is
+ * not recorded, so GitHub's redelivery of it goes through. The record lives in memory: it starts
+ * empty when the source (or Herald) starts again.
  */
 const specSchema = z.object({
   ownerAndRepository: z
@@ -29,6 +38,48 @@ const specSchema = z.object({
 });
 
 export const GITHUB_EVENT_TYPE_PREFIX = "dev.knative.source.github";
+
+/** How long a delivery id and a body stay in a source's record of deliveries passed on. */
+export const REPLAY_WINDOW_MS = 24 * 60 * 60 * 1000;
+/** The most deliveries a source's record holds; the oldest leave first. */
+export const REPLAY_RECORD_SIZE = 10_000;
+
+/**
+ * The deliveries a source passed on, by `id:{delivery}` and `body:{sha256}`: bounded and
+ * time-boxed. Every entry lives as long, so insertion order is expiry order.
+ */
+class DeliveryRecord {
+  private readonly entries = new Map<string, { readonly delivery: string; readonly expires: number }>();
+
+  /** The earlier delivery with this id or body, if one is on record. */
+  find(delivery: string, bodyHash: string): { key: "id" | "body"; delivery: string } | undefined {
+    this.prune();
+    const byId = this.entries.get(`id:${delivery}`);
+    if (byId) return { key: "id", delivery: byId.delivery };
+    const byBody = this.entries.get(`body:${bodyHash}`);
+    return byBody && { key: "body", delivery: byBody.delivery };
+  }
+
+  add(delivery: string, bodyHash: string): void {
+    const entry = { delivery, expires: performance.now() + REPLAY_WINDOW_MS };
+    this.entries.set(`id:${delivery}`, entry);
+    this.entries.set(`body:${bodyHash}`, entry);
+    this.prune();
+  }
+
+  remove(delivery: string, bodyHash: string): void {
+    this.entries.delete(`id:${delivery}`);
+    this.entries.delete(`body:${bodyHash}`);
+  }
+
+  private prune(): void {
+    const now = performance.now();
+    for (const [key, entry] of this.entries) {
+      if (entry.expires > now && this.entries.size <= 2 * REPLAY_RECORD_SIZE) break;
+      this.entries.delete(key);
+    }
+  }
+}
 
 type Payload = Record<string, unknown>;
 
@@ -146,6 +197,7 @@ export const githubSource: SourceFactory<typeof specSchema> = {
     const secret = context.secret(spec.secretToken.secretKeyRef);
     const wanted = new Set(spec.eventTypes);
     const source = `https://github.com/${spec.ownerAndRepository}`;
+    const passedOn = new DeliveryRecord();
     return {
       async stop() {},
       async handleRequest(request) {
@@ -157,6 +209,16 @@ export const githubSource: SourceFactory<typeof specSchema> = {
         const delivery = header(request.headers, "x-github-delivery");
         if (!event) return answer(400, "X-GitHub-Event header is not set");
         if (!delivery) return answer(400, "X-GitHub-Delivery header is not set");
+        const bodyHash = createHash("sha256").update(request.body).digest("hex");
+        const earlier = passedOn.find(delivery, bodyHash);
+        if (earlier) {
+          return answer(
+            409,
+            earlier.key === "id"
+              ? `delivery ${delivery} was already received`
+              : `this payload was already received as delivery ${earlier.delivery}`,
+          );
+        }
         // GitHub pings a new webhook; answer it even when ping is not a wanted event type.
         if (!wanted.has(event))
           return answer(event === "ping" ? 200 : 204, `event ${event} is not in spec.eventTypes`);
@@ -170,18 +232,25 @@ export const githubSource: SourceFactory<typeof specSchema> = {
         if ((typeof subject !== "string" && typeof subject !== "number") || subject === "") {
           return answer(400, `unsupported GitHub event type ${event}`);
         }
-        const accepted = await context.send({
-          attributes: {
-            specversion: "1.0",
-            id: delivery,
-            type: `${GITHUB_EVENT_TYPE_PREFIX}.${event}`,
-            source,
-            subject: String(subject),
-            datacontenttype: "application/json",
-            ...extensionsOf(event, payload),
-          },
-          data: request.body,
-        });
+        // Recorded before the send, so that a repeat arriving meanwhile is refused too.
+        passedOn.add(delivery, bodyHash);
+        let accepted = false;
+        try {
+          accepted = await context.send({
+            attributes: {
+              specversion: "1.0",
+              id: delivery,
+              type: `${GITHUB_EVENT_TYPE_PREFIX}.${event}`,
+              source,
+              subject: String(subject),
+              datacontenttype: "application/json",
+              ...extensionsOf(event, payload),
+            },
+            data: request.body,
+          });
+        } finally {
+          if (!accepted) passedOn.remove(delivery, bodyHash);
+        }
         return accepted ? answer(202, "accepted") : answer(502, "the sink refused the event");
       },
     };
