@@ -154,6 +154,20 @@ describe("kubectl against Herald's resource API", () => {
       assert.ok(knative.split("\n").includes(name), `${name} in ${knative}`);
   });
 
+  it("applies a ConfigMap twice (kubectl sends a strategic merge patch for core kinds) and lists across namespaces", async () => {
+    const configMap = (value: string) =>
+      `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  namespace: team-a\ndata:\n  a: "${value}"\n  b: "x"\n`;
+    assert.equal((await ok(["apply", "-f", "-"], configMap("1"))).trim(), "configmap/settings created");
+    assert.equal((await ok(["apply", "-f", "-"], configMap("2"))).trim(), "configmap/settings configured");
+    const [header, row] = rows(await ok(["get", "configmaps", "-A"]));
+    assert.deepEqual(header, ["NAMESPACE", "NAME", "DATA", "AGE"]);
+    assert.deepEqual(row!.slice(0, 3), ["team-a", "settings", "2"]);
+    const stored = parseYaml(await ok(["get", "configmap", "settings", "-n", "team-a", "-o", "yaml"])) as {
+      metadata: { generation: number };
+    };
+    assert.equal(stored.metadata.generation, 2);
+  });
+
   it("describes a resource with its status conditions", async () => {
     const output = await ok(["describe", "broker", "default"]);
     assert.match(output, /^Name:\s+default$/m);
