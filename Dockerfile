@@ -1,9 +1,16 @@
 # Herald: one image for `herald serve` and the CLI.
+# Ingress (and source webhooks, /healthz, /readyz) listens on 8080 on every interface. The resource
+# API listens on 8081 on the container's loopback only, so nothing outside the container reaches it
+# without credentials: use the CLI inside (`docker exec CONTAINER node bin/herald.js get channels`),
+# or give the API a token file (HERALD_TOKEN_FILE) and HERALD_API_HOST=0.0.0.0 to publish 8081.
 FROM node:20-bookworm-slim
 WORKDIR /app
 ENV NODE_ENV=production \
     HERALD_HOST=0.0.0.0 \
     HERALD_PORT=8080 \
+    HERALD_API_HOST=127.0.0.1 \
+    HERALD_API_PORT=8081 \
+    HERALD_SERVER=http://127.0.0.1:8081 \
     HERALD_DATA_DIR=/var/lib/herald
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts && npm cache clean --force

@@ -77,6 +77,8 @@ export interface SourceFactory<Schema extends z.ZodObject = z.ZodObject> {
   readonly kind: string;
   readonly plural: string;
   readonly shortNames: readonly string[];
+  /** Resources of the kind run code on Herald's host: applying one needs the API's admin role. */
+  readonly privileged?: boolean | undefined;
   /**
    * Resources of the kind run a process on Herald's host (ProcessSource): the kernel runs them only
    * when Herald was started with `--allow-process-sources` or they come from the `--config` folder,

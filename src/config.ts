@@ -1,5 +1,9 @@
+import { homedir } from "node:os";
+import { join } from "node:path";
 import { z } from "zod";
-import type { ConfigSlice } from "./config-slice.js";
+import { isLoopbackHost, isSecureEnough } from "./auth/hosts.js";
+import { ROLES, type Role } from "./auth/roles.js";
+import { booleanish, commaList, type ConfigSlice } from "./config-slice.js";
 
 /**
  * Herald's one configuration object. Built once at start from (in order of precedence) command-line
@@ -27,8 +31,24 @@ export const configSchema = z.object({
   publishTimeoutMs: positiveInt.default(5_000),
   /** The channelTemplate a `Channel` (or a Broker with no channel configuration) gets. */
   defaultChannelKind: z.string().default("LogChannel"),
+  /**
+   * The URL of a Service a sink references (v1 Service, serving.knative.dev Service), from its
+   * `{name}` and `{namespace}`; a SinkMapping overrides it for one Service. The default is where a
+   * service answers in a docker-compose network; on Kubernetes use
+   * `http://{name}.{namespace}.svc.cluster.local`.
+   */
+  serviceUrlTemplate: z
+    .string()
+    .default("http://{name}")
+    .refine((template) => {
+      if (!template.includes("{name}")) return false;
+      const example = template.replaceAll("{name}", "name").replaceAll("{namespace}", "namespace");
+      return URL.canParse(example) && /^https?:$/.test(new URL(example).protocol);
+    }, "must be an http or https URL template with {name} (and optionally {namespace})"),
   /** The most resources the store holds (an apply beyond it is refused with 422). */
   maxResources: positiveInt.default(10_000),
+  /** Whether source kinds that run a process (ProcessSource) may be applied through the API. */
+  allowProcessSources: booleanish.default(false),
   dispatcher: z
     .object({
       /** Concurrent deliveries per subscription in unordered mode. */
@@ -39,6 +59,45 @@ export const configSchema = z.object({
       defaultTimeoutMs: positiveInt.default(30_000),
     })
     .prefault({}),
+  /**
+   * The resource API's own listener. With `apiPort` the resource API and /metrics are served there
+   * only, and the main port serves ingress, source webhooks, /healthz and /readyz.
+   */
+  apiHost: z.string().default("127.0.0.1"),
+  apiPort: z.coerce.number().int().min(0).max(65535).optional(),
+  /** Hashed bearer tokens of the resource API (YAML or JSON); authentication is on with it. */
+  tokenFile: z.string().optional(),
+  /** OIDC-issued JWTs for the resource API; authentication is on with an issuer. */
+  oidc: z
+    .object({
+      issuer: z.url().optional(),
+      audience: commaList.default([]),
+      jwksUrl: z.url().optional(),
+      roleClaim: z.string().min(1).default("herald_role"),
+      /** `claim-value=role` pairs (`herald-admins=admin,herald-devs=write`). */
+      roleMap: commaList
+        .default([])
+        .pipe(
+          z.array(
+            z
+              .string()
+              .regex(
+                new RegExp(`^[^=]+=(${ROLES.join("|")})$`),
+                `must be claim-value=role pairs, the role one of ${ROLES.join(", ")}`,
+              ),
+          ),
+        ),
+    })
+    .prefault({}),
+  /** Host names the resource API answers to besides IP addresses, loopback names and the public URL's host. */
+  allowedHosts: commaList.default([]),
+  /** Browser origins allowed to call the resource API besides Herald's own. */
+  allowedOrigins: commaList.default([]),
+  /** Origins granted by ingress's webhook validation handshake (OPTIONS); empty grants any. */
+  webhookAllowedOrigins: commaList.default([]),
+  /** Longest time a client may take to send a whole request, and its headers. */
+  requestTimeoutMs: positiveInt.default(30_000),
+  headersTimeoutMs: positiveInt.default(20_000),
   tracing: z
     .object({
       /** OTLP/HTTP traces endpoint, e.g. http://127.0.0.1:4318/v1/traces; tracing is off without it. */
@@ -110,7 +169,9 @@ export const environmentVariables = {
   HERALD_MAX_BODY_BYTES: "maxBodyBytes",
   HERALD_MAX_BATCH_EVENTS: "maxBatchEvents",
   HERALD_DEFAULT_CHANNEL_KIND: "defaultChannelKind",
+  HERALD_SERVICE_URL_TEMPLATE: "serviceUrlTemplate",
   HERALD_MAX_RESOURCES: "maxResources",
+  HERALD_ALLOW_PROCESS_SOURCES: "allowProcessSources",
   HERALD_PUBLISH_TIMEOUT_MS: "publishTimeoutMs",
   HERALD_DISPATCHER_MAX_IN_FLIGHT: "dispatcher.maxInFlight",
   HERALD_DISPATCHER_CONNECTIONS_PER_ORIGIN: "dispatcher.connectionsPerOrigin",
@@ -125,6 +186,19 @@ export const environmentVariables = {
   HERALD_TLS_CLIENT_KEY_FILE: "tls.clientKeyFile",
   HERALD_MAX_CONNECTIONS: "maxConnections",
   HERALD_KEEP_ALIVE_TIMEOUT_MS: "keepAliveTimeoutMs",
+  HERALD_API_HOST: "apiHost",
+  HERALD_API_PORT: "apiPort",
+  HERALD_TOKEN_FILE: "tokenFile",
+  HERALD_OIDC_ISSUER: "oidc.issuer",
+  HERALD_OIDC_AUDIENCE: "oidc.audience",
+  HERALD_OIDC_JWKS_URL: "oidc.jwksUrl",
+  HERALD_OIDC_ROLE_CLAIM: "oidc.roleClaim",
+  HERALD_OIDC_ROLE_MAP: "oidc.roleMap",
+  HERALD_ALLOWED_HOSTS: "allowedHosts",
+  HERALD_ALLOWED_ORIGINS: "allowedOrigins",
+  HERALD_WEBHOOK_ALLOWED_ORIGINS: "webhookAllowedOrigins",
+  HERALD_REQUEST_TIMEOUT_MS: "requestTimeoutMs",
+  HERALD_HEADERS_TIMEOUT_MS: "headersTimeoutMs",
 } as const;
 
 function setPath(target: Record<string, unknown>, path: string, value: unknown): void {
@@ -199,17 +273,77 @@ export function loadConfig(
     if (extra) fromEnv[slice.key] = mergeDeep(extra, (fromEnv[slice.key] ?? {}) as Record<string, unknown>);
   }
   const parsed = schemaOf(slices).safeParse(mergeDeep(fromEnv, flags));
+  const variableOf = Object.fromEntries(Object.entries(variables).map(([k, v]) => [v, k]));
+  const named = (path: string, message: string) =>
+    `${path}${variableOf[path] ? ` (${variableOf[path]})` : ""}: ${message}`;
   if (!parsed.success) {
-    const variableOf = Object.fromEntries(Object.entries(variables).map(([k, v]) => [v, k]));
-    throw new ConfigError(
-      parsed.error.issues.map((issue) => {
-        const path = issue.path.join(".");
-        const variable = variableOf[path];
-        return `${path}${variable ? ` (${variable})` : ""}: ${issue.message}`;
-      }),
-    );
+    throw new ConfigError(parsed.error.issues.map((issue) => named(issue.path.join("."), issue.message)));
   }
+  const problems = securityProblems(parsed.data);
+  if (problems.length > 0) throw new ConfigError(problems.map((p) => named(p.path, p.message)));
   return parsed.data;
+}
+
+/** Whether the resource API asks callers for a bearer token (a token file or an OIDC issuer is set). */
+export function isAuthenticationOn(config: CoreConfig): boolean {
+  return config.tokenFile !== undefined || config.oidc.issuer !== undefined;
+}
+
+/** Where the resource API listens: its own listener with `apiPort`, else the main one. */
+export function apiListenerHost(config: CoreConfig): { path: string; host: string } {
+  return config.apiPort === undefined
+    ? { path: "host", host: config.host }
+    : { path: "apiHost", host: config.apiHost };
+}
+
+/**
+ * Settings that would leave Herald open. Without authentication the resource API (which can run
+ * commands through ProcessSource) listens on loopback only: Herald refuses to start otherwise.
+ */
+function securityProblems(config: CoreConfig): { path: string; message: string }[] {
+  const problems: { path: string; message: string }[] = [];
+  const api = apiListenerHost(config);
+  if (!isAuthenticationOn(config) && !isLoopbackHost(api.host)) {
+    problems.push({
+      path: api.path,
+      message:
+        `the resource API would listen on ${api.host} without authentication, open to anyone who reaches it. ` +
+        "Configure bearer tokens (`herald token create NAME --role admin --token-file FILE`, then " +
+        "--token-file FILE or HERALD_TOKEN_FILE) or OIDC (HERALD_OIDC_ISSUER and HERALD_OIDC_AUDIENCE), " +
+        "or keep the API on loopback: --api-port PORT serves it on its own port, on --api-host (127.0.0.1 " +
+        "by default), and the main port then serves ingress only",
+    });
+  }
+  if (config.apiPort !== undefined && config.apiPort !== 0 && config.apiPort === config.port)
+    problems.push({ path: "apiPort", message: "must differ from the main port" });
+  const { issuer, audience, jwksUrl } = config.oidc;
+  if (issuer !== undefined) {
+    if (!isSecureEnough(issuer))
+      problems.push({ path: "oidc.issuer", message: "must be an https URL (http only on loopback)" });
+    if (audience.length === 0)
+      problems.push({
+        path: "oidc.audience",
+        message: "is required with an issuer: the audience (aud) Herald's tokens are issued for",
+      });
+  }
+  if (jwksUrl !== undefined && !isSecureEnough(jwksUrl))
+    problems.push({ path: "oidc.jwksUrl", message: "must be an https URL (http only on loopback)" });
+  if (config.headersTimeoutMs > config.requestTimeoutMs)
+    problems.push({
+      path: "headersTimeoutMs",
+      message: `must not exceed requestTimeoutMs (${config.requestTimeoutMs})`,
+    });
+  return problems;
+}
+
+/** The OIDC role map as a record (`herald-admins=admin` → { "herald-admins": "admin" }). */
+export function oidcRoleMap(config: CoreConfig): Record<string, Role> {
+  const map: Record<string, Role> = {};
+  for (const pair of config.oidc.roleMap) {
+    const at = pair.lastIndexOf("=");
+    map[pair.slice(0, at).trim()] = pair.slice(at + 1) as Role;
+  }
+  return map;
 }
 
 /** The base URL addresses are built on. */
@@ -223,6 +357,27 @@ export function publicBaseUrl(config: HeraldConfig): string {
 /** The Herald server the CLI talks to: --server, else HERALD_SERVER, else the default port on loopback. */
 export function cliServerUrl(flag: string | undefined, env: Env = process.env): string {
   return (flag ?? env.HERALD_SERVER ?? "http://127.0.0.1:8080").replace(/\/$/, "");
+}
+
+/**
+ * What the CLI reads from its environment: the server and token variables, and where its config
+ * file (contexts of server and token) is: HERALD_CONFIG, else ~/.config/herald/config.yaml.
+ */
+export function cliEnvironment(env: Env = process.env): {
+  server: string | undefined;
+  token: string | undefined;
+  tokenFile: string | undefined;
+  configFile: string;
+  configFileNamed: boolean;
+} {
+  const blankless = (value: string | undefined) => (value === undefined || value === "" ? undefined : value);
+  return {
+    server: blankless(env.HERALD_SERVER),
+    token: blankless(env.HERALD_TOKEN),
+    tokenFile: blankless(env.HERALD_TOKEN_FILE),
+    configFile: blankless(env.HERALD_CONFIG) ?? join(homedir(), ".config", "herald", "config.yaml"),
+    configFileNamed: blankless(env.HERALD_CONFIG) !== undefined,
+  };
 }
 
 /**

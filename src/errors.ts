@@ -13,6 +13,9 @@ export type ErrorCode =
   | "ChannelFull"
   | "InvalidResource"
   | "Conflict"
+  | "BadRequest"
+  | "Unauthorized"
+  | "Forbidden"
   | "Internal";
 
 const statusByCode: Record<ErrorCode, number> = {
@@ -24,6 +27,9 @@ const statusByCode: Record<ErrorCode, number> = {
   NotFound: 404,
   MethodNotAllowed: 405,
   Conflict: 409,
+  BadRequest: 400,
+  Unauthorized: 401,
+  Forbidden: 403,
   BackendUnavailable: 503,
   ChannelFull: 503,
   Internal: 500,

@@ -1,8 +1,10 @@
-import type { Server } from "node:http";
+import type { RequestListener, Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Logger } from "pino";
-import { createApiApp } from "./api/app.js";
-import { publicBaseUrl, type HeraldConfig } from "./config.js";
+import { createApiApp, createPublicApp, type ApiDeps } from "./api/app.js";
+import { Authenticator } from "./auth/authenticator.js";
+import { isWildcardHost } from "./auth/hosts.js";
+import { oidcRoleMap, publicBaseUrl, type HeraldConfig } from "./config.js";
 import { AdapterRegistry } from "./control/adapters.js";
 import { Admission } from "./control/admission.js";
 import { BackingChannelReconciler } from "./control/backing-channels.js";
@@ -11,8 +13,10 @@ import { brokerChannelName } from "./control/brokers.js";
 import { ChannelReconciler } from "./control/channel-reconciler.js";
 import { ConfigDirectory } from "./control/config-dir.js";
 import { ChannelDirectory } from "./control/directory.js";
+import { ProcessSourceGate } from "./control/process-sources.js";
 import { ReconcileLoop } from "./control/reconcile-loop.js";
 import { ResourceService } from "./control/resource-service.js";
+import { SelfAddresses, type Listener } from "./control/self-addresses.js";
 import { SourceReconciler } from "./control/source-reconciler.js";
 import { StatusWriter } from "./control/status.js";
 import { ResourceStore } from "./control/store.js";
@@ -35,6 +39,8 @@ export interface HeraldOptions {
 export interface Herald {
   /** Where Herald listens (the bound port, also when the configured port is 0). */
   readonly url: string;
+  /** Where the resource API answers: `url`, or the API's own listener with `apiPort`. */
+  readonly apiUrl: string;
   readonly resources: ResourceService;
   readonly metrics: Metrics;
   close(): Promise<void>;
@@ -43,8 +49,8 @@ export interface Herald {
 /**
  * Builds and starts one Herald: its kind registry, metrics, store, adapters and reconcilers, all
  * owned by this instance (nothing lives at module level, so several run side by side in one
- * process), then serves ingress and the resource API on one port, reconciles, and loads the config
- * folder when one is given.
+ * process), then serves ingress and the resource API (on one port, or each on its own with
+ * `apiPort`), reconciles, and loads the config folder when one is given.
  */
 export async function createHerald(options: HeraldOptions): Promise<Herald> {
   const { config, logger, plugins } = options;
@@ -68,7 +74,24 @@ export async function createHerald(options: HeraldOptions): Promise<Herald> {
   const tracing = createTracing(config.tracing);
   const status = new StatusWriter(store);
   const directory = new ChannelDirectory(config.publishTimeoutMs);
-  const admission = new Admission(kinds, store, config.defaultChannelKind);
+  // Herald's own addresses, known once its listeners are bound (admission keeps destinations off the API).
+  const bound: { self?: SelfAddresses } = {};
+  const admission = new Admission(kinds, store, config.defaultChannelKind, () => bound.self);
+  const authenticator = await Authenticator.create(
+    {
+      tokenFile: config.tokenFile,
+      oidc: config.oidc.issuer
+        ? {
+            issuer: config.oidc.issuer,
+            audience: config.oidc.audience,
+            jwksUrl: config.oidc.jwksUrl,
+            roleClaim: config.oidc.roleClaim,
+            roleMap: oidcRoleMap(config),
+          }
+        : undefined,
+    },
+    logger,
+  );
   const shutdown = new AbortController();
   let baseUrl = publicBaseUrl(config);
 
@@ -82,6 +105,7 @@ export async function createHerald(options: HeraldOptions): Promise<Herald> {
     tracing,
     metrics,
     maxInFlight: config.dispatcher.maxInFlight,
+    serviceUrlTemplate: config.serviceUrlTemplate,
     signal: shutdown.signal,
   });
   const backingChannels = new BackingChannelReconciler({
@@ -103,6 +127,7 @@ export async function createHerald(options: HeraldOptions): Promise<Herald> {
     classes: brokerClassesOf(plugins),
     brokerAddress: (namespace, name) => `${baseUrl}/brokers/${namespace}/${name}`,
   });
+  const processes = new ProcessSourceGate(plugins.sources, config.allowProcessSources);
   const sources = new SourceReconciler({
     config,
     logger,
@@ -114,6 +139,7 @@ export async function createHerald(options: HeraldOptions): Promise<Herald> {
     sources: plugins.sources,
     baseUrl: () => baseUrl,
     onStatusChange: () => void loop.run(),
+    processes,
   });
   // One pass, in Knative's dependency order: owners ask for backing channels, the channels run,
   // owners report them (a Broker's address is what its Triggers reply to), consumers and sources follow.
@@ -130,20 +156,35 @@ export async function createHerald(options: HeraldOptions): Promise<Herald> {
     logger,
     metrics,
   );
-  const resources = new ResourceService(kinds, store, admission, loop);
+  const resources = new ResourceService(kinds, store, admission, loop, processes);
 
   let started = false;
-  const api = createApiApp({
+  const separate = config.apiPort !== undefined;
+  // The API answers Host names that are IP addresses, loopback names, the public URL's host, the
+  // configured bind hosts and HERALD_ALLOWED_HOSTS; browser origins that are its own or configured.
+  const namedHosts = [config.host, config.apiHost].filter((host) => !isWildcardHost(host));
+  const allowedHosts = [
+    ...config.allowedHosts,
+    ...namedHosts,
+    ...(config.publicUrl ? [new URL(config.publicUrl).hostname] : []),
+  ];
+  let allowedOrigins: readonly string[] = config.allowedOrigins;
+  const deps: ApiDeps = {
     resources,
     registry: metrics.registry,
     maxBodyBytes: config.maxBodyBytes,
+    logger,
+    authenticator,
+    browser: { allowedHosts, allowedOrigins: () => allowedOrigins },
     readiness: async () => {
       const backends = await adapters.readiness();
       const ready = started && backends.every((backend) => backend.ready);
       return { ready, started, backends };
     },
     sourceRequest: (namespace, name, request) => sources.handleRequest(namespace, name, request),
-  });
+  };
+  const publicApp = createPublicApp(deps);
+  const api = createApiApp(deps);
   const ingress = createIngressHandler(
     (kind, namespace, name) =>
       directory.lookup(kind, namespace, kind === "brokers" ? brokerChannelName(name) : name),
@@ -153,24 +194,71 @@ export async function createHerald(options: HeraldOptions): Promise<Herald> {
       logger,
       tracing,
       metrics,
+      webhookAllowedOrigins: config.webhookAllowedOrigins.map((origin) => origin.toLowerCase()),
     },
   );
-  const server: Server = createListener(certificate, {}, (req, res) => {
+  // Slow clients (slowloris) are cut off: the whole request within requestTimeoutMs, its headers
+  // within headersTimeoutMs, checked every second.
+  const serve = (listener: RequestListener): Server => {
+    const created = createListener(
+      certificate,
+      {
+        requestTimeout: config.requestTimeoutMs,
+        headersTimeout: config.headersTimeoutMs,
+        connectionsCheckingInterval: 1_000,
+      },
+      listener,
+    );
+    created.keepAliveTimeout = config.keepAliveTimeoutMs;
+    if (config.maxConnections !== undefined) created.maxConnections = config.maxConnections;
+    return created;
+  };
+  const server = serve((req, res) => {
     const url = req.url ?? "/";
     const query = url.indexOf("?");
     const path = query === -1 ? url : url.slice(0, query);
     if (isIngressPath(path)) void ingress(req, res, path);
+    else if (separate || path.startsWith("/sources/")) publicApp(req, res);
     else api(req, res);
   });
-  server.keepAliveTimeout = config.keepAliveTimeoutMs;
-  if (config.maxConnections !== undefined) server.maxConnections = config.maxConnections;
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(config.port, config.host, () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
+  const apiServer = separate ? serve(api) : undefined;
+  const listen = (target: Server, port: number, host: string) =>
+    new Promise<number>((resolve, reject) => {
+      target.once("error", reject);
+      target.listen(port, host, () => resolve((target.address() as AddressInfo).port));
+    });
+  const port = await listen(server, config.port, config.host);
+  let apiPort = port;
+  if (apiServer) {
+    try {
+      apiPort = await listen(apiServer, config.apiPort!, config.apiHost);
+    } catch (error) {
+      server.close();
+      authenticator.close();
+      throw error;
+    }
+  }
+  const listenerUrl = (host: string, at: number) =>
+    publicBaseUrl({ ...config, host, port: at, publicUrl: undefined });
+  const apiUrl = apiServer ? listenerUrl(config.apiHost, apiPort) : listenerUrl(config.host, port);
+  allowedOrigins = [
+    ...config.allowedOrigins,
+    ...["127.0.0.1", "localhost", "[::1]"].map(
+      (host) => `${certificate ? "https" : "http"}://${host}:${apiPort}`,
+    ),
+    apiUrl,
+    ...(apiServer ? [] : [publicBaseUrl({ ...config, port })]),
+  ];
   baseUrl = publicBaseUrl({ ...config, port });
-  await loop.start(options.resyncMs ?? 5_000);
+  const listeners: Listener[] = apiServer
+    ? [
+        { host: config.host, port, serves: "ingress" },
+        { host: config.apiHost, port: apiPort, serves: "api" },
+      ]
+    : [{ host: config.host, port, serves: "both" }];
+  bound.self = new SelfAddresses(listeners, { publicUrl: baseUrl, names: config.allowedHosts });
+  // The config folder before the first pass of its own: its resources are then reconciled as applied
+  // from it (a ProcessSource there runs without --allow-process-sources), not as left from before.
   const configDirectory = config.configDir
     ? new ConfigDirectory(config.configDir, resources, logger)
     : undefined;
@@ -178,11 +266,22 @@ export async function createHerald(options: HeraldOptions): Promise<Herald> {
     await configDirectory.load();
     configDirectory.watch();
   }
+  await loop.start(options.resyncMs ?? 5_000);
   started = true;
-  const url = publicBaseUrl({ ...config, port, publicUrl: undefined });
-  logger.info({ url, dataDir: config.dataDir, configDir: config.configDir }, "herald is serving");
+  const url = listenerUrl(config.host, port);
+  logger.info(
+    {
+      url,
+      apiUrl,
+      authentication: authenticator.enabled ? "bearer tokens" : "off (resource API on loopback only)",
+      dataDir: config.dataDir,
+      configDir: config.configDir,
+    },
+    "herald is serving",
+  );
   return {
     url,
+    apiUrl,
     resources,
     metrics,
     close: async () => {
@@ -190,8 +289,14 @@ export async function createHerald(options: HeraldOptions): Promise<Herald> {
       configDirectory?.close();
       certificate?.close();
       // Stop taking events first, then let the dispatcher finish or hand back what is in flight.
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      const closed = Promise.all(
+        [server, ...(apiServer ? [apiServer] : [])].map(
+          (target) => new Promise<void>((resolve) => target.close(() => resolve())),
+        ),
+      );
       server.closeIdleConnections();
+      apiServer?.closeIdleConnections();
+      authenticator.close();
       // Abort retry waits before waiting for the reconcile pass: a pass closing a consumer waits for
       // its deliveries in flight, which would otherwise sit out their backoff.
       shutdown.abort();
@@ -204,6 +309,7 @@ export async function createHerald(options: HeraldOptions): Promise<Herald> {
         .shutdown()
         .catch((error: unknown) => logger.warn({ err: error }, "exporting the last spans failed"));
       server.closeAllConnections();
+      apiServer?.closeAllConnections();
       await closed;
     },
   };

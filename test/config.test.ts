@@ -74,7 +74,10 @@ describe("configuration", () => {
 
   it("builds addresses on the public URL, or on the listening host and port", () => {
     assert.equal(publicBaseUrl(load({ port: 1234 }, {})), "http://127.0.0.1:1234");
-    assert.equal(publicBaseUrl(load({ host: "0.0.0.0", port: 80 }, {})), "http://localhost:80");
+    assert.equal(
+      publicBaseUrl(load({ host: "0.0.0.0", port: 80, apiPort: 8081 }, {})),
+      "http://localhost:80",
+    );
     assert.equal(
       publicBaseUrl(load({ publicUrl: "https://events.example.com/" }, {})),
       "https://events.example.com",

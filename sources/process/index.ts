@@ -12,6 +12,9 @@ import type { SourceFactory } from "../source.js";
  * The process sees `spec.env`, the `K_` variables and, of Herald's own environment, only PATH, HOME,
  * LANG and TZ (see `SourceContext.childEnvironment`). It leads its own process group; stopping or deleting the
  * source sends SIGTERM to the whole group, then SIGKILL after 5 s or as soon as the command exited.
+ *
+ * It runs only when Herald was started with `--allow-process-sources` or it comes from the `--config`
+ * folder (`runsProcesses`): anyone who may apply one could otherwise run any command as Herald's user.
  */
 const specSchema = z.object({
   command: z.array(z.string().min(1, "must not be empty")).min(1, "must name the program to run"),
@@ -38,6 +41,9 @@ export const processSource: SourceFactory<typeof specSchema> = {
   kind: "ProcessSource",
   plural: "processsources",
   shortNames: ["process", "processsource"],
+  runsProcesses: true,
+  // It runs any command as Herald's user: applying one needs the API's admin role.
+  privileged: true,
   specSchema,
   async start(spec, context) {
     const [program, ...commandArgs] = spec.command;

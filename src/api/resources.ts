@@ -1,9 +1,11 @@
 import express, { type NextFunction, type Request, type Response } from "express";
 import { parse as parseYaml } from "yaml";
-import { HeraldError, errorBody, httpStatusOf } from "../errors.js";
+import { authorize, principalOf } from "../auth/middleware.js";
+import { roleAllows, type Principal } from "../auth/roles.js";
+import { HeraldError } from "../errors.js";
 import type { ResourceService } from "../control/resource-service.js";
 import type { Resource } from "../resources/common.js";
-import { apiVersionOf, type KindDefinition } from "../resources/kinds.js";
+import { apiVersionOf, coreKinds, type KindDefinition } from "../resources/kinds.js";
 import { invalidResource, readManifests, validateManifest, type Manifest } from "../resources/validation.js";
 import { servedBody } from "../resources/served.js";
 
@@ -18,10 +20,60 @@ import { servedBody } from "../resources/served.js";
  *   POST   /apply                                                        apply a multi-document YAML/JSON body, all or nothing;
  *                                                                         documents of kinds Herald does not run are left aside (`leftAside`)
  *   GET    /apis                                                         the kinds served
- * Bodies may be JSON or YAML (`application/yaml`).
+ * Writes take `application/json` or `application/yaml` bodies only (415 otherwise): a web page can
+ * send `text/plain` cross-site without a CORS preflight, never these. Reading needs the `read` role,
+ * writing `write`, and privileged kinds (ProcessSource) `admin`; Secret data is shown to `admin` only.
  */
 function param(req: Request, name: string): string {
   return String((req.params as Record<string, string>)[name] ?? "");
+}
+
+/** The rule of metadata.namespace: an RFC 1123 label. */
+const NAMESPACE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+/** The namespace of a URL path, checked as metadata.namespace is (422 otherwise). */
+function namespaceOf(req: Request): string {
+  const namespace = param(req, "namespace");
+  if (!NAMESPACE.test(namespace) || namespace.length > 63)
+    throw invalidResource([
+      {
+        path: "namespace",
+        message: `${JSON.stringify(namespace)} must be a lowercase RFC 1123 label (a-z, 0-9, '-', at most 63 characters)`,
+      },
+    ]);
+  return namespace;
+}
+
+const WRITE_TYPES = ["application/json", "application/yaml"];
+
+/** What Secret values become for callers without the admin role. */
+export const REDACTED = "[redacted]";
+
+/** A resource as `principal` may see it: a Secret's values redacted below the admin role. */
+export function shown(resource: Resource, principal: Principal): Resource {
+  if (roleAllows(principal.role, "admin")) return resource;
+  if (resource.kind !== coreKinds.secret.kind || resource.apiVersion !== apiVersionOf(coreKinds.secret))
+    return resource;
+  const redact = (values: unknown) =>
+    values && typeof values === "object"
+      ? Object.fromEntries(Object.keys(values).map((key) => [key, REDACTED]))
+      : values;
+  const out: Resource & { data?: unknown } = {
+    ...resource,
+    spec: redact(resource.spec) as Record<string, unknown>,
+  };
+  if ("data" in resource) out.data = redact((resource as { data?: unknown }).data);
+  return out;
+}
+
+/** The write needs `write`, or `admin` for a privileged kind (it runs code on Herald's host). */
+function authorizeWrite(res: Response, definitions: readonly KindDefinition[], verb: string): void {
+  const privileged = definitions.find((definition) => definition.privileged);
+  authorize(
+    principalOf(res),
+    privileged ? "admin" : "write",
+    privileged ? `${verb} a ${privileged.kind} (it runs commands on Herald's host)` : `${verb} resources`,
+  );
 }
 
 export function resourceRouter(resources: ResourceService): express.Router {
@@ -33,13 +85,18 @@ export function resourceRouter(resources: ResourceService): express.Router {
     res.json = (body: unknown) => json(servedBody(kinds, body));
     next();
   });
-  router.use(
-    express.text({
-      type: ["application/yaml", "application/x-yaml", "text/yaml", "text/plain"],
-      limit: "8mb",
-    }),
-  );
-  router.use(express.json({ limit: "8mb", type: ["application/json", "application/*+json"] }));
+  router.use((req: Request, _res: Response, next: NextFunction) => {
+    if (req.method !== "POST" && req.method !== "PUT" && req.method !== "PATCH") return next();
+    const type = (req.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase();
+    if (!WRITE_TYPES.includes(type))
+      throw new HeraldError(
+        "UnsupportedMediaType",
+        `Content-Type ${type || "(none)"} is not accepted: send application/json or application/yaml`,
+      );
+    next();
+  });
+  router.use(express.text({ type: "application/yaml", limit: "8mb" }));
+  router.use(express.json({ limit: "8mb", type: "application/json" }));
 
   const definitionFor = (req: Request): KindDefinition => {
     const { group: pathGroup, version, plural } = req.params as Record<string, string>;
@@ -66,7 +123,7 @@ export function resourceRouter(resources: ResourceService): express.Router {
   });
   /** Parses a single-resource body and checks it matches the URL it was sent to. */
   const manifestAt = (req: Request, definition: KindDefinition, name?: string): Manifest => {
-    const { namespace } = req.params as Record<string, string>;
+    const namespace = namespaceOf(req);
     const body = bodyObject(req) as Record<string, unknown> | undefined;
     const input =
       body && typeof body === "object"
@@ -98,6 +155,7 @@ export function resourceRouter(resources: ResourceService): express.Router {
   };
 
   router.get("/apis", (_req, res) => {
+    authorize(principalOf(res), "read", "listing kinds");
     res.json({
       kinds: kinds.all().map((d) => ({
         apiVersion: apiVersionOf(d),
@@ -110,21 +168,40 @@ export function resourceRouter(resources: ResourceService): express.Router {
   router.post("/apply", async (req, res) => {
     const text = typeof req.body === "string" ? req.body : JSON.stringify(req.body);
     const { manifests, leftAside } = readManifests(kinds, text, "request body");
+    authorizeWrite(
+      res,
+      manifests.map((manifest) => manifest.definition),
+      "applying",
+    );
     const applied = await resources.apply(manifests);
-    res.status(200).json({ items: applied, leftAside });
+    res.status(200).json({ items: applied.map((resource) => shown(resource, principalOf(res))), leftAside });
   });
   // The core group (ConfigMap) is served under /api/{version}, as in Kubernetes.
   const paths = (rest: string) => [`/apis/:group/:version${rest}`, `/api/:version${rest}`];
-  router.get(paths("/:plural"), (req, res) => {
+  const read = (req: Request, res: Response): KindDefinition => {
+    authorize(principalOf(res), "read", "reading resources");
+    return definitionFor(req);
+  };
+  const write = (req: Request, res: Response, verb: string): KindDefinition => {
     const definition = definitionFor(req);
-    res.json(list(definition, store.list(definition)));
+    authorizeWrite(res, [definition], verb);
+    return definition;
+  };
+  const listed = (res: Response, definition: KindDefinition, items: Resource[]) =>
+    list(
+      definition,
+      items.map((item) => shown(item, principalOf(res))),
+    );
+  router.get(paths("/:plural"), (req, res) => {
+    const definition = read(req, res);
+    res.json(listed(res, definition, store.list(definition)));
   });
   router.get(paths("/namespaces/:namespace/:plural"), (req, res) => {
-    const definition = definitionFor(req);
-    res.json(list(definition, store.list(definition, param(req, "namespace"))));
+    const definition = read(req, res);
+    res.json(listed(res, definition, store.list(definition, namespaceOf(req))));
   });
   router.post(paths("/namespaces/:namespace/:plural"), async (req, res) => {
-    const definition = definitionFor(req);
+    const definition = write(req, res, "creating");
     const manifest = manifestAt(req, definition);
     if (store.get(definition, manifest.metadata.namespace, manifest.metadata.name)) {
       throw new HeraldError(
@@ -133,28 +210,28 @@ export function resourceRouter(resources: ResourceService): express.Router {
       );
     }
     const [created] = await resources.apply([manifest]);
-    res.status(201).json(created);
+    res.status(201).json(shown(created!, principalOf(res)));
   });
   router.get(paths("/namespaces/:namespace/:plural/:name"), (req, res) => {
-    const definition = definitionFor(req);
-    const resource = store.get(definition, param(req, "namespace"), param(req, "name"));
+    const definition = read(req, res);
+    const resource = store.get(definition, namespaceOf(req), param(req, "name"));
     if (!resource)
       throw new HeraldError(
         "NotFound",
         `${definition.kind} ${param(req, "namespace")}/${param(req, "name")} not found`,
       );
-    res.json(resource);
+    res.json(shown(resource, principalOf(res)));
   });
   router.put(paths("/namespaces/:namespace/:plural/:name"), async (req, res) => {
-    const definition = definitionFor(req);
-    const existed = store.get(definition, param(req, "namespace"), param(req, "name")) !== undefined;
+    const definition = write(req, res, "applying");
+    const existed = store.get(definition, namespaceOf(req), param(req, "name")) !== undefined;
     const [applied] = await resources.apply([manifestAt(req, definition, param(req, "name"))]);
-    res.status(existed ? 200 : 201).json(applied);
+    res.status(existed ? 200 : 201).json(shown(applied!, principalOf(res)));
   });
   router.delete(paths("/namespaces/:namespace/:plural/:name"), async (req, res) => {
-    const definition = definitionFor(req);
-    const deleted = await resources.delete(definition, param(req, "namespace"), param(req, "name"));
-    res.json(deleted);
+    const definition = write(req, res, "deleting");
+    const deleted = await resources.delete(definition, namespaceOf(req), param(req, "name"));
+    res.json(shown(deleted, principalOf(res)));
   });
   // A cluster-scoped kind (Namespace) is read and deleted without a namespace, as in Kubernetes.
   const clusterScoped = (definition: KindDefinition): KindDefinition => {
@@ -166,31 +243,14 @@ export function resourceRouter(resources: ResourceService): express.Router {
     return definition;
   };
   router.get(paths("/:plural/:name"), (req, res) => {
-    const definition = clusterScoped(definitionFor(req));
+    const definition = clusterScoped(read(req, res));
     const resource = store.get(definition, "", param(req, "name"));
     if (!resource) throw new HeraldError("NotFound", `${definition.kind} ${param(req, "name")} not found`);
-    res.json(resource);
+    res.json(shown(resource, principalOf(res)));
   });
   router.delete(paths("/:plural/:name"), async (req, res) => {
-    const definition = clusterScoped(definitionFor(req));
-    res.json(await resources.delete(definition, "", param(req, "name")));
-  });
-  // Express 5 forwards rejected promises here: one place renders every error.
-  router.use((error: unknown, _req: Request, res: Response, next: NextFunction) => {
-    if (res.headersSent) return next(error);
-    const parseFailure = error as { type?: string; status?: number; message?: string };
-    if (parseFailure.type === "entity.parse.failed") {
-      res.status(400).json({
-        code: "InvalidResource",
-        message: `request body is not valid JSON: ${parseFailure.message}`,
-      });
-      return;
-    }
-    if (parseFailure.type === "entity.too.large") {
-      res.status(413).json({ code: "PayloadTooLarge", message: "request body is too large" });
-      return;
-    }
-    res.status(httpStatusOf(error)).json(errorBody(error));
+    const definition = clusterScoped(write(req, res, "deleting"));
+    res.json(shown(await resources.delete(definition, "", param(req, "name")), principalOf(res)));
   });
   return router;
 }

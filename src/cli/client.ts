@@ -14,19 +14,25 @@ export class ApiError extends Error {
 
 export class ServerUnreachable extends Error {}
 
+/** The Herald the CLI talks to, and the bearer token it sends, if any. */
+export interface Connection {
+  readonly server: string;
+  readonly token?: string | undefined;
+}
+
 export async function request(
-  server: string,
+  connection: Connection,
   method: string,
   path: string,
   body?: { text: string; contentType: string },
 ): Promise<unknown> {
+  const { server, token } = connection;
+  const headers: Record<string, string> = {};
+  if (body) headers["content-type"] = body.contentType;
+  if (token) headers.authorization = `Bearer ${token}`;
   let response: Response;
   try {
-    response = await fetch(`${server}${path}`, {
-      method,
-      headers: body ? { "content-type": body.contentType } : {},
-      body: body?.text,
-    });
+    response = await fetch(`${server}${path}`, { method, headers, body: body?.text });
   } catch (error) {
     throw new ServerUnreachable(`cannot reach Herald at ${server}: ${reasonOf(error)}`);
   }

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { readdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { Command, CommanderError, Option } from "commander";
-import { cliServerUrl, ConfigError, loadConfig } from "../config.js";
+import { cliEnvironment, ConfigError, loadConfig } from "../config.js";
 import { defaultPlugins } from "../default-plugins.js";
 import { createHerald } from "../herald.js";
 import { createLogger } from "../logger.js";
@@ -12,7 +12,10 @@ import { apiVersionOf, type KindDefinition } from "../resources/kinds.js";
 import type { LeftAside } from "../resources/left-aside.js";
 import { readManifests } from "../resources/validation.js";
 import { HeraldError } from "../errors.js";
-import { ApiError, request, ServerUnreachable } from "./client.js";
+import { isRole, ROLES } from "../auth/roles.js";
+import { addToken, readTokenFile, removeToken, TokenFileError } from "../auth/token-file.js";
+import { ApiError, request, ServerUnreachable, type Connection } from "./client.js";
+import { ConnectionError, resolveConnection } from "./connection.js";
 import { describe, output, table } from "./format.js";
 
 const kinds = kindsOf(defaultPlugins);
@@ -71,9 +74,26 @@ function program(): Command {
   const cli = new Command("herald")
     .description("Herald: a CloudEvents eventing broker that runs Knative Eventing's resources anywhere")
     .addOption(new Option("--server <url>", "Herald API address (env HERALD_SERVER)"))
+    .addOption(new Option("--token <token>", "bearer token for the resource API (env HERALD_TOKEN)"))
+    .addOption(
+      new Option(
+        "--context <name>",
+        "a context of the config file (env HERALD_CONFIG, ~/.config/herald/config.yaml)",
+      ),
+    )
     .exitOverride()
     .configureOutput({ outputError: (text, write) => write(text) });
-  const server = () => cliServerUrl(cli.opts<{ server?: string }>().server);
+  let resolved: Promise<Connection> | undefined;
+  const connection = () =>
+    (resolved ??= resolveConnection(
+      cli.opts<{ server?: string; token?: string; context?: string }>(),
+      cliEnvironment(),
+    ));
+  const tokenFileOf = (flag: string | undefined): string => {
+    const path = flag ?? cliEnvironment().tokenFile;
+    if (!path) throw new UsageError("name the token file with --token-file FILE or HERALD_TOKEN_FILE");
+    return path;
+  };
 
   cli
     .command("serve")
@@ -89,6 +109,13 @@ function program(): Command {
       "backing kind of a Channel without channelTemplate (env HERALD_DEFAULT_CHANNEL_KIND)",
     )
     .option("--max-body-bytes <n>", "largest accepted ingress body (env HERALD_MAX_BODY_BYTES)")
+    .option(
+      "--allow-process-sources",
+      "run ProcessSources applied through the API (env HERALD_ALLOW_PROCESS_SOURCES)",
+    )
+    .option("--api-port <port>", "serve the resource API on its own port (env HERALD_API_PORT)")
+    .option("--api-host <host>", "interface of the API's own port, default 127.0.0.1 (env HERALD_API_HOST)")
+    .option("--token-file <path>", "hashed bearer tokens: the API asks for one (env HERALD_TOKEN_FILE)")
     .option("--tls-cert <file>", "serve HTTPS with this PEM certificate (env HERALD_TLS_CERT_FILE)")
     .option("--tls-key <file>", "the certificate's PEM private key (env HERALD_TLS_KEY_FILE)")
     .action(async (flags: Record<string, string | undefined>) => {
@@ -102,6 +129,10 @@ function program(): Command {
           logLevel: flags.logLevel,
           defaultChannelKind: flags.defaultChannelKind,
           maxBodyBytes: flags.maxBodyBytes,
+          allowProcessSources: flags.allowProcessSources,
+          apiPort: flags.apiPort,
+          apiHost: flags.apiHost,
+          tokenFile: flags.tokenFile,
           tls: { certFile: flags.tlsCert, keyFile: flags.tlsKey },
         },
         undefined,
@@ -139,7 +170,7 @@ function program(): Command {
       // Validate locally first, so problems name the file they are in.
       for (const source of sources) readManifests(kinds, source.text, source.name);
       const text = sources.map((s) => s.text).join("\n---\n");
-      const result = (await request(server(), "POST", "/apply", {
+      const result = (await request(await connection(), "POST", "/apply", {
         text,
         contentType: "application/yaml",
       })) as { items: Resource[]; leftAside?: LeftAside[] };
@@ -172,7 +203,7 @@ function program(): Command {
         const definition = kindArgument(kind);
         if (name) {
           const resource = (await request(
-            server(),
+            await connection(),
             "GET",
             resourcePath(definition, opts.namespace, name),
           )) as Resource;
@@ -182,7 +213,7 @@ function program(): Command {
           return;
         }
         const list = (await request(
-          server(),
+          await connection(),
           "GET",
           resourcePath(definition, opts.allNamespaces ? undefined : opts.namespace),
         )) as {
@@ -202,7 +233,7 @@ function program(): Command {
     .option("-n, --namespace <ns>", "namespace", "default")
     .action(async (kind: string, name: string, opts: { namespace: string }) => {
       const resource = (await request(
-        server(),
+        await connection(),
         "GET",
         resourcePath(kindArgument(kind), opts.namespace, name),
       )) as Resource;
@@ -217,7 +248,7 @@ function program(): Command {
     .option("-n, --namespace <ns>", "namespace", "default")
     .action(async (kind: string, name: string, opts: { namespace: string }) => {
       const definition = kindArgument(kind);
-      await request(server(), "DELETE", resourcePath(definition, opts.namespace, name));
+      await request(await connection(), "DELETE", resourcePath(definition, opts.namespace, name));
       process.stdout.write(`${definition.kind.toLowerCase()}/${name} deleted\n`);
     });
 
@@ -253,21 +284,73 @@ function program(): Command {
         headers[`ce-${extension.slice(0, at).toLowerCase()}`] = encodeURIComponent(extension.slice(at + 1));
       }
       if (opts.data !== undefined) headers["content-type"] = opts.contentType as string;
-      const path = `/${opts.broker ? "brokers" : "channels"}/${opts.namespace as string}/${name}`;
+      // The channel's or broker's address, as Herald reports it: ingress may listen apart from the API.
+      const definition = opts.broker ? kinds.byName("broker")! : kinds.byName("channel")!;
+      const target = (await request(
+        await connection(),
+        "GET",
+        resourcePath(definition, opts.namespace as string, name),
+      )) as Resource;
+      const address = target.status?.address?.url;
+      if (!address)
+        throw new UsageError(
+          `${definition.kind} ${opts.namespace as string}/${name} has no address yet (not Ready: herald describe ${definition.plural} ${name})`,
+        );
       let response: Response;
       try {
-        response = await fetch(`${server()}${path}`, {
+        response = await fetch(address, {
           method: "POST",
           headers,
           body: opts.data as string | undefined,
         });
       } catch (error) {
-        throw new ServerUnreachable(`cannot reach Herald at ${server()}: ${(error as Error).message}`);
+        throw new ServerUnreachable(
+          `cannot reach Herald's ingress at ${address}: ${(error as Error).message}`,
+        );
       }
       const text = await response.text();
       if (response.status !== 202)
         throw new ApiError(response.status, text ? (JSON.parse(text) as ApiError["body"]) : {});
       process.stdout.write(`event ${headers["ce-id"]} accepted (202)\n`);
+    });
+
+  const token = cli.command("token").description("manage the resource API's bearer tokens (the token file)");
+  token
+    .command("create")
+    .description("add a token with a role to the token file and print it, the only time it is shown")
+    .argument("<name>", "the token's name (who or what uses it)")
+    .requiredOption("--role <role>", `${ROLES.join(", ")}`)
+    .option("--token-file <path>", "the token file (env HERALD_TOKEN_FILE); created when missing")
+    .action(async (name: string, opts: { role: string; tokenFile?: string }) => {
+      if (!isRole(opts.role)) throw new UsageError(`--role ${opts.role}: must be one of ${ROLES.join(", ")}`);
+      const path = tokenFileOf(opts.tokenFile);
+      const created = await addToken(path, name, opts.role);
+      process.stdout.write(`${created}\n`);
+      process.stderr.write(
+        `token ${name} (role ${opts.role}) added to ${path}: only its hash is stored, so keep it now ` +
+          "(HERALD_TOKEN, --token, or a context in ~/.config/herald/config.yaml)\n",
+      );
+    });
+  token
+    .command("list")
+    .description("list the token file's tokens: names and roles")
+    .option("--token-file <path>", "the token file (env HERALD_TOKEN_FILE)")
+    .action(async (opts: { tokenFile?: string }) => {
+      const entries = await readTokenFile(tokenFileOf(opts.tokenFile));
+      const width = Math.max(4, ...entries.map((entry) => entry.name.length));
+      process.stdout.write(
+        `${["NAME".padEnd(width), "ROLE"].join("   ")}\n${entries.map((entry) => `${entry.name.padEnd(width)}   ${entry.role}\n`).join("")}`,
+      );
+    });
+  token
+    .command("delete")
+    .description("remove a token from the token file (a running Herald refuses it within a second)")
+    .argument("<name>")
+    .option("--token-file <path>", "the token file (env HERALD_TOKEN_FILE)")
+    .action(async (name: string, opts: { tokenFile?: string }) => {
+      const path = tokenFileOf(opts.tokenFile);
+      if (!(await removeToken(path, name))) throw new UsageError(`${path} has no token named ${name}`);
+      process.stdout.write(`token ${name} deleted\n`);
     });
   return cli;
 }
@@ -278,7 +361,12 @@ async function main(argv: string[]): Promise<number> {
     return EXIT.ok;
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
-    if (error instanceof UsageError || error instanceof ConfigError) {
+    if (
+      error instanceof UsageError ||
+      error instanceof ConfigError ||
+      error instanceof TokenFileError ||
+      error instanceof ConnectionError
+    ) {
       process.stderr.write(`error: ${error.message}\n`);
       return EXIT.usage;
     }

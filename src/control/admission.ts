@@ -11,19 +11,35 @@ import {
   type Problem,
 } from "../resources/validation.js";
 import type { ChannelTemplate } from "./brokers.js";
+import type { SelfAddresses } from "./self-addresses.js";
 import type { ResourceStore } from "./store.js";
+
+/** The fields that hold a Knative Destination, at any depth of a spec. */
+const DESTINATION_FIELDS = new Set(["subscriber", "reply", "deadLetterSink", "sink"]);
+
+function isDestination(value: unknown): value is { uri?: unknown; ref?: { name?: unknown } } {
+  return (
+    typeof value === "object" &&
+    value !== null &&
+    (typeof (value as { uri?: unknown }).uri === "string" ||
+      typeof (value as { ref?: unknown }).ref === "object")
+  );
+}
 
 /**
  * Admission, as Knative's webhooks do it: defaults set once when a resource is applied (a Channel's
  * channelTemplate), checks that need other kinds (a template's kind and spec, a Subscription's
  * channel kind, a Trigger's filters) and immutable fields (a Channel's channelTemplate, a
- * Subscription's channel, a Trigger's broker, a Broker's class).
+ * Subscription's channel, a Trigger's broker, a Broker's class), and destinations that would
+ * reach Herald's own resource API (an event delivered there would be an API call).
  */
 export class Admission {
   constructor(
     private readonly kinds: KindRegistry,
     private readonly store: ResourceStore,
     private readonly defaultChannelKind: string,
+    /** Herald's own listeners, once they are bound. */
+    private readonly self: () => SelfAddresses | undefined = () => undefined,
   ) {}
 
   /** The template a Channel without one gets (Knative's default-ch-webhook). */
@@ -47,7 +63,11 @@ export class Admission {
       const prefix = manifests.length > 1 ? `[${index}]` : "";
       const at = (path: string) => (prefix ? `${prefix}.${path}` : path);
       const defaulted = this.defaulted(manifest);
-      problems.push(...this.check(defaulted, at), ...this.immutable(defaulted, at));
+      problems.push(
+        ...this.check(defaulted, at),
+        ...this.immutable(defaulted, at),
+        ...this.selfDestinations(defaulted, at),
+      );
       return defaulted;
     });
     if (problems.length > 0) throw invalidResource(problems);
@@ -95,6 +115,56 @@ export class Admission {
         return [{ path: at("spec.channel"), message: `${ref.apiVersion} ${ref.kind} is not a channel kind` }];
     }
     return [];
+  }
+
+  /**
+   * Destinations (subscriber, reply, dead-letter sink, source sink) that would reach Herald's own
+   * resource API. A `uri` is compared with Herald's listeners and public URL; a `ref` resolves to
+   * a channel's or broker's ingress address, so only its relative `uri` is checked, resolved
+   * against such an address.
+   */
+  private selfDestinations(manifest: Manifest, at: (path: string) => string): Problem[] {
+    const self = this.self();
+    if (!self) return [];
+    const problems: Problem[] = [];
+    const check = (
+      destination: { uri?: unknown; ref?: { apiVersion?: unknown; kind?: unknown; name?: unknown } },
+      path: string,
+    ) => {
+      if (typeof destination.uri !== "string") return;
+      const { ref } = destination;
+      // A ref to a kind Herald does not run resolves through a SinkMapping (checked when it is
+      // applied) or the service URL rule (Herald's own configuration), not to Herald's ingress.
+      const target = ref && this.kinds.find(String(ref.apiVersion), String(ref.kind));
+      if (ref && (!target || target.role === "config")) return;
+      const base = ref
+        ? `${self.baseUrl}/channels/${manifest.metadata.namespace}/${String(ref.name)}`
+        : undefined;
+      if (!URL.canParse(destination.uri, base)) return;
+      const url = new URL(destination.uri, base);
+      if (!self.reachesApi(url)) return;
+      problems.push({
+        path: at(`${path}.uri`),
+        message:
+          `${url.origin}${url.pathname} is this Herald's own resource API: events sent there would become ` +
+          "API calls. Address a Channel or Broker (its /channels/… or /brokers/… URL, or a ref) or another service",
+      });
+    };
+    const visit = (value: unknown, path: string): void => {
+      if (Array.isArray(value)) {
+        value.forEach((item, index) => visit(item, `${path}[${index}]`));
+        return;
+      }
+      if (!value || typeof value !== "object") return;
+      for (const [key, child] of Object.entries(value)) {
+        if (DESTINATION_FIELDS.has(key) && isDestination(child)) check(child, `${path}.${key}`);
+        else visit(child, `${path}.${key}`);
+      }
+    };
+    const mapping = specOf(manifest, coreKinds.sinkMapping);
+    if (mapping) check({ uri: mapping.uri }, "spec");
+    else visit(manifest.spec, "spec");
+    return problems;
   }
 
   private immutable(manifest: Manifest, at: (path: string) => string): Problem[] {

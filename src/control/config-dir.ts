@@ -155,7 +155,7 @@ export class ConfigDirectory {
           this.logger.info({ file, document, kind, name }, `document left aside: ${reason}`);
         }
         const previous = this.fromFiles.get(file) ?? [];
-        await this.resources.apply(manifests);
+        await this.resources.apply(manifests, "config");
         const now = manifests.map((m) => ({
           apiVersion: m.apiVersion,
           kind: m.kind,

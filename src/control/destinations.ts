@@ -1,19 +1,54 @@
-import type { Destination } from "../resources/common.js";
-import type { KindRegistry } from "../resources/kinds.js";
+import type { Destination, KReference } from "../resources/common.js";
+import { coreKinds, type KindRegistry } from "../resources/kinds.js";
+import { groupOf, isServiceKind } from "../resources/sinks.js";
 import type { ResourceStore } from "./store.js";
 
-/** What resolving references needs: the stored resources and the kinds they are of. */
+/** What resolving references needs: the stored resources, the kinds they are of, and the service rule. */
 export interface References {
   readonly store: ResourceStore;
   readonly kinds: KindRegistry;
+  /** The URL of a Service by its name and namespace (HERALD_SERVICE_URL_TEMPLATE). */
+  readonly serviceUrlTemplate: string;
 }
 
-export class UnresolvableDestination extends Error {}
+/** Why a reference does not resolve, in the words of the condition reasons it becomes. */
+export type UnresolvableReason = "NotFound" | "NotAddressable" | "NotMapped";
+
+export class UnresolvableDestination extends Error {
+  constructor(
+    readonly reason: UnresolvableReason,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Fills `{name}` and `{namespace}` of the service URL rule. */
+export function serviceUrl(template: string, namespace: string, name: string): string {
+  return template.replaceAll("{name}", name).replaceAll("{namespace}", namespace);
+}
+
+/** The URL of a reference to something Herald does not run: its SinkMapping, else the service rule. */
+function mappedUrl(references: References, ref: KReference, namespace: string): string | undefined {
+  const group = groupOf(ref.apiVersion);
+  const mapping = references.store
+    .list(coreKinds.sinkMapping, namespace)
+    .find(
+      ({ spec }) =>
+        groupOf(spec.ref.apiVersion) === group && spec.ref.kind === ref.kind && spec.ref.name === ref.name,
+    );
+  if (mapping) return mapping.spec.uri;
+  if (isServiceKind(ref.apiVersion, ref.kind))
+    return serviceUrl(references.serviceUrlTemplate, namespace, ref.name);
+  return undefined;
+}
 
 /**
- * Resolves a Knative Destination to an absolute URL: `uri` as is; `ref` to the referenced
- * resource's `status.address.url`; `ref` + relative `uri` resolved against that address as a URL reference
- * (Knative duck/v1 Destination).
+ * Resolves a Knative Destination to an absolute URL (Knative duck/v1 Destination): `uri` as is;
+ * `ref` to the referenced resource's `status.address.url`; `ref` + relative `uri` resolved against
+ * that address as a URL reference. A `ref` to something Herald does not run resolves through a
+ * SinkMapping naming it in its namespace, else, for a v1 Service or a serving.knative.dev Service,
+ * through the service URL rule; any other is unresolvable, with a message saying how to map it.
  */
 export function resolveDestination(
   references: References,
@@ -25,12 +60,21 @@ export function resolveDestination(
   const definition = references.kinds.find(ref.apiVersion, ref.kind);
   const refNamespace = ref.namespace ?? namespace;
   const what = `${ref.kind} ${refNamespace}/${ref.name}`;
-  if (!definition)
-    throw new UnresolvableDestination(`${ref.apiVersion} ${ref.kind} is not an addressable kind`);
-  const target = references.store.get(definition, refNamespace, ref.name);
-  if (!target) throw new UnresolvableDestination(`${what} not found`);
-  const address = target.status.address?.url;
-  if (!address) throw new UnresolvableDestination(`${what} has no address yet`);
+  let address: string | undefined;
+  if (!definition || definition.role === "config") {
+    address = mappedUrl(references, ref, refNamespace);
+    if (!address)
+      throw new UnresolvableDestination(
+        "NotMapped",
+        `Herald does not run ${ref.apiVersion} ${ref.kind}: give ${what} a URL with a SinkMapping ` +
+          `(messaging.herald.dev/v1alpha1) in namespace ${refNamespace}, or use a uri`,
+      );
+  } else {
+    const target = references.store.get(definition, refNamespace, ref.name);
+    if (!target) throw new UnresolvableDestination("NotFound", `${what} not found`);
+    address = target.status.address?.url;
+    if (!address) throw new UnresolvableDestination("NotAddressable", `${what} has no address yet`);
+  }
   if (!destination.uri) return address;
   return new URL(destination.uri, address).toString();
 }

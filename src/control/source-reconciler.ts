@@ -11,6 +11,7 @@ import type { Metrics } from "../metrics.js";
 import type { Destination, Resource, ResourceStatus } from "../resources/common.js";
 import { coreKinds, type KindRegistry } from "../resources/kinds.js";
 import { sourceConditions, type ConditionInput } from "./conditions.js";
+import { PROCESS_SOURCES_DISABLED, type ProcessSourceGate } from "./process-sources.js";
 import { destinationCACerts, resolveDestination, UnresolvableDestination } from "./destinations.js";
 import { sendToSink } from "./sink-sender.js";
 import type { StatusWriter } from "./status.js";
@@ -51,6 +52,8 @@ export interface SourceReconcilerDeps {
   baseUrl: () => string;
   /** Called when a worker changed its conditions outside a reconcile pass. */
   onStatusChange: () => void;
+  /** Whether a source that runs a process may run (see ProcessSourceGate). */
+  processes: ProcessSourceGate;
 }
 
 /**
@@ -75,14 +78,42 @@ export class SourceReconciler {
         seen.add(resource.metadata.uid);
         const spec = resource.spec as SourceSpec;
         let sinkUrl: string | undefined;
-        let sinkProblem: string | undefined;
+        let sinkProblem: UnresolvableDestination | undefined;
         try {
-          sinkUrl = resolveDestination(this.options, spec.sink, resource.metadata.namespace);
+          sinkUrl = resolveDestination(
+            { store, kinds, serviceUrlTemplate: this.options.config.serviceUrlTemplate },
+            spec.sink,
+            resource.metadata.namespace,
+          );
         } catch (error) {
           if (!(error instanceof UnresolvableDestination)) throw error;
-          sinkProblem = error.message;
+          sinkProblem = error;
         }
         let current = this.running.get(resource.metadata.uid);
+        const { processes } = this.options;
+        if (factory.runsProcesses && !processes.mayRun(resource)) {
+          // Kept, not run: applied while process sources were allowed, or from a config folder since left.
+          if (current) await this.stop(current, "stopped");
+          const conditions = [
+            sinkUrl
+              ? sourceConditions.markTrue("SinkProvided")
+              : sourceConditions.markFalse(
+                  "SinkProvided",
+                  sinkProblem?.reason ?? "NotFound",
+                  sinkProblem?.message,
+                ),
+            {
+              type: "Deployed",
+              status: "False" as const,
+              reason: PROCESS_SOURCES_DISABLED,
+              message: processes.remedy(),
+            },
+          ];
+          this.options.status.set(resource, {
+            conditions: this.options.status.conditions(resource, conditions),
+          });
+          continue;
+        }
         if (current && (!sinkUrl || !isDeepStrictEqual(current.spec, spec))) {
           await this.stop(current, "stopped");
           current = undefined;
@@ -118,12 +149,12 @@ export class SourceReconciler {
     resource: Resource,
     current: RunningSource | undefined,
     sinkUrl: string | undefined,
-    sinkProblem: string | undefined,
+    sinkProblem: UnresolvableDestination | undefined,
   ): ResourceStatus {
     const conditions: ConditionInput[] = [
       sinkUrl
         ? sourceConditions.markTrue("SinkProvided")
-        : sourceConditions.markFalse("SinkProvided", "NotFound", sinkProblem),
+        : sourceConditions.markFalse("SinkProvided", sinkProblem?.reason ?? "NotFound", sinkProblem?.message),
     ];
     if (current?.startError) {
       conditions.push({

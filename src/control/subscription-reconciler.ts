@@ -43,6 +43,8 @@ export interface SubscriptionReconcilerDeps {
   readonly tracing: Tracing;
   readonly metrics: Metrics;
   readonly maxInFlight: number;
+  /** The URL of a Service a destination references (see References). */
+  readonly serviceUrlTemplate: string;
   /** Aborted at shutdown: retry waits stop and events go back to their backend. */
   readonly signal: AbortSignal;
 }

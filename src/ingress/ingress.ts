@@ -95,6 +95,8 @@ export function createIngressHandler(
     logger: Logger;
     tracing: Tracing;
     metrics: Metrics;
+    /** Origins the webhook validation handshake grants; empty grants any. */
+    webhookAllowedOrigins?: readonly string[];
   },
 ) {
   const { ingressAccepted: accepted, ingressRejected: rejected, ingressLatency: latency } = options.metrics;
@@ -155,7 +157,7 @@ export function createIngressHandler(
           `${kind === "brokers" ? "broker" : "channel"} ${namespace}/${name} not found`,
         );
       }
-      if (req.method === "OPTIONS") return abuseProtection(req, res);
+      if (req.method === "OPTIONS") return abuseProtection(req, res, options.webhookAllowedOrigins ?? []);
       if (req.method !== "POST") {
         throw new HeraldError(
           "MethodNotAllowed",
@@ -196,10 +198,20 @@ export function createIngressHandler(
   };
 }
 
-/** CloudEvents HTTP Webhook 1.0, section 4: the abuse-protection validation handshake. */
-function abuseProtection(req: IncomingMessage, res: ServerResponse): void {
+/**
+ * CloudEvents HTTP Webhook 1.0, section 4: the abuse-protection validation handshake. With
+ * `allowed` origins, any other origin is refused with 403 (the target does not allow
+ * delivery, section 4.2); without, every origin is granted, as ingress takes events from anyone who reaches it.
+ */
+function abuseProtection(req: IncomingMessage, res: ServerResponse, allowed: readonly string[]): void {
   const origin = req.headers["webhook-request-origin"];
   const headers: Record<string, string> = { allow: "POST, OPTIONS" };
+  if (allowed.length > 0 && (typeof origin !== "string" || !allowed.includes(origin.trim().toLowerCase()))) {
+    throw new HeraldError(
+      "Forbidden",
+      `webhook origin ${typeof origin === "string" && origin ? origin : "(none)"} is not allowed to send events here`,
+    );
+  }
   if (typeof origin === "string" && origin) {
     headers["webhook-allowed-origin"] = origin;
     const rate = req.headers["webhook-request-rate"];

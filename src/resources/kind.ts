@@ -16,6 +16,11 @@ export interface KindNames {
   readonly kind: string;
   readonly plural: string;
   readonly shortNames: readonly string[];
+  /**
+   * Applying or deleting a resource of the kind needs the API's `admin` role, because it runs code
+   * on Herald's host (ProcessSource); `write` is enough for every other kind.
+   */
+  readonly privileged?: boolean | undefined;
 }
 
 export interface KindDefinition<

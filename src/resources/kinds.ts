@@ -10,6 +10,7 @@ import {
   type TriggerSpec,
 } from "./eventing.js";
 import type { KindDefinition, KindNames, KindRole } from "./kind.js";
+import { sinkMappingSpecSchema, type SinkMappingSpec } from "./sinks.js";
 import {
   channelSpecSchema,
   subscriptionSpecSchema,
@@ -87,6 +88,15 @@ export const coreKinds = {
     specSchema: namespaceSpecSchema,
     clusterScoped: true,
   },
+  sinkMapping: {
+    group: "messaging.herald.dev",
+    versions: ["v1alpha1"],
+    kind: "SinkMapping",
+    plural: "sinkmappings",
+    shortNames: ["sinkmapping"],
+    role: "config",
+    specSchema: sinkMappingSpecSchema,
+  },
 } as const satisfies Record<string, KindDefinition<unknown>>;
 
 export type CoreKinds = typeof coreKinds;
@@ -95,6 +105,7 @@ export type ChannelResource = Resource<"Channel", ChannelSpec>;
 export type SubscriptionResource = Resource<"Subscription", SubscriptionSpec>;
 export type BrokerResource = Resource<"Broker", BrokerSpec>;
 export type TriggerResource = Resource<"Trigger", TriggerSpec>;
+export type SinkMappingResource = Resource<"SinkMapping", SinkMappingSpec>;
 export type ConfigMapResource = Resource<"ConfigMap", Record<string, string>>;
 /** A Secret's spec is its data: base64 values by key (`stringData` is merged in when applied). */
 export type SecretResource = Resource<"Secret", Record<string, string>>;
@@ -107,6 +118,7 @@ export function definitionOf(names: KindNames, role: KindRole, specSchema: z.Zod
     kind: names.kind,
     plural: names.plural,
     shortNames: names.shortNames,
+    ...(names.privileged ? { privileged: true } : {}),
     role,
     specSchema: specSchema as z.ZodType<Record<string, unknown>>,
   };

@@ -1,4 +1,5 @@
 import { apiVersionOf, type KindDefinition, type KindRegistry } from "./kinds.js";
+import { isServiceKind } from "./sinks.js";
 
 /**
  * A document of a kind Herald does not run, left aside when its file is applied: Knative manifests
@@ -74,6 +75,12 @@ export function kindVerdict(kinds: KindRegistry, apiVersion: string, kind: strin
     const known = inGroup.map((definition) => `${apiVersionOf(definition)} ${definition.kind}`);
     return { refused: `unknown kind ${kind} in ${apiVersion} (known: ${known.join(", ") || "none"})` };
   }
+  if (isServiceKind(apiVersion, kind))
+    return {
+      leftAside:
+        `Herald does not run ${apiVersion} ${kind}; sinks that reference it resolve by the service URL rule ` +
+        "(HERALD_SERVICE_URL_TEMPLATE) or a SinkMapping",
+    };
   // Two letters away may be another kind (GitLabSource, GitHubSource): left aside, with the hint.
   const close = near(2);
   return {

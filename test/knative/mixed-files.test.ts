@@ -25,6 +25,8 @@ interface ApplyAnswer {
 }
 
 const CHANNELS = "/apis/messaging.knative.dev/v1/namespaces/knative-debug/channels";
+const SERVICE_HINT =
+  "; sinks that reference it resolve by the service URL rule (HERALD_SERVICE_URL_TEMPLATE) or a SinkMapping";
 
 const MIXED = `
 apiVersion: messaging.knative.dev/v1
@@ -117,14 +119,14 @@ describe("mixed files", () => {
     assert.deepEqual(
       body.leftAside?.map((note) => [note.document, note.apiVersion, note.kind, note.name, note.reason]),
       [
-        ["request body[1]", "v1", "Service", "svc", "Herald does not run v1 Service"],
+        ["request body[1]", "v1", "Service", "svc", `Herald does not run v1 Service${SERVICE_HINT}`],
         ["request body[2]", "apps/v1", "Deployment", "fn", "Herald does not run apps/v1 Deployment"],
         [
           "request body[4]",
           "serving.knative.dev/v1",
           "Service",
           "display",
-          "Herald does not run serving.knative.dev/v1 Service",
+          `Herald does not run serving.knative.dev/v1 Service${SERVICE_HINT}`,
         ],
         [
           "request body[5]",
@@ -223,7 +225,7 @@ metadata: { name: g }
     assert.match(flat.stdout, /^deployment\/fn left aside: Herald does not run apps\/v1 Deployment$/m);
     assert.match(
       flat.stdout,
-      /^service\/display left aside: Herald does not run serving\.knative\.dev\/v1 Service$/m,
+      /^service\/display left aside: Herald does not run serving\.knative\.dev\/v1 Service; sinks/m,
     );
     assert.doesNotMatch(flat.stdout, /deeper/, "without -R the subfolder is not read");
     const recursive = await cli(herald.url, ["apply", "-R", "-f", dir]);

@@ -120,7 +120,11 @@ metadata: { name: NotADnsName }
   it("refuses, where only Herald's kinds are taken, a kind Herald does not run", () => {
     const problems = problemsOf("apiVersion: serving.knative.dev/v1\nkind: Service\nmetadata: { name: s }\n");
     assert.deepEqual(problems, [
-      { path: "kind", message: "Herald does not run serving.knative.dev/v1 Service" },
+      {
+        path: "kind",
+        message:
+          "Herald does not run serving.knative.dev/v1 Service; sinks that reference it resolve by the service URL rule (HERALD_SERVICE_URL_TEMPLATE) or a SinkMapping",
+      },
     ]);
   });
 

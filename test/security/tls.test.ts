@@ -148,7 +148,7 @@ describe("TLS", () => {
     assert.match(herald.url, /^https:\/\/127\.0\.0\.1:\d+$/);
     const sink = await startReceiver();
     closing.push(() => sink.close());
-    const [channel] = await apply(herald.url, channelWith("secure-in", { uri: sink.url }));
+    const [channel] = await apply(herald.apiUrl, channelWith("secure-in", { uri: sink.url }));
     assert.equal(channel!.status.address?.url, `${herald.url}/channels/default/secure-in`);
     await eventually(
       async () => (await postEvent(`${herald.url}/channels/default/secure-in`, "in-1")) === 202,
@@ -166,6 +166,15 @@ describe("TLS", () => {
     );
   });
 
+  it("the resource API's own listener serves HTTPS too", async () => {
+    const herald = await startHerald({ secure: true, config: { apiPort: 0 } });
+    assert.match(herald.apiUrl, /^https:\/\//);
+    assert.notEqual(herald.apiUrl, herald.url);
+    const certificate = await peerCertificate(herald.apiUrl, ca.cert);
+    assert.equal(certificate.subject.CN, "herald");
+    await apply(herald.apiUrl, channelWith("api-own", { uri: "http://127.0.0.1:9/" }));
+  });
+
   it("delivers to an https subscriber verified with its CACerts, and dead-letters without them", async () => {
     const herald = await startHerald();
     const subscriberCertificate = await issueCertificate(ca, dir, "subscriber", { serial: 2001 });
@@ -175,10 +184,10 @@ describe("TLS", () => {
     closing.push(() => deadLetters.close());
 
     await apply(
-      herald.url,
+      herald.apiUrl,
       channelWith("with-ca", { uri: subscriber.url, CACerts: ca.cert }, deadLetters.url),
     );
-    await apply(herald.url, channelWith("without-ca", { uri: subscriber.url }, deadLetters.url));
+    await apply(herald.apiUrl, channelWith("without-ca", { uri: subscriber.url }, deadLetters.url));
     await eventually(async () => (await postEvent(`${herald.url}/channels/default/with-ca`, "ca-1")) === 202);
     await eventually(
       async () => (await postEvent(`${herald.url}/channels/default/without-ca`, "ca-2")) === 202,
@@ -210,7 +219,7 @@ describe("TLS", () => {
       clientCA: ca.cert,
     });
     closing.push(() => new Promise((resolve) => subscriber.server.close(() => resolve())));
-    await apply(herald.url, channelWith("mutual", { uri: subscriber.url }));
+    await apply(herald.apiUrl, channelWith("mutual", { uri: subscriber.url }));
     await eventually(
       async () => (await postEvent(`${herald.url}/channels/default/mutual`, "mtls-1")) === 202,
     );
@@ -224,7 +233,7 @@ describe("TLS", () => {
     const sink = await startSecureReceiver(await issueCertificate(ca, dir, "sink", { serial: 4001 }));
     closing.push(() => new Promise((resolve) => sink.server.close(() => resolve())));
     await apply(
-      herald.url,
+      herald.apiUrl,
       JSON.stringify({
         apiVersion: "sources.knative.dev/v1",
         kind: "PingSource",
@@ -260,7 +269,7 @@ describe("TLS", () => {
     // Events still flow over the renewed certificate.
     const sink = await startReceiver();
     closing.push(() => sink.close());
-    await apply(herald.url, channelWith("renewed", { uri: sink.url }));
+    await apply(herald.apiUrl, channelWith("renewed", { uri: sink.url }));
     await eventually(
       async () => (await postEvent(`${herald.url}/channels/default/renewed`, "renew-1")) === 202,
     );

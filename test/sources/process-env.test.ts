@@ -46,7 +46,7 @@ describe("ProcessSource environment and process group", () => {
     `/apis/sources.herald.dev/v1alpha1/namespaces/default/processsources/${name}`;
 
   before(async () => {
-    herald = await HeraldProcess.start({ env: secrets });
+    herald = await HeraldProcess.start({ env: secrets, args: ["--allow-process-sources"] });
     sink = await startReceiver();
   });
   after(async () => {

@@ -30,7 +30,8 @@ describe("sources", () => {
     `/apis/${group}/namespaces/default/${plural}/${name}`;
 
   before(async () => {
-    herald = await HeraldProcess.start();
+    // ProcessSources are applied through the API here.
+    herald = await HeraldProcess.start({ args: ["--allow-process-sources"] });
   });
   after(async () => {
     await herald.close();

@@ -23,6 +23,18 @@ export async function freePort(): Promise<number> {
 /** The resource API and ingress addresses of a running Herald, in a test process or in this one. */
 export abstract class HeraldClient {
   abstract get url(): string;
+  /** A bearer token sent to the resource API, when the Herald asks for one. */
+  token: string | undefined;
+
+  /** Where the resource API answers (the main port unless the API has its own). */
+  get apiUrl(): string {
+    return this.url;
+  }
+
+  /** The Authorization header for `token`, to spread into a request's headers. */
+  authorization(): Record<string, string> {
+    return this.token ? { authorization: `Bearer ${this.token}` } : {};
+  }
 
   channelUrl(name: string, namespace = "default"): string {
     return `${this.url}/channels/${namespace}/${name}`;
@@ -32,9 +44,9 @@ export abstract class HeraldClient {
   async apply(
     yaml: string,
   ): Promise<Array<{ kind: string; metadata: { name: string }; status: Record<string, unknown> }>> {
-    const response = await fetch(`${this.url}/apply`, {
+    const response = await fetch(`${this.apiUrl}/apply`, {
       method: "POST",
-      headers: { "content-type": "application/yaml" },
+      headers: { "content-type": "application/yaml", ...this.authorization() },
       body: yaml,
     });
     const body = (await response.json()) as { items?: never[]; message?: string };
@@ -45,9 +57,9 @@ export abstract class HeraldClient {
 
   /** Applies YAML that must be refused: asserts the 422 and resolves with the error body's text. */
   async applyRejected(yaml: string): Promise<string> {
-    const response = await fetch(`${this.url}/apply`, {
+    const response = await fetch(`${this.apiUrl}/apply`, {
       method: "POST",
-      headers: { "content-type": "application/yaml" },
+      headers: { "content-type": "application/yaml", ...this.authorization() },
       body: yaml,
     });
     const text = await response.text();
@@ -57,14 +69,17 @@ export abstract class HeraldClient {
 
   /** DELETEs a resource by its API path; resolves with the HTTP status. */
   async delete(path: string): Promise<number> {
-    const response = await fetch(`${this.url}${path}`, { method: "DELETE" });
+    const response = await fetch(`${this.apiUrl}${path}`, {
+      method: "DELETE",
+      headers: this.authorization(),
+    });
     await response.body?.cancel();
     return response.status;
   }
 
   /** GETs an API path and returns the parsed JSON body and status. */
   async get<T = Record<string, unknown>>(path: string): Promise<{ status: number; body: T }> {
-    const response = await fetch(`${this.url}${path}`);
+    const response = await fetch(`${this.apiUrl}${path}`, { headers: this.authorization() });
     return { status: response.status, body: (await response.json()) as T };
   }
 }
@@ -110,6 +125,10 @@ export class InProcessHerald extends HeraldClient {
     return this.herald.url;
   }
 
+  override get apiUrl(): string {
+    return this.herald.apiUrl;
+  }
+
   async close(): Promise<void> {
     await this.herald.close();
     if (this.ownsDataDir) await rm(this.dataDir, { recursive: true, force: true });
@@ -123,6 +142,8 @@ export interface HeraldOptions {
   env?: Record<string, string>;
   dataDir?: string;
   port?: number;
+  /** Serve the resource API on its own loopback port (`--api-port`), apart from ingress. */
+  apiPort?: number;
 }
 
 /**
@@ -152,6 +173,10 @@ export class HeraldProcess extends HeraldClient {
     return `http://127.0.0.1:${this.port}`;
   }
 
+  override get apiUrl(): string {
+    return this.options.apiPort ? `http://127.0.0.1:${this.options.apiPort}` : this.url;
+  }
+
   async start(): Promise<void> {
     const child = spawn(
       process.execPath,
@@ -164,6 +189,7 @@ export class HeraldProcess extends HeraldClient {
         String(this.port),
         "--data-dir",
         this.dataDir,
+        ...(this.options.apiPort ? ["--api-port", String(this.options.apiPort)] : []),
         ...(this.options.args ?? []),
       ],
       {
