@@ -1,8 +1,16 @@
-import { Kafka, logLevel, type Consumer, type KafkaMessage } from "kafkajs";
+import {
+  Kafka,
+  logLevel,
+  type Consumer,
+  type KafkaConfig,
+  type KafkaMessage,
+  type SASLOptions,
+} from "kafkajs";
 import { z } from "zod";
 import { fromKafkaMessage } from "../../adapters/kafka/binding.js";
 import type { AttributeValue, CloudEvent } from "../../src/events/event.js";
-import { sourceUri, type SourceFactory } from "../source.js";
+import { deliverySpecSchema } from "../../src/resources/common.js";
+import { secretKeySelectorSchema, sourceUri, type SourceContext, type SourceFactory } from "../source.js";
 import { Reconnector } from "../support.js";
 
 /**
@@ -15,7 +23,33 @@ import { Reconnector } from "../support.js";
  * `dev.knative.kafka.event`, source `/apis/v1/namespaces/{ns}/kafkasources/{name}#{topic}`, subject
  * `partition:{p}#{offset}`, id `partition:{p}/offset:{offset}`, the record time, the record key as
  * the `key` extension and the record headers as `kafkaheader{name}` extensions.
+ *
+ * `net` is Knative's KafkaNetSpec: `tls` (the client certificate, key and CA from Secrets, mapped to
+ * kafkajs' `ssl`) and `sasl` (user, password and mechanism PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512
+ * from Secrets, mapped to kafkajs' `sasl`). `delivery` is Knative's DeliverySpec, applied by the
+ * runtime: retries, backoff, then the dead-letter sink, after which the offset is committed.
  */
+const secretValueSchema = secretKeySelectorSchema.partial();
+const netSchema = z.object({
+  sasl: z
+    .object({
+      enable: z.boolean().default(false),
+      user: secretValueSchema.optional(),
+      password: secretValueSchema.optional(),
+      type: secretValueSchema.optional(),
+    })
+    .optional(),
+  tls: z
+    .object({
+      enable: z.boolean().default(false),
+      cert: secretValueSchema.optional(),
+      key: secretValueSchema.optional(),
+      caCert: secretValueSchema.optional(),
+    })
+    .optional(),
+});
+export type KafkaNetSpec = z.output<typeof netSchema>;
+
 const specSchema = z.object({
   bootstrapServers: z
     .array(z.string().regex(/^[^\s:]+:\d+$/, "must be host:port"))
@@ -27,10 +61,57 @@ const specSchema = z.object({
   initialOffset: z
     .enum(["earliest", "latest"], { error: 'must be "earliest" or "latest"' })
     .default("latest"),
+  /** Knative's replica count; Herald runs one consumer per source, which reads every partition. */
   consumers: z.number().int().min(1).optional(),
+  net: netSchema.optional(),
+  delivery: deliverySpecSchema.optional(),
 });
 
 export const KAFKA_EVENT_TYPE = "dev.knative.kafka.event";
+
+const SASL_MECHANISMS = {
+  PLAIN: "plain",
+  "SCRAM-SHA-256": "scram-sha-256",
+  "SCRAM-SHA-512": "scram-sha-512",
+} as const;
+
+/**
+ * kafkajs' `ssl` and `sasl` options for Knative's `spec.net`, reading the Secrets it references.
+ * Throws naming the field when a Secret, a key or the SASL mechanism is wrong.
+ */
+export function kafkaNetOptions(
+  net: KafkaNetSpec | undefined,
+  secret: SourceContext["secret"],
+): Pick<KafkaConfig, "ssl" | "sasl"> {
+  const read = (field: string, value: z.output<typeof secretValueSchema> | undefined) => {
+    const ref = value?.secretKeyRef;
+    if (!ref) return undefined;
+    try {
+      return secret(ref);
+    } catch (error) {
+      throw new Error(`spec.net.${field}: ${(error as Error).message}`, { cause: error });
+    }
+  };
+  const options: Pick<KafkaConfig, "ssl" | "sasl"> = {};
+  if (net?.tls?.enable) {
+    const ca = read("tls.caCert", net.tls.caCert);
+    const cert = read("tls.cert", net.tls.cert);
+    const key = read("tls.key", net.tls.key);
+    options.ssl = ca || cert || key ? { ca, cert, key } : true;
+  }
+  if (net?.sasl?.enable) {
+    const type = (read("sasl.type", net.sasl.type) ?? "PLAIN").trim().toUpperCase();
+    const mechanism = SASL_MECHANISMS[type as keyof typeof SASL_MECHANISMS];
+    if (!mechanism)
+      throw new Error(`spec.net.sasl.type: ${type} is not one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512`);
+    const username = read("sasl.user", net.sasl.user);
+    const password = read("sasl.password", net.sasl.password);
+    if (username === undefined || password === undefined)
+      throw new Error("spec.net.sasl: user and password are required when sasl.enable is true");
+    options.sasl = { mechanism, username, password } as SASLOptions;
+  }
+  return options;
+}
 const HEARTBEAT_MS = 3_000;
 
 /** Knative's extension name for a record header: `kafkaheader` + the name's letters and digits, lower-case. */
@@ -83,6 +164,7 @@ export const kafkaSource: SourceFactory<typeof specSchema> = {
       logLevel: logLevel.NOTHING,
       connectionTimeout: 3_000,
       retry: { retries: 5, initialRetryTime: 300, maxRetryTime: 5_000 },
+      ...kafkaNetOptions(spec.net, (ref) => context.secret(ref)),
     });
     const groupId = spec.consumerGroup ?? `knative-kafka-source-${context.resource.uid}`;
     let consumer: Consumer | undefined;

@@ -1,8 +1,10 @@
 import { randomUUID } from "node:crypto";
+import { readFile, rm, writeFile } from "node:fs/promises";
 import { connect, type Channel, type ChannelModel, type ConsumeMessage } from "amqplib";
 import { z } from "zod";
 import { fromAmqpMessage } from "../../adapters/rabbitmq/binding.js";
 import type { AttributeValue, CloudEvent } from "../../src/events/event.js";
+import { deliverySpecSchema } from "../../src/resources/common.js";
 import { sourceUri, type SourceFactory } from "../source.js";
 import { InFlight, Reconnector } from "../support.js";
 import { rabbitmqConfig } from "../../adapters/rabbitmq/config.js";
@@ -16,7 +18,12 @@ import { rabbitmqConfig } from "../../adapters/rabbitmq/config.js";
  * `rabbitmqResourcesConfig.queueName` is the queue consumed (default `herald.source.{ns}.{name}`).
  * Unless `predeclared`, the queue is declared durable and, when `exchangeName` is set, bound to that
  * exchange (declared as a durable fanout when it does not exist). `parallelism` is the prefetch:
- * 1 keeps FIFO order. A message is acked only after the sink accepted its event.
+ * 1 keeps FIFO order. A message is acked only after the sink accepted its event (or, with
+ * `delivery`, after its retries ended and the dead-letter sink took it or it was dropped).
+ *
+ * Deleting the source deletes the queue it declared, and the exchange when the source declared it
+ * (remembered in its state file), as eventing-rabbitmq deletes the Queue, Exchange and Binding a
+ * source owns; predeclared queues and exchanges that existed before are left as they are.
  *
  * A message that already is a CloudEvent (AMQP binding) is forwarded as it is; any other becomes
  * `dev.knative.rabbitmq.event` from `/apis/v1/namespaces/{ns}/rabbitmqsources/{name}#{queue}`, with
@@ -39,6 +46,7 @@ const specSchema = z.object({
       vhost: z.string().optional(),
     })
     .prefault({}),
+  delivery: deliverySpecSchema.optional(),
 });
 
 export const RABBITMQ_EVENT_TYPE = "dev.knative.rabbitmq.event";
@@ -94,6 +102,12 @@ export const rabbitmqSource: SourceFactory<typeof specSchema> = {
     }
     const resources = spec.rabbitmqResourcesConfig;
     const queue = queueOf(spec, context.resource);
+    /** Whether this source declared its exchange (and so deletes it with itself), across restarts. */
+    let declaredExchange = await readFile(context.stateFile, "utf8").then(
+      (text) =>
+        (JSON.parse(text) as { declaredExchange?: string }).declaredExchange === resources.exchangeName,
+      () => false,
+    );
     const source = `${sourceUri("rabbitmqsources", context.resource)}#${queue}`;
     let connection: ChannelModel | undefined;
     const inFlight = new InFlight();
@@ -114,7 +128,11 @@ export const rabbitmqSource: SourceFactory<typeof specSchema> = {
           () => false,
         );
         if (exists) await probe.close().catch(() => undefined);
-        else await channel.assertExchange(exchange, "fanout", { durable: true });
+        else {
+          await channel.assertExchange(exchange, "fanout", { durable: true });
+          declaredExchange = true;
+          await writeFile(context.stateFile, JSON.stringify({ declaredExchange: exchange }), { mode: 0o600 });
+        }
         await channel.bindQueue(queue, exchange, "#");
       }
     };
@@ -164,13 +182,34 @@ export const rabbitmqSource: SourceFactory<typeof specSchema> = {
 
     context.setCondition("Connected", "Unknown", "Connecting");
     reconnector.start();
+    /** Deletes the queue and, when the source declared it, the exchange; logs what fails. */
+    const removeTopology = async () => {
+      if (resources.predeclared) return;
+      let opened: ChannelModel | undefined;
+      try {
+        opened = await connect(url);
+        opened.on("error", () => undefined);
+        const channel = await opened.createChannel();
+        channel.on("error", () => undefined);
+        await channel.deleteQueue(queue);
+        if (declaredExchange && resources.exchangeName) await channel.deleteExchange(resources.exchangeName);
+        await rm(context.stateFile, { force: true });
+      } catch (error) {
+        const message = (error as Error).message.replace(/\/\/[^@/]*@/, "//***@");
+        context.logger.warn({ queue, err: message }, "could not delete the source's queue and exchange");
+      } finally {
+        await opened?.close().catch(() => undefined);
+      }
+    };
+
     return {
-      async stop() {
+      async stop(reason) {
         reconnector.stop();
         await inFlight.settled();
         const open = connection;
         connection = undefined;
         await open?.close().catch(() => undefined);
+        if (reason === "deleted") await removeTopology();
       },
     };
   },

@@ -2,41 +2,22 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { isDeepStrictEqual } from "node:util";
 import type { Logger } from "pino";
-import type { SourceFactory, SourceRequest, SourceResponse, SourceWorker } from "../../sources/source.js";
+import type { SourceFactory, SourceRequest, SourceResponse } from "../../sources/source.js";
 import { childEnvironment, sliceOf, type HeraldConfig } from "../config.js";
 import { HeraldError } from "../errors.js";
 import type { Sender } from "../dispatcher/sender.js";
 import { withAttributes } from "../events/event.js";
 import type { Metrics } from "../metrics.js";
-import type { Destination, Resource, ResourceStatus } from "../resources/common.js";
+import type { DeliveryOptions } from "../dispatcher/delivery.js";
+import type { Resource } from "../resources/common.js";
 import { coreKinds, type KindRegistry } from "../resources/kinds.js";
-import { sourceConditions, type ConditionInput } from "./conditions.js";
-import { PROCESS_SOURCES_DISABLED, type ProcessSourceGate } from "./process-sources.js";
+import type { ProcessSourceGate } from "./process-sources.js";
 import { destinationCACerts, resolveDestination, UnresolvableDestination } from "./destinations.js";
+import { toDeliveryOptions } from "./delivery.js";
 import { sendToSink } from "./sink-sender.js";
+import { disabledConditions, sourceStatus, type RunningSource, type SourceSpec } from "./source-status.js";
 import type { StatusWriter } from "./status.js";
 import type { ResourceStore } from "./store.js";
-
-interface SourceSpec {
-  sink: Destination;
-  ceOverrides?: { extensions?: Record<string, string> } | undefined;
-  [field: string]: unknown;
-}
-
-interface RunningSource {
-  readonly uid: string;
-  readonly factory: SourceFactory;
-  readonly spec: SourceSpec;
-  readonly abort: AbortController;
-  sinkUrl: string;
-  worker?: SourceWorker | undefined;
-  /** The worker's own conditions, by type, and its own status fields. */
-  readonly conditions: Map<string, ConditionInput>;
-  fields: Record<string, unknown>;
-  /** Set while the worker is starting or failed to start. */
-  startError?: string | undefined;
-  resource: Resource;
-}
 
 export interface SourceReconcilerDeps {
   config: HeraldConfig;
@@ -89,26 +70,18 @@ export class SourceReconciler {
           if (!(error instanceof UnresolvableDestination)) throw error;
           sinkProblem = error;
         }
+        const delivery = this.deliveryOf(spec, resource.metadata.namespace);
+        if (delivery instanceof UnresolvableDestination) {
+          // Not started: a dead-letter sink that does not resolve would drop what it should keep.
+          sinkProblem = delivery;
+          sinkUrl = undefined;
+        }
         let current = this.running.get(resource.metadata.uid);
         const { processes } = this.options;
         if (factory.runsProcesses && !processes.mayRun(resource)) {
           // Kept, not run: applied while process sources were allowed, or from a config folder since left.
           if (current) await this.stop(current, "stopped");
-          const conditions = [
-            sinkUrl
-              ? sourceConditions.markTrue("SinkProvided")
-              : sourceConditions.markFalse(
-                  "SinkProvided",
-                  sinkProblem?.reason ?? "NotFound",
-                  sinkProblem?.message,
-                ),
-            {
-              type: "Deployed",
-              status: "False" as const,
-              reason: PROCESS_SOURCES_DISABLED,
-              message: processes.remedy(),
-            },
-          ];
+          const conditions = disabledConditions(sinkUrl, sinkProblem, processes.remedy());
           this.options.status.set(resource, {
             conditions: this.options.status.conditions(resource, conditions),
           });
@@ -118,15 +91,59 @@ export class SourceReconciler {
           await this.stop(current, "stopped");
           current = undefined;
         }
-        if (sinkUrl && !current) current = await this.start(factory, resource, sinkUrl);
+        if (sinkUrl && !current)
+          current = await this.start(
+            factory,
+            resource,
+            sinkUrl,
+            delivery instanceof UnresolvableDestination ? undefined : delivery,
+          );
         if (current) {
           current.sinkUrl = sinkUrl!;
+          current.delivery = delivery instanceof UnresolvableDestination ? undefined : delivery;
           current.resource = resource;
         }
-        this.options.status.set(resource, this.statusOf(factory, resource, current, sinkUrl, sinkProblem));
+        this.options.status.set(
+          resource,
+          sourceStatus(
+            factory,
+            resource,
+            current,
+            { url: sinkUrl, problem: sinkProblem },
+            {
+              baseUrl: this.options.baseUrl(),
+              conditionsOf: (conditions) => this.options.status.conditions(resource, conditions),
+            },
+          ),
+        );
       }
     }
     for (const [uid, current] of this.running) if (!seen.has(uid)) await this.stop(current, "deleted");
+  }
+
+  /**
+   * The source's `spec.delivery` as dispatcher options, its dead-letter sink resolved; a string
+   * saying why when the dead-letter sink does not resolve.
+   */
+  private deliveryOf(
+    spec: SourceSpec,
+    namespace: string,
+  ): DeliveryOptions | undefined | UnresolvableDestination {
+    if (!spec.delivery) return undefined;
+    const { deadLetterSink } = spec.delivery;
+    if (!deadLetterSink) return toDeliveryOptions(spec.delivery, undefined);
+    const { store, kinds, config } = this.options;
+    try {
+      const url = resolveDestination(
+        { store, kinds, serviceUrlTemplate: config.serviceUrlTemplate },
+        deadLetterSink,
+        namespace,
+      );
+      return toDeliveryOptions(spec.delivery, url, destinationCACerts(deadLetterSink));
+    } catch (error) {
+      if (!(error instanceof UnresolvableDestination)) throw error;
+      return new UnresolvableDestination(error.reason, `spec.delivery.deadLetterSink: ${error.message}`);
+    }
   }
 
   /** An HTTP request to `/sources/{namespace}/{name}` (GitHubSource webhooks). */
@@ -144,48 +161,12 @@ export class SourceReconciler {
     await Promise.all([...this.running.values()].map((current) => this.stop(current, "stopped")));
   }
 
-  private statusOf(
+  private async start(
     factory: SourceFactory,
     resource: Resource,
-    current: RunningSource | undefined,
-    sinkUrl: string | undefined,
-    sinkProblem: UnresolvableDestination | undefined,
-  ): ResourceStatus {
-    const conditions: ConditionInput[] = [
-      sinkUrl
-        ? sourceConditions.markTrue("SinkProvided")
-        : sourceConditions.markFalse("SinkProvided", sinkProblem?.reason ?? "NotFound", sinkProblem?.message),
-    ];
-    if (current?.startError) {
-      conditions.push({
-        type: "Deployed",
-        status: "False",
-        reason: "StartFailed",
-        message: current.startError,
-      });
-    } else if (current) {
-      conditions.push({ type: "Deployed", status: current.worker ? "True" : "Unknown" });
-      conditions.push(...current.conditions.values());
-    }
-    const target = {
-      namespace: resource.metadata.namespace,
-      name: resource.metadata.name,
-      uid: resource.metadata.uid,
-    };
-    const status: ResourceStatus = {
-      ...current?.fields,
-      conditions: this.options.status.conditions(resource, conditions),
-    };
-    if (sinkUrl) status.sinkUri = sinkUrl;
-    const attributes = factory.ceAttributes?.(resource.spec, target);
-    if (attributes) status.ceAttributes = attributes;
-    if (current?.worker?.handleRequest) {
-      status.webhookUrl = `${this.options.baseUrl()}/sources/${resource.metadata.namespace}/${resource.metadata.name}`;
-    }
-    return status;
-  }
-
-  private async start(factory: SourceFactory, resource: Resource, sinkUrl: string): Promise<RunningSource> {
+    sinkUrl: string,
+    delivery: DeliveryOptions | undefined,
+  ): Promise<RunningSource> {
     const { config, logger } = this.options;
     const spec = resource.spec as SourceSpec;
     const extensions = spec.ceOverrides?.extensions ?? {};
@@ -196,6 +177,7 @@ export class SourceReconciler {
       spec,
       abort,
       sinkUrl,
+      delivery,
       conditions: new Map(),
       fields: {},
       resource,
@@ -207,7 +189,7 @@ export class SourceReconciler {
     const log = logger.child({
       source: `${factory.kind} ${resource.metadata.namespace}/${resource.metadata.name}`,
     });
-    const { sink: _sink, ceOverrides: _overrides, ...own } = spec;
+    const { sink: _sink, ceOverrides: _overrides, delivery: _delivery, ...own } = spec;
     try {
       current.worker = await factory.start(factory.specSchema.parse(own), {
         configOf: (slice) => sliceOf(config, slice),
@@ -243,6 +225,7 @@ export class SourceReconciler {
               name: resource.metadata.name,
               sinkUrl: () => current.sinkUrl,
               sinkCACerts: () => destinationCACerts((current.resource.spec as SourceSpec).sink),
+              delivery: () => current.delivery,
               signal: abort.signal,
             },
             withAttributes(event, extensions),
