@@ -22,6 +22,8 @@ import { StatusWriter } from "./control/status.js";
 import { ResourceStore } from "./control/store.js";
 import { SubscriptionReconciler } from "./control/subscription-reconciler.js";
 import { Sender } from "./dispatcher/sender.js";
+import { ParallelReconciler } from "./flows/parallel.js";
+import { SequenceReconciler } from "./flows/sequence.js";
 import { createIngressHandler, isIngressPath } from "./ingress/ingress.js";
 import { Metrics } from "./metrics.js";
 import { brokerClassesOf, kindsOf, type HeraldPlugins } from "./plugins.js";
@@ -127,6 +129,8 @@ export async function createHerald(options: HeraldOptions): Promise<Herald> {
     classes: brokerClassesOf(plugins),
     brokerAddress: (namespace, name) => `${baseUrl}/brokers/${namespace}/${name}`,
   });
+  const sequences = new SequenceReconciler({ kinds, store, admission, status });
+  const parallels = new ParallelReconciler({ kinds, store, admission, status });
   const processes = new ProcessSourceGate(plugins.sources, config.allowProcessSources);
   const sources = new SourceReconciler({
     config,
@@ -145,11 +149,21 @@ export async function createHerald(options: HeraldOptions): Promise<Herald> {
   // owners report them (a Broker's address is what its Triggers reply to), consumers and sources follow.
   const loop = new ReconcileLoop(
     async () => {
-      const problems = await backingChannels.materialize([...channels.requests(), ...brokers.requests()]);
+      const problems = await backingChannels.materialize([
+        ...channels.requests(),
+        ...brokers.requests(),
+        ...sequences.requests(),
+        ...parallels.requests(),
+      ]);
       await backingChannels.reconcile();
       channels.report(problems);
       brokers.report(problems);
+      // Flows write their Subscriptions (and their address) first, and report theirs after them.
+      await sequences.subscribe(problems);
+      await parallels.subscribe(problems);
       await subscriptions.reconcile();
+      sequences.report(problems);
+      parallels.report(problems);
       await sources.reconcile();
     },
     store,

@@ -5,7 +5,19 @@ import type { z } from "zod";
  * generic channel that materialises a backing channel from its channelTemplate.
  */
 export type KindRole =
-  "backing-channel" | "channel" | "subscription" | "broker" | "trigger" | "source" | "config";
+  | "backing-channel"
+  | "channel"
+  | "subscription"
+  | "broker"
+  | "trigger"
+  | "source"
+  | "config"
+  /** Sequence, Parallel: made of channels and subscriptions, addressable at their first channel. */
+  | "flow"
+  /** EventTransform, JobSink, KafkaSink: addressable, answering events at Herald's /sinks/ path. */
+  | "sink"
+  /** EventType: a catalogue entry, neither run nor addressable. */
+  | "registry";
 
 /** The names a kind is known by, as a Kubernetes CRD declares them. */
 export interface KindNames {

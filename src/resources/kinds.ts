@@ -9,6 +9,7 @@ import {
   type BrokerSpec,
   type TriggerSpec,
 } from "./eventing.js";
+import { parallelSpecSchema, sequenceSpecSchema } from "./flows.js";
 import type { KindDefinition, KindNames, KindRole } from "./kind.js";
 import { sinkMappingSpecSchema, type SinkMappingSpec } from "./sinks.js";
 import {
@@ -96,6 +97,24 @@ export const coreKinds = {
     shortNames: ["sinkmapping"],
     role: "config",
     specSchema: sinkMappingSpecSchema,
+  },
+  sequence: {
+    group: "flows.knative.dev",
+    versions: ["v1"],
+    kind: "Sequence",
+    plural: "sequences",
+    shortNames: ["sequence"],
+    role: "flow",
+    specSchema: sequenceSpecSchema,
+  },
+  parallel: {
+    group: "flows.knative.dev",
+    versions: ["v1"],
+    kind: "Parallel",
+    plural: "parallels",
+    shortNames: ["parallel"],
+    role: "flow",
+    specSchema: parallelSpecSchema,
   },
 } as const satisfies Record<string, KindDefinition<unknown>>;
 
