@@ -85,8 +85,90 @@ export interface ChannelAdapter<Spec = unknown> {
    */
   readinessMessage?(): string | undefined;
 
+  /**
+   * Optional: whether a channel's subscriptions can be replayed, and from which kinds of position.
+   * A backend without `seek` cannot replay any channel; one with it may still refuse a channel (a
+   * RabbitMQ classic or quorum queue), saying why. Shown in each Subscription's status.
+   */
+  replaySupport?(channel: ChannelTarget<Spec>): ReplaySupport;
+
+  /**
+   * Optional replay: moves the subscription's durable position so that its next events are the ones
+   * the backend accepted from `position` on (`beginning`: the oldest it still keeps; `time`: the first
+   * accepted at or after it; `offset`: the backend's own position, see each backend). It works on a
+   * running subscription (the consumer continues from the new position) and on one that is not
+   * running here (the next `subscribe` starts there). Events the backend had accepted before the seek
+   * are handed over again with their ids and attributes, plus the extension REPLAY_EXTENSION set to
+   * `replayMark(position)`; events published after the seek are not marked. Events in flight when
+   * the seek happens may be handed over once more (at-least-once).
+   *
+   * Rejects with a HeraldError `BadRequest` naming `from` when `replaySupport` refuses the channel or
+   * that kind of position, `BackendUnavailable` when the backend does not answer.
+   */
+  seek?(
+    channel: ChannelTarget<Spec>,
+    subscription: SubscriptionTarget,
+    position: ReplayPosition,
+  ): Promise<SeekResult>;
+
   /** Closes every subscription and connection. Events not yet acknowledged stay in the backend. */
   close(): Promise<void>;
+}
+
+/** Where a replay starts. */
+export type ReplayPosition =
+  | { readonly from: "beginning" }
+  | { readonly from: "time"; readonly time: Date }
+  /** A position in the backend's own terms: a LogChannel byte position, a Kafka or RabbitMQ stream offset, a NATS stream sequence. */
+  | { readonly from: "offset"; readonly offset: number };
+
+export type ReplaySupport =
+  | { readonly replayable: true; readonly from: readonly ReplayPosition["from"][] }
+  | { readonly replayable: false; readonly reason: string };
+
+/** Backend facts about a seek, shown to the caller, e.g. `{ partitions: 3 }`. */
+export type SeekResult = Readonly<Record<string, string | number>>;
+
+/**
+ * The CloudEvents extension a replayed event carries: the start of the replay that handed it over
+ * again (`beginning`, an RFC 3339 time, or `offset:<n>`). Its id and other attributes are the ones
+ * it was published with.
+ */
+export const REPLAY_EXTENSION = "heraldreplay";
+
+/** The value of REPLAY_EXTENSION for a replay from `position`. */
+export function replayMark(position: ReplayPosition): string {
+  switch (position.from) {
+    case "beginning":
+      return "beginning";
+    case "time":
+      return position.time.toISOString();
+    case "offset":
+      return `offset:${position.offset}`;
+  }
+}
+
+/** `event` as a replay hands it over: the same event, marked with REPLAY_EXTENSION. */
+export function markReplayed(event: CloudEvent, mark: string): CloudEvent {
+  return { ...event, attributes: { ...event.attributes, [REPLAY_EXTENSION]: mark } };
+}
+
+/** The refusal of a replay the channel cannot do (see `ChannelAdapter.seek`). */
+export function replayRefused(
+  backend: string,
+  channel: { namespace: string; name: string },
+  support: ReplaySupport,
+  position: ReplayPosition,
+): HeraldError | undefined {
+  if (support.replayable && support.from.includes(position.from)) return undefined;
+  const reason = support.replayable
+    ? `it replays from ${support.from.join(", ")}, not from ${position.from === "time" ? "a time" : position.from === "offset" ? "an offset" : "the beginning"}`
+    : support.reason;
+  return new HeraldError(
+    "BadRequest",
+    `from: the ${backend} ${channel.namespace}/${channel.name} cannot replay: ${reason}`,
+    { field: "from" },
+  );
 }
 
 export interface PublishOptions {

@@ -1,10 +1,11 @@
 import { join } from "node:path";
 import type { Logger } from "pino";
 import type { CloudEvent } from "../../src/events/event.js";
-import type { EventHandler, SubscriptionTarget } from "../adapter.js";
-import { LogSubscription, type SubscriptionSource } from "./consumer.js";
+import { HeraldError } from "../../src/errors.js";
+import { replayMark, type EventHandler, type ReplayPosition, type SubscriptionTarget } from "../adapter.js";
+import { LogSubscription, type Replay, type SubscriptionSource } from "./consumer.js";
 import { OffsetStore } from "./offsets.js";
-import { encodeEvent, frame } from "./record.js";
+import { acceptedAtOf, encodeEvent, frame } from "./record.js";
 import { SegmentLog, segmentName, type Capacity, type ReadResult } from "./segments.js";
 import type { LogSettings } from "./spec.js";
 
@@ -23,6 +24,8 @@ interface Cached {
 /** The latest appended records kept in memory, so that readers at the tail do not read the disk. */
 const CACHE_MAX_RECORDS = 8192;
 const CACHE_MAX_BYTES = 32 * 2 ** 20;
+/** How much a seek reads at a time while looking for its first record. */
+const SCAN_BYTES = 256 * 1024;
 /** How often a follower (a log written by another instance) looks for appends while a reader waits. */
 const FOLLOW_INTERVAL_MS = 250;
 /** Bounds of the interval at which retention runs (a quarter of retentionDuration in between). */
@@ -130,7 +133,12 @@ export class ChannelLog implements SubscriptionSource {
   /** Appends the events durably; resolves once they are synced (see SegmentLog.append). */
   async publish(events: readonly CloudEvent[], signal: AbortSignal): Promise<void> {
     await this.becomeWriter();
-    await this.log.append(events.map(encodeEvent), events, signal);
+    const acceptedAt = Date.now();
+    await this.log.append(
+      events.map((event) => encodeEvent(event, acceptedAt)),
+      events,
+      signal,
+    );
   }
 
   /** Appends records with arbitrary payloads (not events), as another writer of the format could. */
@@ -210,9 +218,14 @@ export class ChannelLog implements SubscriptionSource {
     this.commitVersion++;
   }
 
-  store(subscription: SubscriptionTarget, position: number, durable: boolean): Promise<void> {
+  store(
+    subscription: SubscriptionTarget,
+    position: number,
+    durable: boolean,
+    replay: Replay | undefined,
+  ): Promise<void> {
     if (this.stored) return Promise.resolve();
-    return this.offsets.write(subscription.namespace, subscription.name, position, durable);
+    return this.offsets.write(subscription.namespace, subscription.name, position, durable, replay);
   }
 
   private wake(): void {
@@ -276,7 +289,8 @@ export class ChannelLog implements SubscriptionSource {
     } else {
       start = stored;
     }
-    const subscription = new LogSubscription(this, target, handler, start, logger);
+    const replay = await this.offsets.readReplay(target.namespace, target.name);
+    const subscription = new LogSubscription(this, target, handler, start, logger, replay);
     this.running.set(key, subscription);
     this.commits.set(key, start);
     subscription.start();
@@ -291,6 +305,85 @@ export class ChannelLog implements SubscriptionSource {
       this.commits.delete(key);
     }
     await subscription.close();
+  }
+
+  /**
+   * Moves a subscription to `position` (see ChannelAdapter.seek): the running one here continues
+   * there, otherwise the stored position moves. Records before the current end are marked replayed.
+   */
+  async seek(target: SubscriptionTarget, position: ReplayPosition): Promise<{ position: number }> {
+    if (!this.log.isWriter) await this.log.refresh();
+    const start = await this.positionOf(position);
+    const replay: Replay = { until: this.log.end(), mark: replayMark(position) };
+    const running = this.running.get(keyOf(target));
+    if (running) await running.restart(start, replay);
+    else await this.offsets.write(target.namespace, target.name, start, true, replay);
+    return { position: start };
+  }
+
+  /** The log position a replay from `position` starts at. */
+  private async positionOf(position: ReplayPosition): Promise<number> {
+    switch (position.from) {
+      case "beginning":
+        return this.log.start();
+      case "offset":
+        return this.recordAtOrAfter(position.offset);
+      case "time":
+        return this.firstAcceptedFrom(position.time.getTime());
+    }
+  }
+
+  /** The first record at or after byte position `offset` (the oldest kept when before it). */
+  private async recordAtOrAfter(offset: number): Promise<number> {
+    const end = this.log.end();
+    if (offset > end)
+      throw new HeraldError("BadRequest", `from: offset ${offset} is past the end of the log (${end})`, {
+        field: "from",
+      });
+    const segment = this.log
+      .segmentInfos()
+      .filter((info) => info.base <= offset)
+      .at(-1);
+    let at = Math.max(segment?.base ?? this.log.start(), this.log.start());
+    while (at < offset) {
+      const { records, next } = await this.log.read(at, SCAN_BYTES);
+      const found = records.find((record) => record.position >= offset);
+      if (found) return found.position;
+      if (next <= at) break;
+      at = next;
+    }
+    return Math.min(at, end);
+  }
+
+  /**
+   * The first record accepted at or after `time`: segments last written before it are skipped whole,
+   * then records are scanned by their acceptance time (a record without one, written before that
+   * time was recorded, counts as accepted after: a replay repeats rather than misses).
+   */
+  private async firstAcceptedFrom(time: number): Promise<number> {
+    const end = this.log.end();
+    let at = this.log.start();
+    for (const segment of this.log.segmentInfos()) {
+      if (segment.end <= at) continue;
+      const file = join(this.log.dir, segmentName(segment.base));
+      const modified = await this.log.modifiedAt(file).catch(() => Infinity);
+      if (modified < time) {
+        at = segment.end;
+        continue;
+      }
+      at = Math.max(at, segment.base);
+      break;
+    }
+    while (at < end) {
+      const { records, next } = await this.log.read(at, SCAN_BYTES);
+      for (const record of records) {
+        const acceptedAt = acceptedAtOf(record.payload);
+        if (acceptedAt === undefined || acceptedAt >= time) return record.position;
+      }
+      if (next <= at) break;
+      at = next;
+    }
+    return end;
   }
 
   async deleteSubscription(target: { namespace: string; name: string }): Promise<void> {

@@ -2,6 +2,7 @@ import { performance } from "node:perf_hooks";
 import type { Logger } from "pino";
 import type { CloudEvent } from "../../src/events/event.js";
 import {
+  markReplayed,
   REDELIVERY_DELAY_MS,
   undecodableEvent,
   type DeliveryContext,
@@ -24,11 +25,24 @@ export interface SubscriptionSource {
   waitForAppend(wake: () => void): () => void;
   /** The subscription's committed position moved (retention reads it). */
   committed(subscription: SubscriptionTarget, position: number): void;
-  /** Stores the committed position; `durable` syncs it. */
-  store(subscription: SubscriptionTarget, position: number, durable: boolean): Promise<void>;
+  /** Stores the committed position (and the replay in progress, if any); `durable` syncs it. */
+  store(
+    subscription: SubscriptionTarget,
+    position: number,
+    durable: boolean,
+    replay: Replay | undefined,
+  ): Promise<void>;
+}
+
+/** A replay in progress: records before `until` are handed over marked with `mark`. */
+export interface Replay {
+  readonly until: number;
+  readonly mark: string;
 }
 
 interface Entry {
+  /** The start (see `restart`) this entry was read under; entries of an earlier one are dropped. */
+  readonly generation: number;
   readonly position: number;
   readonly next: number;
   readonly event: CloudEvent;
@@ -80,6 +94,7 @@ export class LogSubscription {
   private closed = false;
   private closing: Promise<void> | undefined;
   private idle: (() => void)[] = [];
+  private generation = 0;
 
   constructor(
     private readonly log: SubscriptionSource,
@@ -87,6 +102,7 @@ export class LogSubscription {
     private readonly handler: EventHandler,
     start: number,
     private readonly logger: Logger,
+    private replay: Replay | undefined = undefined,
   ) {
     this.readPosition = start;
     this.committedPosition = start;
@@ -100,6 +116,30 @@ export class LogSubscription {
   }
 
   start(): void {
+    this.pump();
+  }
+
+  /**
+   * Continues from `position` (a replay): what was read ahead, waiting for redelivery or not yet
+   * committed is dropped; handler calls in flight finish (their outcome no longer counts) and still
+   * count against the in-flight bound, so an ordered subscription never has two calls at once. The
+   * new position is stored, synced, before this resolves.
+   */
+  async restart(position: number, replay: Replay | undefined): Promise<void> {
+    if (this.closed) return;
+    this.generation++;
+    this.replay = replay;
+    this.buffered.length = 0;
+    this.window.length = 0;
+    this.redeliveries.length = 0;
+    this.waiting?.();
+    this.waiting = undefined;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    this.readPosition = position;
+    this.committedPosition = position;
+    this.log.committed(this.target, position);
+    await this.store(true);
     this.pump();
   }
 
@@ -159,6 +199,10 @@ export class LogSubscription {
       () => {
         // Not acknowledged: handed over again once the delay has passed (unless closing).
         this.inFlight--;
+        if (entry.generation !== this.generation) {
+          this.pump();
+          return;
+        }
         entry.due = performance.now() + REDELIVERY_DELAY_MS;
         this.redeliveries.push(entry);
         this.pump();
@@ -200,6 +244,7 @@ export class LogSubscription {
    */
   private async fill(): Promise<void> {
     this.reading = true;
+    const generation = this.generation;
     try {
       for (;;) {
         if (this.buffered.length >= READ_AHEAD_HIGH) return;
@@ -214,7 +259,8 @@ export class LogSubscription {
       }
       const from = this.readPosition;
       const result = await this.log.read(from, READ_BYTES);
-      if (this.closed) return;
+      // Closed, or restarted at another position while reading: these records are not wanted.
+      if (this.closed || generation !== this.generation) return;
       if (result.skipped)
         this.logger.warn(
           { from: result.skipped.from, to: result.skipped.to },
@@ -256,7 +302,10 @@ export class LogSubscription {
   }
 
   private entryOf(position: number, next: number, event: CloudEvent, context: DeliveryContext): Entry {
-    return { position, next, event, context, done: false, due: 0 };
+    const replay = this.replay;
+    if (replay && position < replay.until) event = markReplayed(event, replay.mark);
+    else if (replay) this.replay = undefined;
+    return { generation: this.generation, position, next, event, context, done: false, due: 0 };
   }
 
   /** Writes the committed position (one write at a time, the latest wins). */
@@ -266,7 +315,8 @@ export class LogSubscription {
       const position = this.committedPosition;
       if (position === this.storedPosition && !durable) return;
       try {
-        await this.log.store(this.target, position, durable);
+        const replay = this.replay && position < this.replay.until ? this.replay : undefined;
+        await this.log.store(this.target, position, durable, replay);
         this.storedPosition = position;
       } catch (error) {
         // Kept in memory; the next commit or close writes it. A crash meanwhile means redelivery.

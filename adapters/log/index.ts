@@ -13,6 +13,9 @@ import {
   type ChannelTarget,
   type EventHandler,
   type PublishOptions,
+  type ReplayPosition,
+  type ReplaySupport,
+  type SeekResult,
   type SubscriptionHandle,
   type SubscriptionTarget,
 } from "../adapter.js";
@@ -196,6 +199,21 @@ export class LogChannelAdapter implements ChannelAdapter<LogChannelSpec> {
   ): Promise<void> {
     const log = await this.logOf(channel);
     await log.deleteSubscription(subscription);
+  }
+
+  /** Every LogChannel keeps its log: replayable from the beginning, a time, or a byte position. */
+  replaySupport(): ReplaySupport {
+    return { replayable: true, from: ["beginning", "time", "offset"] };
+  }
+
+  /** Offsets are byte positions in the log; one inside a record moves on to the next record. */
+  async seek(
+    channel: ChannelTarget<LogChannelSpec>,
+    subscription: SubscriptionTarget,
+    position: ReplayPosition,
+  ): Promise<SeekResult> {
+    const log = await this.logOf(channel);
+    return log.seek(subscription, position);
   }
 
   /** The folder is usable, and the disk takes writes (probed again after a failure). */

@@ -10,6 +10,12 @@ export interface Offset {
   readonly position: number;
 }
 
+/** A replay under way: records before `until` are handed over marked with `mark`. */
+export interface StoredReplay {
+  readonly until: number;
+  readonly mark: string;
+}
+
 export type StoredOffset = number | "missing" | { readonly corrupt: string };
 
 /**
@@ -39,15 +45,38 @@ export class OffsetStore {
     return parseOffset(text);
   }
 
-  /** Replaces the subscription's position; `durable` syncs the file and its folder first. */
-  async write(namespace: string, name: string, position: number, durable: boolean): Promise<void> {
+  /** The replay in progress stored with the subscription's position, if any (see `write`). */
+  async readReplay(namespace: string, name: string): Promise<StoredReplay | undefined> {
+    let parsed: { replay?: { until?: unknown; mark?: unknown } };
+    try {
+      parsed = JSON.parse(await readFile(this.fileOf(namespace, name), "utf8")) as typeof parsed;
+    } catch {
+      return undefined;
+    }
+    const { until, mark } = parsed.replay ?? {};
+    return typeof until === "number" && typeof mark === "string" ? { until, mark } : undefined;
+  }
+
+  /**
+   * Replaces the subscription's position, with the replay in progress (records before `until` are
+   * marked as replayed, see ChannelAdapter.seek); `durable` syncs the file and its folder first.
+   */
+  async write(
+    namespace: string,
+    name: string,
+    position: number,
+    durable: boolean,
+    replay?: StoredReplay,
+  ): Promise<void> {
     const folder = join(this.dir, namespace);
     await mkdir(folder, { recursive: true });
     // Beside the target (same file system, so the rename is atomic), under a name no subscription has.
     const temporary = join(this.dir, `.${randomUUID()}.tmp`);
     const handle = await open(temporary, "w");
     try {
-      await handle.writeFile(`${JSON.stringify({ position, subscription: `${namespace}/${name}` })}\n`);
+      await handle.writeFile(
+        `${JSON.stringify({ position, subscription: `${namespace}/${name}`, ...(replay ? { replay } : {}) })}\n`,
+      );
       if (durable) await handle.datasync();
     } finally {
       await handle.close();

@@ -11,17 +11,20 @@ import type { AttributeValue, CloudEvent } from "../../src/events/event.js";
  * The checksum covers the length, so a zero-filled or torn tail never reads as a record. An event's
  * payload is:
  *
- *   format  u8       1
- *   flags   u8       bit 0: the event has data (an empty data is not "no data")
- *   attrs   u32 BE   bytes of the attributes' JSON
+ *   format    u8       2 (1: the same without `accepted`, as written before replay by time existed)
+ *   flags     u8       bit 0: the event has data (an empty data is not "no data")
+ *   attrs     u32 BE   bytes of the attributes' JSON
+ *   accepted  f64 BE   when the log accepted it, ms since the epoch (replay from a time seeks by it)
  *   the attributes as one JSON object (CloudEvents names, JSON types kept), then the data bytes.
  */
 export const HEADER_BYTES = 8;
 /** No record is larger; a length above it is corruption, not a record to wait for. */
 export const MAX_PAYLOAD_BYTES = 256 * 2 ** 20;
-const FORMAT = 1;
+const FORMAT = 2;
+const FORMAT_UNTIMED = 1;
 const HAS_DATA = 1;
-const PAYLOAD_HEADER_BYTES = 6;
+const PAYLOAD_HEADER_BYTES = 14;
+const UNTIMED_HEADER_BYTES = 6;
 
 type Crc32 = (data: Uint8Array, value?: number) => number;
 
@@ -63,8 +66,8 @@ export function frame(payload: Uint8Array): Buffer {
   return record;
 }
 
-/** The record of an event, in one buffer. */
-export function encodeEvent(event: CloudEvent): Buffer {
+/** The record of an event accepted at `acceptedAt` (ms since the epoch), in one buffer. */
+export function encodeEvent(event: CloudEvent, acceptedAt: number = Date.now()): Buffer {
   const attributes = JSON.stringify(event.attributes);
   const attributesBytes = Buffer.byteLength(attributes);
   const data = event.data;
@@ -76,6 +79,8 @@ export function encodeEvent(event: CloudEvent): Buffer {
   record[at++] = data ? HAS_DATA : 0;
   record.writeUInt32BE(attributesBytes, at);
   at += 4;
+  record.writeDoubleBE(acceptedAt, at);
+  at += 8;
   at += record.write(attributes, at, "utf8");
   if (data) data.copy(record, at);
   record.writeUInt32BE(checksum(record, 0, record.length), 4);
@@ -106,16 +111,28 @@ export function recordBytes(bytes: Buffer, start: number): number {
   return HEADER_BYTES + bytes.readUInt32BE(start);
 }
 
+/**
+ * When the log accepted the event of `payload` (ms since the epoch), read without decoding it;
+ * undefined for a record of format 1 or one that is not an event.
+ */
+export function acceptedAtOf(payload: Buffer): number | undefined {
+  if (payload.length < PAYLOAD_HEADER_BYTES || payload[0] !== FORMAT) return undefined;
+  return payload.readDoubleBE(UNTIMED_HEADER_BYTES);
+}
+
 /** Reads an event payload; a string says why it is not one. The data is copied out of `payload`. */
 export function decodeEvent(payload: Buffer): CloudEvent | string {
-  if (payload.length < PAYLOAD_HEADER_BYTES) return "the record is too short to be an event";
-  if (payload[0] !== FORMAT) return `the record has format ${payload[0]}, not an event of format ${FORMAT}`;
+  const format = payload[0];
+  if (format !== FORMAT && format !== FORMAT_UNTIMED)
+    return `the record has format ${format}, not an event of format ${FORMAT} or ${FORMAT_UNTIMED}`;
+  const headerBytes = format === FORMAT ? PAYLOAD_HEADER_BYTES : UNTIMED_HEADER_BYTES;
+  if (payload.length < headerBytes) return "the record is too short to be an event";
   const hasData = (payload[1]! & HAS_DATA) !== 0;
-  const attributesEnd = PAYLOAD_HEADER_BYTES + payload.readUInt32BE(2);
+  const attributesEnd = headerBytes + payload.readUInt32BE(2);
   if (attributesEnd > payload.length) return "the record's attributes run past its end";
   let attributes: unknown;
   try {
-    attributes = JSON.parse(payload.toString("utf8", PAYLOAD_HEADER_BYTES, attributesEnd));
+    attributes = JSON.parse(payload.toString("utf8", headerBytes, attributesEnd));
   } catch (error) {
     return `the record's attributes are not JSON: ${(error as Error).message}`;
   }

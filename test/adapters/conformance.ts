@@ -55,7 +55,9 @@ import {
   UNDECODABLE_EVENT_TYPE,
   type ChannelAdapter,
   type ChannelTarget,
+  REPLAY_EXTENSION,
   type EventHandler,
+  type ReplayPosition,
   type SubscriptionHandle,
   type SubscriptionTarget,
 } from "../../adapters/adapter.js";
@@ -132,6 +134,19 @@ export interface ChannelAdapterCapabilities<Spec> {
    * client (not the adapter). Absent when the backend can only hold CloudEvents (memory).
    */
   readonly undecodable?: (channel: ChannelTarget<Spec>, body: Buffer) => Promise<void>;
+  /**
+   * Replay (`ChannelAdapter.seek`): the kinds of position the backend replays from, and the spec of
+   * a replayable channel when that is a channel setting (a RabbitMQ stream queue). `false` for a
+   * backend that cannot replay: the suite then checks that it says so and refuses a seek.
+   * `refusedSpec` is a channel of the backend that cannot replay (a RabbitMQ classic queue).
+   */
+  readonly replay:
+    | false
+    | {
+        readonly from: readonly ReplayPosition["from"][];
+        readonly channelSpec?: (test: { readonly ordered: boolean }) => Spec;
+        readonly refusedSpec?: () => Spec;
+      };
 }
 
 /** The deadline the outage test gives `publish`, and how late its rejection may come after it. */
@@ -147,6 +162,17 @@ function redeliveryGaps(recorder: Recorder, id: string): number[] {
     const next = calls[index + 1];
     return call.outcome === "rejected" && next ? [next.startedAt - (call.settledAt ?? call.startedAt)] : [];
   });
+}
+
+/** Margin around the time a replay starts from, so that no clock granularity puts an event on the wrong side. */
+const REPLAY_TIME_MARGIN_MS = 1_100;
+
+/** What the calls from `from` on handed over: distinct ids in order, and the replay mark of each. */
+function handedOver(recorder: Recorder, from: number): { ids: string[]; marks: Map<string, unknown> } {
+  const calls = recorder.calls.slice(from).filter((call) => call.outcome === "resolved");
+  const marks = new Map<string, unknown>();
+  for (const call of calls) marks.set(call.id, call.event.attributes[REPLAY_EXTENSION]);
+  return { ids: [...new Set(calls.map((call) => call.id))], marks };
 }
 
 /** What an assertion message says about an outcome that was not the expected error. */
@@ -635,6 +661,121 @@ export function describeChannelAdapter<Spec>(
         await wait(() => ids.every(handledOnce), "every event handled");
         const twice = ids.filter((id) => mine.handled(id) && theirs.handled(id));
         assert.deepEqual(twice, [], "events handled by both instances");
+      },
+    );
+
+    const { replay } = capabilities;
+    const replaySpec = (test: { ordered: boolean }): Spec =>
+      replay !== false && replay.channelSpec ? replay.channelSpec(test) : factory.channelSpec(test);
+    const replaysFrom = (from: ReplayPosition["from"]) => replay !== false && replay.from.includes(from);
+
+    it(
+      "replay from the beginning hands every event kept over again, ids kept and marked heraldreplay; later events are not marked",
+      { ...options, skip: !replaysFrom("beginning") && "the backend does not replay from the beginning" },
+      async (t) => {
+        assert.ok(
+          typeof adapter.seek === "function" && typeof adapter.replaySupport === "function",
+          "a replaying backend implements seek and replaySupport",
+        );
+        const scope = scopeOf(t);
+        const channel = await scope.channel("replay-begin", replaySpec({ ordered: true }));
+        assert.equal(adapter.replaySupport(channel).replayable, true);
+        const target = subscription("replay-begin", "ordered", 1);
+        const recorder = new Recorder();
+        await scope.subscribe(channel, target, recorder.handler);
+        const early = testIds("rbe", 3);
+        await publish(
+          channel,
+          early.map((id, index) => testEvent(id, orderedKey(index))),
+        );
+        await wait(() => recorder.handledAll(early), "the events before the replay");
+        const from = recorder.calls.length;
+
+        await adapter.seek(channel, target, { from: "beginning" });
+        await wait(
+          () => early.every((id) => handedOver(recorder, from).marks.get(id) === "beginning"),
+          "every event again, marked",
+        );
+        await publish(channel, [testEvent("rbe-late", orderedKey(early.length))]);
+        await wait(() => handedOver(recorder, from).ids.includes("rbe-late"), "the event published after");
+
+        const { ids, marks } = handedOver(recorder, from);
+        assert.deepEqual(ids, [...early, "rbe-late"], "exactly the kept events, in order, then the new one");
+        assert.equal(marks.get("rbe-late"), undefined, "an event published after the seek is not marked");
+        const again = recorder.calls.slice(from).find((call) => call.id === "rbe-1")!;
+        const original = recorder.calls.find((call) => call.id === "rbe-1")!;
+        const { [REPLAY_EXTENSION]: mark, ...attributes } = again.event.attributes;
+        assert.equal(mark, "beginning");
+        assert.deepEqual(attributes, original.event.attributes, "the replayed event is the one published");
+      },
+    );
+
+    it(
+      "replay from a time, sought while the subscription is not running, hands over exactly the events accepted from then on",
+      { ...options, skip: !replaysFrom("time") && "the backend does not replay from a time" },
+      async (t) => {
+        assert.ok(typeof adapter.seek === "function", "a replaying backend implements seek");
+        const scope = scopeOf(t);
+        const channel = await scope.channel("replay-time", replaySpec({ ordered: true }));
+        const target = subscription("replay-time", "ordered", 1);
+        const first = new Recorder();
+        const handle = await scope.subscribe(channel, target, first.handler);
+        const early = testIds("rte", 3);
+        const later = testIds("rtl", 3);
+        await publish(
+          channel,
+          early.map((id, index) => testEvent(id, orderedKey(index))),
+        );
+        await wait(() => first.handledAll(early), "the events before the time");
+        const time = new Date(Date.now() + REPLAY_TIME_MARGIN_MS);
+        await eventually(() => Date.now() > time.getTime() + REPLAY_TIME_MARGIN_MS, {
+          timeoutMs: 10 * REPLAY_TIME_MARGIN_MS,
+          intervalMs: 50,
+          message: "the clock to pass the replay's time",
+        });
+        await publish(
+          channel,
+          later.map((id, index) => testEvent(id, orderedKey(early.length + index))),
+        );
+        await wait(() => first.handledAll(later), "the events after the time");
+        await handle.close();
+
+        await adapter.seek(channel, target, { from: "time", time });
+        const next = new Recorder();
+        await scope.subscribe(channel, target, next.handler);
+        await wait(() => next.handledAll(later), "the events accepted from the time on, again");
+        await publish(channel, [testEvent("rtl-new", orderedKey(early.length + later.length))]);
+        await wait(() => next.handled("rtl-new"), "the event published after the seek");
+
+        const { ids, marks } = handedOver(next, 0);
+        assert.deepEqual(ids, [...later, "rtl-new"], "exactly the events accepted from the time on");
+        for (const id of later) assert.equal(marks.get(id), time.toISOString(), `${id} is marked`);
+        assert.equal(marks.get("rtl-new"), undefined);
+      },
+    );
+
+    it(
+      "a channel that cannot replay says so, and a seek is refused with BadRequest naming from",
+      {
+        ...options,
+        skip: replay !== false && !replay.refusedSpec && "every channel of the backend replays",
+      },
+      async (t) => {
+        const scope = scopeOf(t);
+        const spec = replay === false ? factory.channelSpec({ ordered: false }) : replay.refusedSpec!();
+        const channel = await scope.channel("replay-refused", spec);
+        const support = adapter.replaySupport?.(channel) ?? { replayable: false, reason: "" };
+        assert.equal(support.replayable, false);
+        if (!adapter.seek) return;
+        assert.ok(!support.replayable && support.reason.length > 0, "it says why");
+        const target = subscription("replay-refused", "unordered");
+        await scope.subscribe(channel, target, new Recorder().handler);
+        await assert.rejects(adapter.seek(channel, target, { from: "beginning" }), (error: unknown) => {
+          assert.ok(error instanceof HeraldError, describeError(error));
+          assert.equal(error.code, "BadRequest");
+          assert.match(error.message, /^from: /);
+          return true;
+        });
       },
     );
 

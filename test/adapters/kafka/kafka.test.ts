@@ -27,6 +27,7 @@ describeChannelAdapter<KafkaChannelSpec>(
     durable: true,
     sharedAcrossInstances: true,
     orderedScope: "partition",
+    replay: false,
     undecodable: async (channel, body) => {
       const producer = kafkaClient().producer();
       await producer.connect();

@@ -38,6 +38,8 @@ describeChannelAdapter(
     durable: false,
     sharedAcrossInstances: false,
     orderedScope: "channel",
+    // In-memory events are gone once delivered: nothing to replay.
+    replay: false,
     boundedCapacity: { capacity: 5, create: () => memory(5) },
   },
 );

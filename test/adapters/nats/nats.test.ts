@@ -87,6 +87,7 @@ describeChannelAdapter<NatsJetStreamChannelSpec>(
     durable: true,
     sharedAcrossInstances: true,
     orderedScope: "channel",
+    replay: false,
     // Interest retention: an acknowledged message leaves the stream, so the limit bounds the backlog.
     boundedCapacity: {
       capacity: 4,

@@ -83,6 +83,7 @@ describeChannelAdapter<RabbitmqChannelSpec>(
     durable: true,
     sharedAcrossInstances: true,
     orderedScope: "channel",
+    replay: false,
     undecodable: (channel, body) => publishRaw(exchangeName(channel), body),
   },
 );
