@@ -6,7 +6,9 @@ import { replyWithTtl } from "./brokers.js";
 import { subscriptionConditions as conditions, type ConditionInput } from "./conditions.js";
 import { toDeliveryOptions } from "./delivery.js";
 import {
+  destinationAudience,
   destinationCACerts,
+  identityFor,
   resolveDestination,
   UnresolvableDestination,
   type References,
@@ -17,6 +19,21 @@ import type { ChannelDirectory } from "./directory.js";
 export const DELIVERY_ORDER_ANNOTATION = "kafka.eventing.knative.dev/delivery.order";
 /** Herald's annotation bounding concurrent deliveries of one subscription in unordered mode. */
 export const MAX_IN_FLIGHT_ANNOTATION = "herald.dev/max-in-flight";
+/**
+ * eventing-rabbitmq's Trigger annotation: how many events are delivered at once, 1 to 1000; 1 keeps
+ * the order in which they entered (a FIFO Trigger).
+ */
+export const RABBITMQ_PARALLELISM_ANNOTATION = "rabbitmq.eventing.knative.dev/parallelism";
+
+/** The problem with a Trigger's parallelism annotation, or undefined when it is absent or valid. */
+export function parallelismProblem(annotations: Record<string, string> | undefined): string | undefined {
+  const value = annotations?.[RABBITMQ_PARALLELISM_ANNOTATION];
+  if (value === undefined) return undefined;
+  const parallelism = Number(value);
+  return /^\d+$/.test(value) && parallelism >= 1 && parallelism <= 1000
+    ? undefined
+    : `must be an integer from 1 to 1000 (1 delivers in order), not "${value}"`;
+}
 
 /** One consumer of a channel, derived from a Subscription or a Trigger. */
 export interface DesiredSubscription {
@@ -42,6 +59,14 @@ export function adapterTargetFor(
   defaultMaxInFlight: number,
 ): SubscriptionTarget {
   const annotations = resource.metadata.annotations ?? {};
+  const { namespace, name, uid } = resource.metadata;
+  const parallelism = annotations[RABBITMQ_PARALLELISM_ANNOTATION];
+  if (parallelism !== undefined && !parallelismProblem(annotations)) {
+    const count = Number(parallelism);
+    return count === 1
+      ? { namespace, name, uid, ordering: "ordered", maxInFlight: 1 }
+      : { namespace, name, uid, ordering: "unordered", maxInFlight: count };
+  }
   const ordering = annotations[DELIVERY_ORDER_ANNOTATION] === "ordered" ? "ordered" : "unordered";
   const requested = Number(annotations[MAX_IN_FLIGHT_ANNOTATION]);
   const maxInFlight =
@@ -50,7 +75,6 @@ export function adapterTargetFor(
       : Number.isInteger(requested) && requested > 0
         ? requested
         : defaultMaxInFlight;
-  const { namespace, name, uid } = resource.metadata;
   return { namespace, name, uid, ordering, maxInFlight };
 }
 
@@ -82,6 +106,7 @@ export function desiredSubscriptions(
   const { store, kinds, directory } = references;
   const desired: DesiredSubscription[] = [];
   const statuses: SubscriptionStatusInput[] = [];
+  const { group } = coreKinds.subscription;
   for (const resource of store.list(coreKinds.subscription)) {
     const { spec } = resource;
     const { namespace } = resource.metadata;
@@ -143,7 +168,20 @@ export function desiredSubscriptions(
         reply: reply.url,
         subscriberCACerts: destinationCACerts(spec.subscriber),
         replyCACerts: destinationCACerts(spec.reply),
-        delivery: toDeliveryOptions(delivery, deadLetter.url, destinationCACerts(delivery?.deadLetterSink)),
+        subscriberIdentity: identityFor(
+          resource,
+          group,
+          destinationAudience(references, spec.subscriber, namespace),
+        ),
+        replyIdentity: identityFor(resource, group, destinationAudience(references, spec.reply, namespace)),
+        delivery: {
+          ...toDeliveryOptions(delivery, deadLetter.url, destinationCACerts(delivery?.deadLetterSink)),
+          deadLetterSinkIdentity: identityFor(
+            resource,
+            group,
+            destinationAudience(references, delivery?.deadLetterSink, namespace),
+          ),
+        },
         // The same hop limit as a Trigger's replies: a reply loop through Channels ends too.
         transformReply: replyWithTtl,
       },

@@ -7,13 +7,21 @@ import { brokerChannelName, replyWithTtl } from "./brokers.js";
 import { triggerConditions as conditions, type ConditionInput } from "./conditions.js";
 import { toDeliveryOptions } from "./delivery.js";
 import {
+  destinationAudience,
   destinationCACerts,
+  identityFor,
   resolveDestination,
   UnresolvableDestination,
   type References,
 } from "./destinations.js";
 import type { ChannelDirectory } from "./directory.js";
-import { adapterTargetFor, type DesiredSubscription, type SubscriptionStatusInput } from "./subscriptions.js";
+import {
+  adapterTargetFor,
+  parallelismProblem,
+  RABBITMQ_PARALLELISM_ANNOTATION,
+  type DesiredSubscription,
+  type SubscriptionStatusInput,
+} from "./subscriptions.js";
 
 /** Compiled Trigger filters by uid and generation: compiled once per generation, never per event. */
 export class TriggerFilters {
@@ -62,6 +70,7 @@ export function desiredTriggers(
   const desired: DesiredSubscription[] = [];
   const statuses: SubscriptionStatusInput[] = [];
   const live = new Set<string>();
+  const { group } = coreKinds.trigger;
   for (const trigger of store.list(coreKinds.trigger)) {
     live.add(trigger.metadata.uid);
     const { spec } = trigger;
@@ -112,6 +121,15 @@ export function desiredTriggers(
             ),
       );
     }
+    // Not run rather than run with a parallelism other than the one asked for (a FIFO Trigger out of order).
+    const parallelism = parallelismProblem(trigger.metadata.annotations);
+    if (parallelism)
+      found.push({
+        type: "AnnotationsValid",
+        status: "False",
+        reason: "InvalidParallelism",
+        message: `metadata.annotations[${RABBITMQ_PARALLELISM_ANNOTATION}]: ${parallelism}`,
+      });
     const extra = {
       ...(subscriber.url ? { subscriberUri: subscriber.url } : {}),
       ...(deadLetter.url ? { deliveryStatus: { deadLetterSinkUri: deadLetter.url } } : {}),
@@ -123,6 +141,7 @@ export function desiredTriggers(
       !runtime ||
       !runtime.ready ||
       !subscriber.url ||
+      parallelism ||
       (delivery?.deadLetterSink && !deadLetter.url)
     )
       continue;
@@ -140,7 +159,21 @@ export function desiredTriggers(
         subscriber: subscriber.url,
         reply: brokerAddress,
         subscriberCACerts: destinationCACerts(spec.subscriber),
-        delivery: toDeliveryOptions(delivery, deadLetter.url, destinationCACerts(delivery?.deadLetterSink)),
+        // A Trigger sends as itself: to its subscriber, its dead-letter sink and, replies, its Broker.
+        subscriberIdentity: identityFor(
+          trigger,
+          group,
+          destinationAudience(references, spec.subscriber, namespace),
+        ),
+        replyIdentity: identityFor(trigger, group, broker.status.address?.audience),
+        delivery: {
+          ...toDeliveryOptions(delivery, deadLetter.url, destinationCACerts(delivery?.deadLetterSink)),
+          deadLetterSinkIdentity: identityFor(
+            trigger,
+            group,
+            destinationAudience(references, delivery?.deadLetterSink, namespace),
+          ),
+        },
         filter: filters.of(trigger),
         transformReply: replyWithTtl,
       },
