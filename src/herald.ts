@@ -24,6 +24,8 @@ import { SubscriptionReconciler } from "./control/subscription-reconciler.js";
 import { Sender } from "./dispatcher/sender.js";
 import { ParallelReconciler } from "./flows/parallel.js";
 import { SequenceReconciler } from "./flows/sequence.js";
+import { SinkEndpoints, isSinkPath } from "./sinks/endpoints.js";
+import { EventTransformReconciler } from "./sinks/event-transform.js";
 import { createIngressHandler, isIngressPath } from "./ingress/ingress.js";
 import { Metrics } from "./metrics.js";
 import { brokerClassesOf, kindsOf, type HeraldPlugins } from "./plugins.js";
@@ -131,6 +133,18 @@ export async function createHerald(options: HeraldOptions): Promise<Herald> {
   });
   const sequences = new SequenceReconciler({ kinds, store, admission, status });
   const parallels = new ParallelReconciler({ kinds, store, admission, status });
+  const sinkEndpoints = new SinkEndpoints({ maxBodyBytes: config.maxBodyBytes, logger });
+  const sinkDeps = {
+    kinds,
+    store,
+    status,
+    sender,
+    logger,
+    endpoints: sinkEndpoints,
+    serviceUrlTemplate: config.serviceUrlTemplate,
+    baseUrl: () => baseUrl,
+  };
+  const eventTransforms = new EventTransformReconciler(sinkDeps);
   const processes = new ProcessSourceGate(plugins.sources, config.allowProcessSources);
   const sources = new SourceReconciler({
     config,
@@ -158,6 +172,8 @@ export async function createHerald(options: HeraldOptions): Promise<Herald> {
       await backingChannels.reconcile();
       channels.report(problems);
       brokers.report(problems);
+      // Sinks are addressable before the Subscriptions, Triggers and sources that send to them.
+      eventTransforms.reconcile();
       // Flows write their Subscriptions (and their address) first, and report theirs after them.
       await sequences.subscribe(problems);
       await parallels.subscribe(problems);
@@ -232,6 +248,7 @@ export async function createHerald(options: HeraldOptions): Promise<Herald> {
     const query = url.indexOf("?");
     const path = query === -1 ? url : url.slice(0, query);
     if (isIngressPath(path)) void ingress(req, res, path);
+    else if (isSinkPath(path)) void sinkEndpoints.handle(req, res, path);
     else if (separate || path.startsWith("/sources/")) publicApp(req, res);
     else api(req, res);
   });

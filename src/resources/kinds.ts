@@ -9,6 +9,7 @@ import {
   type BrokerSpec,
   type TriggerSpec,
 } from "./eventing.js";
+import { eventTransformSpecSchema } from "./event-transform.js";
 import { parallelSpecSchema, sequenceSpecSchema } from "./flows.js";
 import type { KindDefinition, KindNames, KindRole } from "./kind.js";
 import { sinkMappingSpecSchema, type SinkMappingSpec } from "./sinks.js";
@@ -115,6 +116,15 @@ export const coreKinds = {
     shortNames: ["parallel"],
     role: "flow",
     specSchema: parallelSpecSchema,
+  },
+  eventTransform: {
+    group: "eventing.knative.dev",
+    versions: ["v1alpha1"],
+    kind: "EventTransform",
+    plural: "eventtransforms",
+    shortNames: ["eventtransform", "et"],
+    role: "sink",
+    specSchema: eventTransformSpecSchema,
   },
 } as const satisfies Record<string, KindDefinition<unknown>>;
 
