@@ -2,6 +2,7 @@ import type { ChannelPlugin } from "../adapters/adapter.js";
 import type { SourceFactory } from "../sources/source.js";
 import type { ConfigSlice } from "./config-slice.js";
 import type { ChannelTemplate } from "./control/brokers.js";
+import { brokerConfigKinds } from "./resources/broker-configs.js";
 import { ceOverridesSchema, destinationSchema } from "./resources/common.js";
 import { apiVersionOf, channelable, definitionOf, KindRegistry } from "./resources/kinds.js";
 import { strictSchema } from "./resources/strict.js";
@@ -19,6 +20,10 @@ export interface HeraldPlugins {
  */
 export function kindsOf(plugins: HeraldPlugins): KindRegistry {
   return new KindRegistry([
+    ...brokerConfigKinds.map((definition) => ({
+      ...definition,
+      specSchema: strictSchema(definition.specSchema),
+    })),
     ...plugins.channels.map((plugin) =>
       definitionOf(plugin.kind, "backing-channel", strictSchema(channelable(plugin.specSchema))),
     ),

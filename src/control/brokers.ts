@@ -1,6 +1,11 @@
 import { parse as parseYaml } from "yaml";
 import type { CloudEvent } from "../events/event.js";
 import { withAttributes } from "../events/event.js";
+import {
+  rabbitmqBrokerConfigKind,
+  rabbitmqClusterKind,
+  type RabbitmqBrokerConfigSpec,
+} from "../resources/broker-configs.js";
 import { BROKER_CLASS_ANNOTATION } from "../resources/eventing.js";
 import { coreKinds, type BrokerResource } from "../resources/kinds.js";
 import type { ResourceStore } from "./store.js";
@@ -20,10 +25,36 @@ export function brokerChannelName(broker: string): string {
   return `${broker}-kne-trigger`;
 }
 
+/** The namespace of a Knative install, where the ConfigMaps it ships live. */
+const KNATIVE_NAMESPACE = "knative-eventing";
+/** Knative's channel-based broker default (the install's default channel kind). */
+const DEFAULT_CHANNEL_CONFIG = "config-br-default-channel";
+/** The Kafka broker's default configuration, shipped by eventing-kafka-broker. */
+const KAFKA_BROKER_CONFIG = "kafka-broker-config";
+/** The Kafka broker's ConfigMap keys (eventing-kafka-broker's `kafka-broker-config`). */
+const KAFKA_KEYS = {
+  bootstrapServers: "bootstrap.servers",
+  partitions: "default.topic.partitions",
+  replicationFactor: "default.topic.replication.factor",
+  retentionMs: "default.topic.retention.ms",
+} as const;
+/** The broker classes whose Brokers run on the Kafka and RabbitMQ channel plug-ins. */
+const KAFKA_CLASS = "Kafka";
+const RABBITMQ_CLASS = "RabbitMQBroker";
+
 /**
- * The channel a Broker runs on: from `spec.config` (a ConfigMap with `channel-template-spec`, as
- * Knative's MTChannelBasedBroker reads it), else from the broker class annotation, else the
- * default channel kind. Returns an error message when the configuration cannot be used.
+ * The channel a Broker runs on: from `spec.config`, else from the broker class annotation, else the
+ * default channel kind. `spec.config` may reference
+ * - a ConfigMap with `channel-template-spec`, as Knative's MTChannelBasedBroker reads it;
+ * - a ConfigMap in the Kafka broker's shape (`default.topic.partitions`,
+ *   `default.topic.replication.factor`, `default.topic.retention.ms`, `bootstrap.servers`): a
+ *   KafkaChannel with those settings;
+ * - a ConfigMap a Knative install ships in `knative-eventing` that was not applied:
+ *   `config-br-default-channel` is the default channel kind, `kafka-broker-config` a KafkaChannel
+ *   with its defaults;
+ * - a RabbitmqBrokerConfig: a RabbitmqChannel with its `queueType`, once the RabbitmqCluster it
+ *   names exists.
+ * Returns an error message, naming the field or resource, when the configuration cannot be used.
  */
 export function brokerChannelTemplate(
   store: ResourceStore,
@@ -33,13 +64,28 @@ export function brokerChannelTemplate(
 ): ChannelTemplate | string {
   const { spec } = broker;
   if (spec.config) {
-    if (spec.config.kind !== "ConfigMap")
-      return `spec.config: kind ${spec.config.kind} is not supported (use a ConfigMap)`;
     const namespace = spec.config.namespace ?? broker.metadata.namespace;
+    const what = `${spec.config.kind} ${namespace}/${spec.config.name}`;
+    if (spec.config.kind === rabbitmqBrokerConfigKind.kind) {
+      const config = store.get(rabbitmqBrokerConfigKind, namespace, spec.config.name);
+      if (!config) return `spec.config: ${what} not found`;
+      return rabbitmqTemplate(store, config.spec, namespace, classes);
+    }
+    if (spec.config.kind !== "ConfigMap")
+      return `spec.config: kind ${spec.config.kind} is not supported (use a ConfigMap or a RabbitmqBrokerConfig)`;
     const configMap = store.get(coreKinds.configMap, namespace, spec.config.name);
-    if (!configMap) return `ConfigMap ${namespace}/${spec.config.name} not found`;
+    if (!configMap) {
+      if (namespace === KNATIVE_NAMESPACE && spec.config.name === DEFAULT_CHANNEL_CONFIG) return fallback;
+      if (namespace === KNATIVE_NAMESPACE && spec.config.name === KAFKA_BROKER_CONFIG)
+        return classes.get(KAFKA_CLASS) ?? "spec.config: no channel plug-in serves the Kafka broker class";
+      return `spec.config: ${what} not found`;
+    }
     const text = configMap.spec["channel-template-spec"];
-    if (!text) return `ConfigMap ${namespace}/${spec.config.name} has no channel-template-spec`;
+    if (text === undefined) {
+      if (Object.values(KAFKA_KEYS).some((key) => configMap.spec[key] !== undefined))
+        return kafkaTemplate(configMap.spec, what, classes);
+      return `spec.config: ${what} has no channel-template-spec (nor the Kafka broker's default.topic.* keys)`;
+    }
     try {
       const template = parseYaml(text) as ChannelTemplate;
       if (!template?.apiVersion || !template.kind) return "channel-template-spec needs apiVersion and kind";
@@ -50,6 +96,63 @@ export function brokerChannelTemplate(
   }
   const brokerClass = broker.metadata.annotations?.[BROKER_CLASS_ANNOTATION];
   return (brokerClass && classes.get(brokerClass)) || fallback;
+}
+
+/** A KafkaChannel from the Kafka broker's ConfigMap keys; a message naming the key when one is wrong. */
+function kafkaTemplate(
+  data: Record<string, string>,
+  what: string,
+  classes: ReadonlyMap<string, ChannelTemplate>,
+): ChannelTemplate | string {
+  const kafka = classes.get(KAFKA_CLASS);
+  if (!kafka) return "spec.config: no channel plug-in serves the Kafka broker class";
+  const spec: Record<string, unknown> = {};
+  const positive = (key: string): number | string | undefined => {
+    const value = data[key];
+    if (value === undefined) return undefined;
+    return /^\d+$/.test(value.trim()) && Number(value) > 0
+      ? Number(value)
+      : `${what}: ${key} must be a positive integer, not "${value}"`;
+  };
+  const partitions = positive(KAFKA_KEYS.partitions);
+  const replicationFactor = positive(KAFKA_KEYS.replicationFactor);
+  const retentionMs = positive(KAFKA_KEYS.retentionMs);
+  for (const value of [partitions, replicationFactor, retentionMs])
+    if (typeof value === "string") return value;
+  if (partitions !== undefined) spec.numPartitions = partitions;
+  if (replicationFactor !== undefined) spec.replicationFactor = replicationFactor;
+  if (retentionMs !== undefined) spec.retentionDuration = `PT${Number(retentionMs) / 1000}S`;
+  return { ...kafka, spec };
+}
+
+/**
+ * A RabbitmqChannel from a RabbitmqBrokerConfig. Herald has one RabbitMQ connection
+ * (HERALD_RABBITMQ_URL): a RabbitmqCluster resource stands for it, so a reference by name resolves
+ * once that RabbitmqCluster is applied; a connectionSecret (a connection of the Broker's own) cannot
+ * be honoured and is refused with the reason.
+ */
+function rabbitmqTemplate(
+  store: ResourceStore,
+  config: RabbitmqBrokerConfigSpec,
+  namespace: string,
+  classes: ReadonlyMap<string, ChannelTemplate>,
+): ChannelTemplate | string {
+  const rabbitmq = classes.get(RABBITMQ_CLASS);
+  if (!rabbitmq) return "spec.config: no channel plug-in serves the RabbitMQBroker class";
+  const reference = config.rabbitmqClusterReference;
+  if (reference.connectionSecret)
+    return (
+      "RabbitmqBrokerConfig spec.rabbitmqClusterReference.connectionSecret: a Broker connects with " +
+      "Herald's RabbitMQ connection (HERALD_RABBITMQ_URL), not a connection of its own; reference a " +
+      "RabbitmqCluster by name instead"
+    );
+  const clusterNamespace = reference.namespace ?? namespace;
+  if (!store.get(rabbitmqClusterKind, clusterNamespace, reference.name!))
+    return (
+      `RabbitmqBrokerConfig spec.rabbitmqClusterReference: RabbitmqCluster ${clusterNamespace}/${reference.name} ` +
+      "not found (apply it: a RabbitmqCluster stands for Herald's RabbitMQ connection, HERALD_RABBITMQ_URL)"
+    );
+  return { ...rabbitmq, spec: { queueType: config.queueType } };
 }
 
 /** An event's hop count: its `knativebrokerttl` as an integer; undefined when absent or not an integer. */

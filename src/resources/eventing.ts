@@ -14,7 +14,9 @@ export const brokerSpecSchema = z.strictObject({
       name: z.string({ error: "is required" }).min(1, "is required"),
       namespace: z.string().optional(),
     })
-    .optional(),
+    // An empty `config:` (YAML null), as Knative's samples leave it, means no configuration.
+    .nullish()
+    .transform((config) => config ?? undefined),
   delivery: deliverySpecSchema.optional(),
 });
 export type BrokerSpec = z.output<typeof brokerSpecSchema>;

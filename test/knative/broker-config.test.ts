@@ -1,0 +1,218 @@
+// needs: kafka, rabbitmq
+import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { after, before, describe, it } from "node:test";
+import { Kafka, logLevel } from "kafkajs";
+import { eventually } from "../support/eventually.js";
+import { InProcessHerald, postEvent } from "../support/herald.js";
+import { RABBITMQ_URL } from "../support/rabbitmq.js";
+import { startReceiver, type Receiver } from "../support/receiver.js";
+
+/**
+ * Brokers configured the Knative way, end to end on this machine's Kafka and RabbitMQ: `spec.config`
+ * naming the Kafka broker's ConfigMap (its partitions reach the topic), ConfigMaps a Knative install
+ * ships, an empty `config:`, and eventing-rabbitmq's RabbitmqBrokerConfig with its RabbitmqCluster,
+ * applied from the published samples.
+ */
+interface Status {
+  status: {
+    conditions?: { type: string; status: string; reason?: string; message?: string }[];
+    channel?: { kind: string };
+  };
+}
+
+const KAFKA = process.env.KAFKA_BOOTSTRAP_SERVERS ?? "127.0.0.1:9092";
+const corpus = resolve(dirname(fileURLToPath(import.meta.url)), "../../../shared/knative-manifests");
+const sample = (file: string) => readFileSync(join(corpus, file), "utf8");
+
+describe("Broker spec.config the Knative way", () => {
+  let herald: InProcessHerald;
+  let services: Receiver;
+  const brokerPath = (namespace: string, name: string) =>
+    `/apis/eventing.knative.dev/v1/namespaces/${namespace}/brokers/${name}`;
+  const readyBroker = (namespace: string, name: string) =>
+    eventually(
+      async () => {
+        const { body } = await herald.get<Status>(brokerPath(namespace, name));
+        return body.status.conditions?.find((c) => c.type === "Ready")?.status === "True" && body;
+      },
+      { timeoutMs: 30_000, message: `Broker ${namespace}/${name} to be Ready` },
+    );
+  const notReady = (namespace: string, name: string) =>
+    eventually(async () => {
+      const { body } = await herald.get<Status>(brokerPath(namespace, name));
+      const ready = body.status.conditions?.find((c) => c.type === "Ready");
+      return ready?.status === "False" && ready;
+    });
+
+  before(async () => {
+    // Every Service a sample names answers at this receiver, under its name.
+    services = await startReceiver();
+    herald = await InProcessHerald.start({
+      config: { rabbitmqUrl: RABBITMQ_URL, serviceUrlTemplate: `${services.url}{namespace}/{name}` },
+      env: { HERALD_KAFKA_BOOTSTRAP_SERVERS: KAFKA },
+    });
+  });
+  after(async () => {
+    await herald.close();
+    await services.close();
+  });
+
+  it("the Kafka broker's ConfigMap sets the topic's partitions, and events flow through a Kafka Broker", async () => {
+    const namespace = `kafka-${randomUUID().slice(0, 6)}`;
+    const subscriber = await startReceiver();
+    try {
+      await herald.apply(`
+apiVersion: v1
+kind: ConfigMap
+metadata: { name: config-broker, namespace: ${namespace} }
+data:
+  bootstrap.servers: "${KAFKA}"
+  default.topic.partitions: "3"
+  default.topic.replication.factor: "1"
+---
+${sample("knative-extensions/eventing-kafka-broker/test/config/sacura/resources/101-broker.yaml").replace("namespace: sacura", `namespace: ${namespace}`)}
+---
+apiVersion: eventing.knative.dev/v1
+kind: Trigger
+metadata: { name: all, namespace: ${namespace} }
+spec:
+  broker: broker
+  subscriber: { uri: "${subscriber.url}" }
+`);
+      const broker = await readyBroker(namespace, "broker");
+      assert.equal(broker.status.channel?.kind, "KafkaChannel");
+      const kafka = new Kafka({ clientId: "herald-test", brokers: [KAFKA], logLevel: logLevel.NOTHING });
+      const admin = kafka.admin();
+      await admin.connect();
+      try {
+        const topic = `knative-messaging-kafka.${namespace}.broker-kne-trigger`;
+        const metadata = await admin.fetchTopicMetadata({ topics: [topic] });
+        assert.equal(metadata.topics[0]!.partitions.length, 3);
+      } finally {
+        await admin.disconnect();
+      }
+      await eventually(
+        async () => {
+          const { body } = await herald.get<Status>(
+            `/apis/eventing.knative.dev/v1/namespaces/${namespace}/triggers/all`,
+          );
+          return body.status.conditions?.find((c) => c.type === "Ready")?.status === "True";
+        },
+        { timeoutMs: 30_000, message: "the Trigger to be Ready" },
+      );
+      assert.equal(
+        await postEvent(`${herald.url}/brokers/${namespace}/broker`, { id: "k-1", type: "com.example.k" }),
+        202,
+      );
+      await eventually(() => subscriber.requests.some((r) => r.headers["ce-id"] === "k-1"), {
+        timeoutMs: 30_000,
+        message: "the event through the Kafka Broker",
+      });
+    } finally {
+      await subscriber.close();
+    }
+  });
+
+  it("a Kafka broker ConfigMap with a partition count that is not a number keeps the Broker not Ready, naming the key", async () => {
+    await herald.apply(`
+apiVersion: v1
+kind: ConfigMap
+metadata: { name: bad-kafka-config }
+data: { default.topic.partitions: "many" }
+---
+apiVersion: eventing.knative.dev/v1
+kind: Broker
+metadata: { name: bad-kafka, annotations: { eventing.knative.dev/broker.class: Kafka } }
+spec:
+  config: { apiVersion: v1, kind: ConfigMap, name: bad-kafka-config }
+`);
+    const ready = await notReady("default", "bad-kafka");
+    assert.match(ready.message ?? "", /default\.topic\.partitions must be a positive integer, not "many"/);
+  });
+
+  it("ConfigMaps a Knative install ships resolve without being applied, and an empty config: is no config", async () => {
+    await herald.apply(`
+${sample("knative/docs/docs/versioned/eventing/brokers/broker-types/kafka-broker/README.md.block0.yaml")}
+---
+${sample("knative/docs/docs/versioned/eventing/brokers/broker-developer-config-options.md.block0.yaml")
+  .replace(/\n\s+uri: example-uri/, "")
+  .replace("name: default\n", "name: channel-based\n")}
+---
+apiVersion: eventing.knative.dev/v1
+kind: Broker
+metadata: { name: empty-config, namespace: other }
+spec:
+  config:
+`);
+    assert.equal((await readyBroker("default", "default")).status.channel?.kind, "KafkaChannel");
+    // config-br-default-channel: the default channel kind of this Herald.
+    await readyBroker("default", "channel-based");
+    await readyBroker("other", "empty-config");
+    await herald.apply(`
+apiVersion: eventing.knative.dev/v1
+kind: Broker
+metadata: { name: unknown-config }
+spec:
+  config: { apiVersion: v1, kind: ConfigMap, name: not-shipped, namespace: knative-eventing }
+`);
+    const ready = await notReady("default", "unknown-config");
+    assert.match(ready.message ?? "", /spec\.config: ConfigMap knative-eventing\/not-shipped not found/);
+  });
+
+  it("eventing-rabbitmq's quick-setup sample (RabbitmqCluster, RabbitmqBrokerConfig, Broker) runs on RabbitMQ", async () => {
+    const base = "knative-extensions/eventing-rabbitmq/samples/quick-setup";
+    const namespace = "quick-setup-sample";
+    const broker = brokerPath(namespace, "default");
+    await herald.apply(sample(`${base}/broker-files/100-broker-config.yaml`));
+    await herald.apply(sample(`${base}/broker-files/200-broker.yaml`));
+    // The RabbitmqCluster it names is not there yet: not Ready, saying what to apply.
+    const waiting = await notReady(namespace, "default");
+    assert.match(waiting.message ?? "", /RabbitmqCluster quick-setup-sample\/rabbitmq not found \(apply it/);
+    await herald.apply(sample(`${base}/200-rabbitmq.yaml`));
+    const ready = await readyBroker(namespace, "default");
+    assert.equal(ready.status.channel?.kind, "RabbitmqChannel");
+    const subscriber = await startReceiver();
+    try {
+      await herald.apply(`
+apiVersion: eventing.knative.dev/v1
+kind: Trigger
+metadata: { name: all, namespace: ${namespace} }
+spec:
+  broker: default
+  subscriber: { uri: "${subscriber.url}" }
+`);
+      await eventually(
+        async () => {
+          const { body } = await herald.get<Status>(
+            `/apis/eventing.knative.dev/v1/namespaces/${namespace}/triggers/all`,
+          );
+          return body.status.conditions?.find((c) => c.type === "Ready")?.status === "True";
+        },
+        { timeoutMs: 30_000, message: "the Trigger to be Ready" },
+      );
+      assert.equal(await postEvent(`${herald.url}/brokers/${namespace}/default`, { id: "r-1" }), 202);
+      await eventually(() => subscriber.requests.some((r) => r.headers["ce-id"] === "r-1"), {
+        timeoutMs: 30_000,
+        message: "the event through the RabbitMQ Broker",
+      });
+    } finally {
+      await subscriber.close();
+    }
+    assert.equal((await herald.get(broker)).status, 200);
+  });
+
+  it("a RabbitmqBrokerConfig with a connectionSecret is refused with the reason, not run on another connection", async () => {
+    const base = "knative-extensions/eventing-rabbitmq/samples/external-cluster/broker-files";
+    await herald.apply(sample(`${base}/100-broker-config.yaml`));
+    await herald.apply(sample(`${base}/200-broker.yaml`));
+    const ready = await notReady("external-cluster-sample", "default");
+    assert.match(
+      ready.message ?? "",
+      /connectionSecret: a Broker connects with Herald's RabbitMQ connection/,
+    );
+  });
+});
