@@ -26,8 +26,10 @@ import { ParallelReconciler } from "./flows/parallel.js";
 import { SequenceReconciler } from "./flows/sequence.js";
 import { SinkEndpoints, isSinkPath } from "./sinks/endpoints.js";
 import { EventTransformReconciler } from "./sinks/event-transform.js";
+import { JobSinkReconciler } from "./sinks/job-sink.js";
 import { createIngressHandler, isIngressPath } from "./ingress/ingress.js";
 import { Metrics } from "./metrics.js";
+import { coreKinds } from "./resources/kinds.js";
 import { brokerClassesOf, kindsOf, type HeraldPlugins } from "./plugins.js";
 import { createListener, loadClientTls, ServerCertificate } from "./tls.js";
 import { createTracing } from "./tracing.js";
@@ -145,7 +147,8 @@ export async function createHerald(options: HeraldOptions): Promise<Herald> {
     baseUrl: () => baseUrl,
   };
   const eventTransforms = new EventTransformReconciler(sinkDeps);
-  const processes = new ProcessSourceGate(plugins.sources, config.allowProcessSources);
+  const processes = new ProcessSourceGate(plugins.sources, config.allowProcessSources, [coreKinds.jobSink]);
+  const jobSinks = new JobSinkReconciler({ ...sinkDeps, processes, dataDir: config.dataDir });
   const sources = new SourceReconciler({
     config,
     logger,
@@ -174,6 +177,7 @@ export async function createHerald(options: HeraldOptions): Promise<Herald> {
       brokers.report(problems);
       // Sinks are addressable before the Subscriptions, Triggers and sources that send to them.
       eventTransforms.reconcile();
+      jobSinks.reconcile();
       // Flows write their Subscriptions (and their address) first, and report theirs after them.
       await sequences.subscribe(problems);
       await parallels.subscribe(problems);
@@ -333,6 +337,7 @@ export async function createHerald(options: HeraldOptions): Promise<Herald> {
       shutdown.abort();
       await loop.stop();
       await sources.close();
+      await jobSinks.close();
       await subscriptions.close();
       await adapters.close();
       await sender.close();

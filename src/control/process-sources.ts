@@ -24,8 +24,13 @@ export class ProcessSourceGate {
   constructor(
     sources: readonly SourceFactory[],
     readonly isAllowed: boolean,
+    /** Other kinds that run processes (JobSink). */
+    others: readonly Pick<KindNames, "group" | "kind">[] = [],
   ) {
-    this.kinds = new Set(sources.filter((source) => source.runsProcesses).map((source) => keyOf(source)));
+    this.kinds = new Set([
+      ...sources.filter((source) => source.runsProcesses).map((source) => keyOf(source)),
+      ...others.map((kind) => keyOf(kind)),
+    ]);
   }
 
   /** Whether resources of a kind run a process. */

@@ -54,6 +54,6 @@ export const rabbitmqClusterKind = {
 
 /** Every broker configuration kind, for the kind registry. */
 export const brokerConfigKinds: readonly KindDefinition[] = [
-  rabbitmqBrokerConfigKind as unknown as KindDefinition,
-  rabbitmqClusterKind as unknown as KindDefinition,
+  rabbitmqBrokerConfigKind,
+  rabbitmqClusterKind,
 ];

@@ -11,6 +11,7 @@ import {
 } from "./eventing.js";
 import { eventTransformSpecSchema } from "./event-transform.js";
 import { parallelSpecSchema, sequenceSpecSchema } from "./flows.js";
+import { jobSinkSpecSchema } from "./job-sink.js";
 import type { KindDefinition, KindNames, KindRole } from "./kind.js";
 import { sinkMappingSpecSchema, type SinkMappingSpec } from "./sinks.js";
 import {
@@ -125,6 +126,17 @@ export const coreKinds = {
     shortNames: ["eventtransform", "et"],
     role: "sink",
     specSchema: eventTransformSpecSchema,
+  },
+  jobSink: {
+    group: "sinks.knative.dev",
+    versions: ["v1alpha1"],
+    kind: "JobSink",
+    plural: "jobsinks",
+    shortNames: ["jobsink"],
+    // It runs commands on Herald's host, as ProcessSource: applying one needs the API's admin role.
+    privileged: true,
+    role: "sink",
+    specSchema: jobSinkSpecSchema,
   },
 } as const satisfies Record<string, KindDefinition<unknown>>;
 
