@@ -1,10 +1,19 @@
 /**
- * `npm run bench [-- case ...]`: runs the benchmark cases (all by default) and prints one JSON
- * document. Each case compares Herald against a baseline measured in the same run.
- * BENCH_DURATION (seconds per load phase) and BENCH_CONNECTIONS tune the load.
+ * `npm run bench [-- case ...]`: runs the benchmark cases (all by default), prints one JSON document,
+ * merges each case's result into bench/results.json and regenerates BENCHMARKS.md from that file.
+ * Each case compares Herald against a baseline measured in the same run.
+ *
+ * BENCH_DURATION (seconds per load phase) and BENCH_CONNECTIONS tune the closed-loop cases. The
+ * open-loop case (`open`) reads BENCH_RUNS (3), BENCH_STEP_SECONDS (5), BENCH_LATENCY_SECONDS (10),
+ * BENCH_WARMUP_SECONDS (10), BENCH_CLOSED_SECONDS (5; 0 skips the closed loop), BENCH_LADDER (the
+ * offered rates, comma-separated), BENCH_TARGETS (bare,forwarder,memory,log). BENCH_SNAPSHOT=<name>
+ * also keeps this run's results under that name (a before/after comparison in BENCHMARKS.md).
  */
-import { availableParallelism, cpus } from "node:os";
+import { availableParallelism, cpus, totalmem } from "node:os";
 import { benchCore } from "./core.js";
+import { benchOpenLoop } from "./open.js";
+import { loadAverage } from "./open-loop/processes.js";
+import { writeResults } from "./report.js";
 import { benchKafka } from "./kafka.js";
 import { benchLog } from "./log.js";
 import { benchNats } from "./nats.js";
@@ -17,7 +26,28 @@ const options = {
   connections: Number(process.env.BENCH_CONNECTIONS ?? 50),
 };
 
+const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
+const openLoopOptions = {
+  runs: env("BENCH_RUNS", 3),
+  stepSeconds: env("BENCH_STEP_SECONDS", 5),
+  latencySeconds: env("BENCH_LATENCY_SECONDS", 10),
+  warmupSeconds: env("BENCH_WARMUP_SECONDS", 10),
+  closedSeconds: env("BENCH_CLOSED_SECONDS", 5),
+  ladder: (
+    process.env.BENCH_LADDER ??
+    "250,500,1000,1500,2000,3000,4000,5000,6000,8000,10000,12000,15000,20000,25000"
+  )
+    .split(",")
+    .map(Number),
+  targets: (process.env.BENCH_TARGETS ?? "bare,forwarder,memory,log").split(","),
+  generatorConnections: 256,
+  closedConnections: options.connections,
+  maxP99Ms: 50,
+  minDeliveredWithinStep: 0.99,
+};
+
 const cases: Record<string, () => Promise<unknown>> = {
+  open: () => benchOpenLoop(openLoopOptions),
   core: () => benchCore(options),
   triggers: () => benchTriggers(options),
   kafka: () => benchKafka(options),
@@ -34,15 +64,20 @@ if (unknown.length) {
   process.exit(2);
 }
 const results: Record<string, unknown> = {};
+const loadBefore = loadAverage();
 for (const name of wanted) results[name] = await cases[name]!();
-console.log(
-  JSON.stringify(
-    {
-      machine: { cpus: availableParallelism(), model: cpus()[0]?.model, node: process.version },
-      load: options,
-      results,
-    },
-    null,
-    2,
-  ),
-);
+const document = {
+  command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(" ")}` : ""}`,
+  at: new Date().toISOString(),
+  machine: {
+    cpus: availableParallelism(),
+    model: cpus()[0]?.model,
+    memoryGiB: Math.round(totalmem() / 2 ** 30),
+    node: process.version,
+  },
+  loadAverage: { before: loadBefore, after: loadAverage() },
+  load: options,
+  results,
+};
+console.log(JSON.stringify(document, null, 2));
+await writeResults(document, process.env.BENCH_SNAPSHOT);

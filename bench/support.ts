@@ -57,11 +57,12 @@ export async function load(
   };
 }
 
-/** Starts a node script in a child process and waits until it prints its port. */
+/** Starts a node script (given `args` as process.argv[1...]) in a child process and waits until it prints its port. */
 export async function startScript(
   source: string,
+  args: string[] = [],
 ): Promise<{ port: number; child: ChildProcess; stop(): Promise<void> }> {
-  const child = spawn(process.execPath, ["--input-type=module", "-e", source], {
+  const child = spawn(process.execPath, ["--input-type=module", "-e", source, ...args], {
     stdio: ["ignore", "pipe", "inherit"],
   });
   const port = await new Promise<number>((resolve, reject) => {
