@@ -40,6 +40,8 @@ const KAFKA_KEYS = {
 } as const;
 /** The broker classes whose Brokers run on the Kafka and RabbitMQ channel plug-ins. */
 const KAFKA_CLASS = "Kafka";
+/** eventing-kafka-broker's annotation naming a topic the Broker uses instead of one of its own. */
+export const EXTERNAL_TOPIC_ANNOTATION = "kafka.eventing.knative.dev/external.topic";
 const RABBITMQ_CLASS = "RabbitMQBroker";
 
 /**
@@ -63,6 +65,13 @@ export function brokerChannelTemplate(
   fallback: ChannelTemplate,
 ): ChannelTemplate | string {
   const { spec } = broker;
+  const externalTopic = broker.metadata.annotations?.[EXTERNAL_TOPIC_ANNOTATION];
+  if (externalTopic !== undefined)
+    return (
+      `metadata.annotations[${EXTERNAL_TOPIC_ANNOTATION}]: Herald runs a Broker on a topic of its own ` +
+      `(knative-messaging-kafka.{namespace}.{broker}-kne-trigger) and cannot use the topic ${externalTopic}; ` +
+      "remove the annotation, or read the topic with a KafkaSource"
+    );
   if (spec.config) {
     const namespace = spec.config.namespace ?? broker.metadata.namespace;
     const what = `${spec.config.kind} ${namespace}/${spec.config.name}`;

@@ -163,6 +163,19 @@ spec:
     assert.match(ready.message ?? "", /spec\.config: ConfigMap knative-eventing\/not-shipped not found/);
   });
 
+  it("a Broker asking for an external Kafka topic is not Ready, saying why", async () => {
+    await herald.apply(
+      sample("knative/docs/docs/versioned/eventing/brokers/broker-types/kafka-broker/README.md.block4.yaml")
+        .replace("<my-topic-name>", "orders")
+        .replace("name: default\n", "name: external\n"),
+    );
+    const ready = await notReady("default", "external");
+    assert.match(
+      ready.message ?? "",
+      /external\.topic\]: Herald runs a Broker on a topic of its own .* cannot use the topic orders/,
+    );
+  });
+
   it("eventing-rabbitmq's quick-setup sample (RabbitmqCluster, RabbitmqBrokerConfig, Broker) runs on RabbitMQ", async () => {
     const base = "knative-extensions/eventing-rabbitmq/samples/quick-setup";
     const namespace = "quick-setup-sample";
