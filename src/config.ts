@@ -89,6 +89,26 @@ export const configSchema = z.object({
         ),
     })
     .prefault({}),
+  /**
+   * Knative's `authentication-oidc` feature: Brokers and Channels announce `status.address.audience`
+   * and ingress asks every request for a JWT issued for that audience (EventPolicy then decides who).
+   */
+  authenticationOidc: z
+    .enum(["enabled", "disabled"], { error: 'must be "enabled" or "disabled"' })
+    .default("disabled"),
+  /** Knative's `default-authorization-mode`: what ingress allows when no EventPolicy applies. */
+  defaultAuthorizationMode: z
+    .enum(["allow-same-namespace", "allow-all", "deny-all"], {
+      error: 'must be "allow-same-namespace", "allow-all" or "deny-all"',
+    })
+    .default("allow-same-namespace"),
+  /** The issuer whose JWTs ingress accepts besides Herald's own (with authenticationOidc). */
+  ingressOidc: z
+    .object({
+      issuer: z.url().optional(),
+      jwksUrl: z.url().optional(),
+    })
+    .prefault({}),
   /** Host names the resource API answers to besides IP addresses, loopback names and the public URL's host. */
   allowedHosts: commaList.default([]),
   /** Browser origins allowed to call the resource API besides Herald's own. */
@@ -194,6 +214,10 @@ export const environmentVariables = {
   HERALD_OIDC_JWKS_URL: "oidc.jwksUrl",
   HERALD_OIDC_ROLE_CLAIM: "oidc.roleClaim",
   HERALD_OIDC_ROLE_MAP: "oidc.roleMap",
+  HERALD_AUTHENTICATION_OIDC: "authenticationOidc",
+  HERALD_DEFAULT_AUTHORIZATION_MODE: "defaultAuthorizationMode",
+  HERALD_INGRESS_OIDC_ISSUER: "ingressOidc.issuer",
+  HERALD_INGRESS_OIDC_JWKS_URL: "ingressOidc.jwksUrl",
   HERALD_ALLOWED_HOSTS: "allowedHosts",
   HERALD_ALLOWED_ORIGINS: "allowedOrigins",
   HERALD_WEBHOOK_ALLOWED_ORIGINS: "webhookAllowedOrigins",
@@ -328,6 +352,17 @@ function securityProblems(config: CoreConfig): { path: string; message: string }
   }
   if (jwksUrl !== undefined && !isSecureEnough(jwksUrl))
     problems.push({ path: "oidc.jwksUrl", message: "must be an https URL (http only on loopback)" });
+  for (const [path, url] of [
+    ["ingressOidc.issuer", config.ingressOidc.issuer],
+    ["ingressOidc.jwksUrl", config.ingressOidc.jwksUrl],
+  ] as const)
+    if (url !== undefined && !isSecureEnough(url))
+      problems.push({ path, message: "must be an https URL (http only on loopback)" });
+  if (config.ingressOidc.issuer !== undefined && config.authenticationOidc !== "enabled")
+    problems.push({
+      path: "ingressOidc.issuer",
+      message: "is used only with authenticationOidc enabled (HERALD_AUTHENTICATION_OIDC=enabled)",
+    });
   if (config.headersTimeoutMs > config.requestTimeoutMs)
     problems.push({
       path: "headersTimeoutMs",

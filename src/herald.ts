@@ -4,6 +4,8 @@ import type { Logger } from "pino";
 import { createApiApp, createPublicApp, type ApiDeps } from "./api/app.js";
 import { Authenticator } from "./auth/authenticator.js";
 import { isWildcardHost } from "./auth/hosts.js";
+import { IdentityIssuer } from "./auth/identity.js";
+import { IngressVerifier } from "./auth/ingress-verifier.js";
 import { oidcRoleMap, publicBaseUrl, type HeraldConfig } from "./config.js";
 import { AdapterRegistry } from "./control/adapters.js";
 import { Admission } from "./control/admission.js";
@@ -13,6 +15,7 @@ import { brokerChannelName } from "./control/brokers.js";
 import { ChannelReconciler } from "./control/channel-reconciler.js";
 import { ConfigDirectory } from "./control/config-dir.js";
 import { ChannelDirectory } from "./control/directory.js";
+import { EventPolicyReconciler } from "./control/event-policies.js";
 import { ProcessSourceGate } from "./control/process-sources.js";
 import { ReconcileLoop } from "./control/reconcile-loop.js";
 import { ResourceService } from "./control/resource-service.js";
@@ -27,6 +30,7 @@ import { SequenceReconciler } from "./flows/sequence.js";
 import { SinkEndpoints, isSinkPath } from "./sinks/endpoints.js";
 import { EventTransformReconciler } from "./sinks/event-transform.js";
 import { JobSinkReconciler } from "./sinks/job-sink.js";
+import { IngressPolicies } from "./ingress/authorization.js";
 import { createIngressHandler, isIngressPath } from "./ingress/ingress.js";
 import { Metrics } from "./metrics.js";
 import { coreKinds } from "./resources/kinds.js";
@@ -70,7 +74,12 @@ export async function createHerald(options: HeraldOptions): Promise<Herald> {
   });
   await store.load();
   const adapters = new AdapterRegistry(plugins.channels, config, logger, metrics);
+  // Herald's own OIDC issuer (its key kept in the data directory): deliveries to a destination with
+  // an audience carry a token it signs; its issuer URL is the public base URL, known once bound.
+  const bases: { url?: string } = {};
+  const identity = await IdentityIssuer.open(config.dataDir, () => bases.url ?? publicBaseUrl(config));
   const sender = new Sender({
+    identity,
     connectionsPerOrigin: config.dispatcher.connectionsPerOrigin,
     defaultTimeoutMs: config.dispatcher.defaultTimeoutMs,
     tls: loadClientTls(config.tls),
@@ -100,6 +109,13 @@ export async function createHerald(options: HeraldOptions): Promise<Herald> {
   );
   const shutdown = new AbortController();
   let baseUrl = publicBaseUrl(config);
+  const eventPolicies = new EventPolicyReconciler({
+    kinds,
+    store,
+    status,
+    settings: { oidc: config.authenticationOidc === "enabled", defaultMode: config.defaultAuthorizationMode },
+  });
+  const ingressPolicies = new IngressPolicies();
 
   const subscriptions = new SubscriptionReconciler({
     kinds,
@@ -123,8 +139,9 @@ export async function createHerald(options: HeraldOptions): Promise<Herald> {
     logger,
     channelAddress: (namespace, name) => `${baseUrl}/channels/${namespace}/${name}`,
     beforeTeardown: (runtime) => subscriptions.closeOn(runtime),
+    eventPolicies,
   });
-  const channels = new ChannelReconciler({ kinds, store, admission, status });
+  const channels = new ChannelReconciler({ kinds, store, admission, status, eventPolicies });
   const brokers = new BrokerReconciler({
     kinds,
     store,
@@ -132,6 +149,7 @@ export async function createHerald(options: HeraldOptions): Promise<Herald> {
     status,
     classes: brokerClassesOf(plugins),
     brokerAddress: (namespace, name) => `${baseUrl}/brokers/${namespace}/${name}`,
+    eventPolicies,
   });
   const sequences = new SequenceReconciler({ kinds, store, admission, status });
   const parallels = new ParallelReconciler({ kinds, store, admission, status });
@@ -166,6 +184,7 @@ export async function createHerald(options: HeraldOptions): Promise<Herald> {
   // owners report them (a Broker's address is what its Triggers reply to), consumers and sources follow.
   const loop = new ReconcileLoop(
     async () => {
+      eventPolicies.reconcile();
       const problems = await backingChannels.materialize([
         ...channels.requests(),
         ...brokers.requests(),
@@ -175,6 +194,11 @@ export async function createHerald(options: HeraldOptions): Promise<Herald> {
       await backingChannels.reconcile();
       channels.report(problems);
       brokers.report(problems);
+      ingressPolicies.replace(
+        eventPolicies.ingressAddresses(
+          (kind, namespace, name) => directory.atAddress(namespace, name)?.kind === kind,
+        ),
+      );
       // Sinks are addressable before the Subscriptions, Triggers and sources that send to them.
       eventTransforms.reconcile();
       jobSinks.reconcile();
@@ -216,6 +240,7 @@ export async function createHerald(options: HeraldOptions): Promise<Herald> {
       return { ready, started, backends };
     },
     sourceRequest: (namespace, name, request) => sources.handleRequest(namespace, name, request),
+    wellKnown: { openidConfiguration: () => identity.openidConfiguration(), jwks: () => identity.jwks() },
   };
   const publicApp = createPublicApp(deps);
   const api = createApiApp(deps);
@@ -229,6 +254,17 @@ export async function createHerald(options: HeraldOptions): Promise<Herald> {
       tracing,
       metrics,
       webhookAllowedOrigins: config.webhookAllowedOrigins.map((origin) => origin.toLowerCase()),
+      authentication: eventPolicies.enabled
+        ? {
+            verifier: new IngressVerifier(
+              identity,
+              config.ingressOidc.issuer
+                ? { issuer: config.ingressOidc.issuer, jwksUrl: config.ingressOidc.jwksUrl }
+                : undefined,
+            ),
+            policies: ingressPolicies,
+          }
+        : undefined,
     },
   );
   // Slow clients (slowloris) are cut off: the whole request within requestTimeoutMs, its headers
@@ -285,6 +321,7 @@ export async function createHerald(options: HeraldOptions): Promise<Herald> {
     ...(apiServer ? [] : [publicBaseUrl({ ...config, port })]),
   ];
   baseUrl = publicBaseUrl({ ...config, port });
+  bases.url = baseUrl;
   const listeners: Listener[] = apiServer
     ? [
         { host: config.host, port, serves: "ingress" },

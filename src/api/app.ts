@@ -2,6 +2,7 @@ import express, { type NextFunction, type Request, type Response } from "express
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import type { Authenticator } from "../auth/authenticator.js";
+import { JWKS_PATH, OPENID_CONFIGURATION_PATH } from "../auth/identity.js";
 import {
   authenticate,
   authorize,
@@ -29,6 +30,24 @@ export interface ApiDeps {
   readiness(): Promise<{ ready: boolean; started: boolean; backends: { kind: string; ready: boolean }[] }>;
   /** An HTTP request to a source that receives HTTP (GitHubSource webhooks). */
   sourceRequest(namespace: string, name: string, request: SourceRequest): Promise<SourceResponse>;
+  /** Herald's OpenID configuration and keys, for receivers of its deliveries to verify their tokens. */
+  readonly wellKnown?:
+    { readonly openidConfiguration: () => unknown; readonly jwks: () => unknown } | undefined;
+}
+
+/**
+ * `/.well-known/openid-configuration` and its JWKS: public and read-only (GET), open as /healthz
+ * is, since a receiver verifying Herald's tokens has no credentials for Herald.
+ */
+function wellKnown(app: express.Express, deps: ApiDeps): void {
+  const documents = deps.wellKnown;
+  if (!documents) return;
+  app.get(OPENID_CONFIGURATION_PATH, (_req, res) => {
+    res.set("cache-control", "public, max-age=300").json(documents.openidConfiguration());
+  });
+  app.get(JWKS_PATH, (_req, res) => {
+    res.set("cache-control", "public, max-age=300").json(documents.jwks());
+  });
 }
 
 function health(app: express.Express, deps: ApiDeps): void {
@@ -113,6 +132,7 @@ export function createPublicApp(deps: ApiDeps): express.Express {
   const app = express();
   app.disable("x-powered-by");
   health(app, deps);
+  wellKnown(app, deps);
   // Sources that receive HTTP (GitHubSource webhooks): the raw body, as signatures are over the bytes.
   app.all(
     "/sources/:namespace/:name",
@@ -146,6 +166,7 @@ export function createApiApp(deps: ApiDeps): express.Express {
   const app = express();
   app.disable("x-powered-by");
   health(app, deps);
+  wellKnown(app, deps);
   app.use(kubernetesStatusErrors);
   app.use(browserGuard(deps.browser));
   app.use(authenticate(deps.authenticator));

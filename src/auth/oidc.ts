@@ -16,7 +16,18 @@ export interface OidcSettings {
 }
 
 /** Only asymmetric signatures: a shared-secret (HS*) token could be minted by anyone holding the JWKS. */
-const ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"];
+export const ALGORITHMS = [
+  "RS256",
+  "RS384",
+  "RS512",
+  "PS256",
+  "PS384",
+  "PS512",
+  "ES256",
+  "ES384",
+  "ES512",
+  "EdDSA",
+];
 
 /** Why a JWT was not accepted: `invalid` (401) or the issuer's keys could not be fetched (503). */
 export class OidcError extends Error {
@@ -124,28 +135,36 @@ export class OidcVerifier {
     return this.keys;
   }
 
-  private async discover(): Promise<string> {
-    if (this.settings.jwksUrl) return this.settings.jwksUrl;
-    const address = `${this.settings.issuer.replace(/\/$/, "")}/.well-known/openid-configuration`;
-    let document: { issuer?: unknown; jwks_uri?: unknown };
-    try {
-      const response = await fetch(address, { signal: AbortSignal.timeout(5_000), redirect: "error" });
-      if (!response.ok) throw new Error(`HTTP ${response.status}`);
-      document = (await response.json()) as typeof document;
-    } catch (error) {
-      throw new OidcError("unavailable", `OIDC discovery at ${address} failed: ${(error as Error).message}`, {
-        cause: error,
-      });
-    }
-    // OpenID Connect Discovery 1.0, section 4.3: the document's issuer must be the one asked for.
-    if (document.issuer !== this.settings.issuer)
-      throw new OidcError("unavailable", `OIDC discovery at ${address} names another issuer`);
-    if (
-      typeof document.jwks_uri !== "string" ||
-      !URL.canParse(document.jwks_uri) ||
-      !isSecureEnough(document.jwks_uri)
-    )
-      throw new OidcError("unavailable", `OIDC discovery at ${address} gives no https jwks_uri`);
-    return document.jwks_uri;
+  private discover(): Promise<string> {
+    return discoverJwksUrl(this.settings.issuer, this.settings.jwksUrl);
   }
+}
+
+/**
+ * The JWKS address of an issuer: `jwksUrl` when given, else `jwks_uri` of its OpenID configuration
+ * (`{issuer}/.well-known/openid-configuration`), which must name the same issuer and an https JWKS.
+ */
+export async function discoverJwksUrl(issuer: string, jwksUrl?: string): Promise<string> {
+  if (jwksUrl) return jwksUrl;
+  const address = `${issuer.replace(/\/$/, "")}/.well-known/openid-configuration`;
+  let document: { issuer?: unknown; jwks_uri?: unknown };
+  try {
+    const response = await fetch(address, { signal: AbortSignal.timeout(5_000), redirect: "error" });
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    document = (await response.json()) as typeof document;
+  } catch (error) {
+    throw new OidcError("unavailable", `OIDC discovery at ${address} failed: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+  // OpenID Connect Discovery 1.0, section 4.3: the document's issuer must be the one asked for.
+  if (document.issuer !== issuer)
+    throw new OidcError("unavailable", `OIDC discovery at ${address} names another issuer`);
+  if (
+    typeof document.jwks_uri !== "string" ||
+    !URL.canParse(document.jwks_uri) ||
+    !isSecureEnough(document.jwks_uri)
+  )
+    throw new OidcError("unavailable", `OIDC discovery at ${address} gives no https jwks_uri`);
+  return document.jwks_uri;
 }

@@ -107,6 +107,12 @@ export class Admission {
     }
     const trigger = specOf(manifest, coreKinds.trigger);
     if (trigger) return validateTriggerFilter(trigger).map((p) => ({ path: at(p.path), message: p.message }));
+    const policy = specOf(manifest, coreKinds.eventPolicy);
+    if (policy)
+      return validateTriggerFilter({ filters: policy.filters }).map((p) => ({
+        path: at(p.path),
+        message: p.message,
+      }));
     const subscription = specOf(manifest, coreKinds.subscription);
     if (subscription) {
       const { channel: ref } = subscription;

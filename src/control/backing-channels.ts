@@ -8,6 +8,7 @@ import type { AdapterRegistry } from "./adapters.js";
 import type { ChannelTemplate } from "./brokers.js";
 import { backingChannelConditions as conditions, type ConditionInput } from "./conditions.js";
 import { addressKey, runtimeKey, type ChannelDirectory, type ChannelRuntime } from "./directory.js";
+import type { EventPolicyReconciler } from "./event-policies.js";
 import type { StatusWriter } from "./status.js";
 import type { ResourceStore } from "./store.js";
 
@@ -36,6 +37,8 @@ export interface BackingChannelDeps {
   channelAddress(namespace: string, name: string): string;
   /** Called before a channel's topology is removed, so its subscriptions close first. */
   beforeTeardown(runtime: ChannelRuntime): Promise<void>;
+  /** Audiences and the EventPolicies that apply (Knative's OIDC and authorization). */
+  readonly eventPolicies?: EventPolicyReconciler | undefined;
 }
 
 /**
@@ -109,7 +112,10 @@ export class BackingChannelReconciler {
         const { namespace, name } = resource.metadata;
         const key = runtimeKey(resource.kind, namespace, name);
         seen.add(key);
-        const address = { url: this.deps.channelAddress(namespace, name) };
+        const policies = this.deps.eventPolicies;
+        const audience = policies?.audience(definition.group, definition.kind, namespace, name);
+        const address = { url: this.deps.channelAddress(namespace, name), ...(audience ? { audience } : {}) };
+        const applied = policies?.statusOf(policies.applyingTo(definition.group, definition.kind, resource));
         const adapter = adapters.get(resource.kind);
         const holder = directory.atAddress(namespace, name);
         let backend: ConditionInput;
@@ -142,11 +148,17 @@ export class BackingChannelReconciler {
                 )
               : conditions.markTrue("BackendReady");
         }
+        const { policies: _previous, ...previous } = resource.status;
         this.deps.status.set(resource, {
-          ...resource.status,
+          ...previous,
           ...facts,
           address,
-          conditions: this.deps.status.conditions(resource, [conditions.markTrue("Addressable"), backend]),
+          ...(applied?.policies ? { policies: applied.policies } : {}),
+          conditions: this.deps.status.conditions(resource, [
+            conditions.markTrue("Addressable"),
+            backend,
+            ...(applied ? [applied.condition] : []),
+          ]),
         });
       }
     }

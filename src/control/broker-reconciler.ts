@@ -8,6 +8,7 @@ import {
 } from "./backing-channels.js";
 import { brokerChannelName, brokerChannelTemplate, type ChannelTemplate } from "./brokers.js";
 import { brokerConditions as conditions } from "./conditions.js";
+import type { EventPolicyReconciler } from "./event-policies.js";
 import type { StatusWriter } from "./status.js";
 
 /**
@@ -22,6 +23,8 @@ export class BrokerReconciler {
       /** Broker class → the channel kind it runs on, from the channel plug-ins. */
       readonly classes: ReadonlyMap<string, ChannelTemplate>;
       brokerAddress(namespace: string, name: string): string;
+      /** Audiences and the EventPolicies that apply (Knative's OIDC and authorization). */
+      readonly eventPolicies?: EventPolicyReconciler | undefined;
     },
   ) {}
 
@@ -53,12 +56,24 @@ export class BrokerReconciler {
       const mirrored = mirrorBacking(this.deps, request, "TriggerChannelReady", "ChannelNotReady");
       if (!mirrored) continue;
       const { backing, condition } = mirrored;
-      const url = this.deps.brokerAddress(broker.metadata.namespace, broker.metadata.name);
+      const { namespace, name } = broker.metadata;
+      const url = this.deps.brokerAddress(namespace, name);
+      const policies = this.deps.eventPolicies;
+      const audience = policies?.audience(coreKinds.broker.group, coreKinds.broker.kind, namespace, name);
+      const address = { name: "http", url, ...(audience ? { audience } : {}) };
+      const applied = policies?.statusOf(
+        policies.applyingTo(coreKinds.broker.group, coreKinds.broker.kind, broker),
+      );
       status.set(broker, {
-        address: { name: "http", url },
-        addresses: [{ name: "http", url }],
+        address,
+        addresses: [address],
         channel: { apiVersion: backing.apiVersion, kind: backing.kind, name: backing.metadata.name },
-        conditions: status.conditions(broker, [conditions.markTrue("Addressable"), condition]),
+        ...(applied?.policies ? { policies: applied.policies } : {}),
+        conditions: status.conditions(broker, [
+          conditions.markTrue("Addressable"),
+          condition,
+          ...(applied ? [applied.condition] : []),
+        ]),
       });
     }
   }

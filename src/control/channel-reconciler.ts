@@ -7,6 +7,7 @@ import {
   type BackingRequest,
 } from "./backing-channels.js";
 import { channelConditions as conditions } from "./conditions.js";
+import type { EventPolicyReconciler } from "./event-policies.js";
 import type { StatusWriter } from "./status.js";
 
 /**
@@ -18,6 +19,8 @@ export class ChannelReconciler {
     private readonly deps: Pick<BackingChannelDeps, "kinds" | "store"> & {
       readonly admission: Admission;
       readonly status: StatusWriter;
+      /** The EventPolicies that apply (Knative's authorization). */
+      readonly eventPolicies?: EventPolicyReconciler | undefined;
     },
   ) {}
 
@@ -49,13 +52,20 @@ export class ChannelReconciler {
       if (!mirrored) continue;
       const { backing, condition } = mirrored;
       const address = backing.status.address;
+      const policies = this.deps.eventPolicies;
+      const applied = policies?.statusOf(
+        policies.applyingTo(coreKinds.channel.group, coreKinds.channel.kind, channel),
+      );
+      const { policies: _previous, ...previous } = channel.status;
       status.set(channel, {
-        ...channel.status,
+        ...previous,
         channel: { apiVersion: backing.apiVersion, kind: backing.kind, name: backing.metadata.name },
         ...(address ? { address } : {}),
+        ...(applied?.policies ? { policies: applied.policies } : {}),
         conditions: status.conditions(channel, [
           address ? conditions.markTrue("Addressable") : conditions.markFalse("Addressable", "NoAddress"),
           condition,
+          ...(applied ? [applied.condition] : []),
         ]),
       });
     }

@@ -65,9 +65,9 @@ export class ConditionSet<Type extends string> {
 }
 
 /** messaging.knative.dev Channel: ready when its backing channel is. */
-export const channelConditions = new ConditionSet("Addressable", "BackingChannelReady");
+export const channelConditions = new ConditionSet("Addressable", "BackingChannelReady", "EventPoliciesReady");
 /** A backing channel (InMemoryChannel, KafkaChannel...): ready when its backend topology is. */
-export const backingChannelConditions = new ConditionSet("Addressable", "BackendReady");
+export const backingChannelConditions = new ConditionSet("Addressable", "BackendReady", "EventPoliciesReady");
 /** Subscription (Knative's SubCondSet). */
 export const subscriptionConditions = new ConditionSet(
   "ChannelReady",
@@ -75,7 +75,7 @@ export const subscriptionConditions = new ConditionSet(
   "AddedToChannel",
 );
 /** Broker (Knative's channel-based broker). */
-export const brokerConditions = new ConditionSet("Addressable", "TriggerChannelReady");
+export const brokerConditions = new ConditionSet("Addressable", "TriggerChannelReady", "EventPoliciesReady");
 /** Trigger. `DeadLetterSinkResolved` appears only when a dead-letter sink is set. */
 export const triggerConditions = new ConditionSet(
   "BrokerReady",

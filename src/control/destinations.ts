@@ -1,4 +1,5 @@
-import type { Destination, KReference } from "../resources/common.js";
+import { subjectOf, type DeliveryIdentity } from "../auth/identity.js";
+import type { Destination, KReference, Resource } from "../resources/common.js";
 import { coreKinds, type KindRegistry } from "../resources/kinds.js";
 import { groupOf, isServiceKind } from "../resources/sinks.js";
 import type { ResourceStore } from "./store.js";
@@ -85,4 +86,37 @@ export function resolveDestination(
  */
 export function destinationCACerts(destination: Destination | undefined): string | undefined {
   return destination?.CACerts === "" ? undefined : destination?.CACerts;
+}
+
+/**
+ * The audience a destination's deliveries carry a token for (Knative duck/v1 Destination
+ * `audience`): the one written, else the `status.address.audience` of the Herald addressable its
+ * `ref` names (announced when OIDC ingress authentication is on).
+ */
+export function destinationAudience(
+  references: Pick<References, "store" | "kinds">,
+  destination: Destination | undefined,
+  namespace: string,
+): string | undefined {
+  if (!destination) return undefined;
+  if (destination.audience) return destination.audience;
+  const { ref } = destination;
+  if (!ref) return undefined;
+  const definition = references.kinds.find(ref.apiVersion, ref.kind);
+  if (!definition || definition.role === "config") return undefined;
+  return references.store.get(definition, ref.namespace ?? namespace, ref.name)?.status.address?.audience;
+}
+
+/**
+ * Who `sender` (a Subscription, Trigger or source) sends as to a destination with an audience: the
+ * OIDC subject Knative gives it (see subjectOf), with that audience; undefined without one.
+ */
+export function identityFor(
+  sender: Resource<string, unknown>,
+  group: string,
+  audience: string | undefined,
+): DeliveryIdentity | undefined {
+  if (!audience) return undefined;
+  const { namespace, name } = sender.metadata;
+  return { subject: subjectOf(group, sender.kind, namespace, name), audience };
 }

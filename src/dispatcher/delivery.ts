@@ -1,3 +1,4 @@
+import type { DeliveryIdentity } from "../auth/identity.js";
 import type { CloudEvent } from "../events/event.js";
 
 /** A resolved Knative DeliverySpec, durations in milliseconds. */
@@ -14,6 +15,8 @@ export interface DeliveryOptions {
   deadLetterSink?: string | undefined;
   /** PEM CAs the dead-letter sink is verified with, when it is https. */
   deadLetterSinkCACerts?: string | undefined;
+  /** Who the dead-letter sink's deliveries are sent as, when it has an audience. */
+  deadLetterSinkIdentity?: DeliveryIdentity | undefined;
 }
 
 /** One consumer's delivery target, resolved by the control plane. */
@@ -27,6 +30,9 @@ export interface SubscriberTarget {
   /** PEM CAs the subscriber and the reply destination are verified with, when they are https. */
   subscriberCACerts?: string | undefined;
   replyCACerts?: string | undefined;
+  /** Who deliveries are sent as, for destinations with an audience (a signed token goes along). */
+  subscriberIdentity?: DeliveryIdentity | undefined;
+  replyIdentity?: DeliveryIdentity | undefined;
   delivery: DeliveryOptions;
   /** Decides before sending; false means filtered out (no HTTP call, acknowledged). */
   filter?: ((event: CloudEvent) => boolean) | undefined;

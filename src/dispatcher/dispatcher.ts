@@ -1,4 +1,5 @@
 import type { Logger } from "pino";
+import type { DeliveryIdentity } from "../auth/identity.js";
 import type { DeliveryContext, EventHandler } from "../../adapters/adapter.js";
 import type { CloudEvent } from "../events/event.js";
 import { withAttributes } from "../events/event.js";
@@ -74,6 +75,7 @@ export function createEventHandler(target: SubscriberTarget, deps: DispatcherDep
     delivery: DeliveryOptions,
     context: DeliveryContext,
     caCerts: string | undefined,
+    identity?: DeliveryIdentity,
   ): Promise<SendResult> {
     const parent = event.attributes.traceparent;
     const traceparent = typeof parent === "string" ? parent : undefined;
@@ -96,6 +98,7 @@ export function createEventHandler(target: SubscriberTarget, deps: DispatcherDep
           signal,
           traceparent: span ? span.traceparent : traceparent,
           caCerts,
+          identity,
         });
         latency.observe((performance.now() - started) / 1000);
         countAttempt(result.status === undefined ? "error" : String(result.status));
@@ -147,6 +150,7 @@ export function createEventHandler(target: SubscriberTarget, deps: DispatcherDep
       target.delivery,
       context,
       target.delivery.deadLetterSinkCACerts,
+      target.delivery.deadLetterSinkIdentity,
     );
     if (result.ok) {
       deadLettered.inc(labels);
@@ -188,7 +192,14 @@ export function createEventHandler(target: SubscriberTarget, deps: DispatcherDep
       );
       return;
     }
-    const result = await deliver(target.reply, transformed, target.delivery, context, target.replyCACerts);
+    const result = await deliver(
+      target.reply,
+      transformed,
+      target.delivery,
+      context,
+      target.replyCACerts,
+      target.replyIdentity,
+    );
     if (!result.ok) await deadLetter(transformed, target.reply, result, context);
   }
 
@@ -212,6 +223,7 @@ export function createEventHandler(target: SubscriberTarget, deps: DispatcherDep
         target.delivery,
         context,
         target.subscriberCACerts,
+        target.subscriberIdentity,
       );
       if (!result.ok) {
         await deadLetter(event, target.subscriber, result, context);

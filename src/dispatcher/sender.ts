@@ -3,6 +3,7 @@ import type { CloudEvent } from "../events/event.js";
 import { toBinaryHttp } from "../events/http.js";
 import { LONGEST_WAIT_MS } from "./delivery.js";
 import { trustedCertificates, type ClientTls } from "../tls.js";
+import type { DeliveryIdentity } from "../auth/identity.js";
 
 /** Largest response body read from a subscriber (a reply event); more is an error. */
 const MAX_RESPONSE_BYTES = 4 * 1024 * 1024;
@@ -35,6 +36,8 @@ export class Sender {
       connectionsPerOrigin: number;
       defaultTimeoutMs: number;
       tls?: ClientTls | undefined;
+      /** Signs the token a delivery to a destination with an audience carries (Herald's issuer). */
+      identity?: { token(identity: DeliveryIdentity): Promise<string> } | undefined;
     },
   ) {
     this.agent = this.createAgent(undefined);
@@ -76,11 +79,23 @@ export class Sender {
       traceparent?: string | undefined;
       /** PEM CA certificates an https destination is verified with, besides the trusted ones. */
       caCerts?: string | undefined;
+      /**
+       * Who sends and for which audience: the request carries `Authorization: Bearer` with a JWT
+       * Herald signs for it (Knative's OIDC sender identity).
+       */
+      identity?: DeliveryIdentity | undefined;
     } = {},
   ): Promise<SendResult> {
     const { headers, body } = toBinaryHttp(event);
     headers.prefer = "reply";
     if (options.traceparent) headers.traceparent = options.traceparent;
+    if (options.identity && this.options.identity) {
+      try {
+        headers.authorization = `Bearer ${await this.options.identity.token(options.identity)}`;
+      } catch (error) {
+        return { ok: false, error: `signing the delivery's token failed: ${(error as Error).message}` };
+      }
+    }
     const timeout = AbortSignal.timeout(
       Math.min(options.timeoutMs ?? this.defaultTimeoutMs, LONGEST_WAIT_MS),
     );

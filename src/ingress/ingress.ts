@@ -6,6 +6,8 @@ import { parseHttpEvents } from "../events/http.js";
 import { isTraceparent } from "../events/validate.js";
 import type { Metrics } from "../metrics.js";
 import type { Tracing } from "../tracing.js";
+import type { IngressVerifier } from "../auth/ingress-verifier.js";
+import { authorize, type IngressPolicies } from "./authorization.js";
 
 /** Where ingress publishes: a running channel, looked up per request in O(1). */
 export interface IngressTarget {
@@ -97,6 +99,11 @@ export function createIngressHandler(
     metrics: Metrics;
     /** Origins the webhook validation handshake grants; empty grants any. */
     webhookAllowedOrigins?: readonly string[];
+    /**
+     * Knative's `authentication-oidc`: every POST needs a JWT for the address's audience (401), and
+     * the EventPolicies of the address, else the default mode, must allow its subject (403).
+     */
+    authentication?: { verifier: IngressVerifier; policies: IngressPolicies } | undefined;
   },
 ) {
   const { ingressAccepted: accepted, ingressRejected: rejected, ingressLatency: latency } = options.metrics;
@@ -164,11 +171,21 @@ export function createIngressHandler(
           `${req.method ?? ""} is not allowed; send events with POST`,
         );
       }
+      const policy = options.authentication?.policies.get(kind, namespace, name);
+      if (options.authentication && !policy)
+        throw new HeraldError(
+          "BackendUnavailable",
+          `${namespace}/${name} is not ready: its audience is not known yet`,
+        );
+      const subject = policy
+        ? await options.authentication!.verifier.verify(req.headers.authorization, policy.audience)
+        : undefined;
       const body = await readBody(req, options.maxBodyBytes);
       // Every header as sent (repeated ones as repeated), so a repeated ce- header is refused.
       const { events } = parseHttpEvents(req.headersDistinct, body, {
         maxBatchEvents: options.maxBatchEvents,
       });
+      if (policy && subject !== undefined) authorize(policy, subject, events);
       if (!target.ready) {
         throw new HeraldError(
           "BackendUnavailable",
@@ -189,6 +206,7 @@ export function createIngressHandler(
       if (status >= 500) options.logger.warn({ err: error, path }, "ingress could not accept events");
       const headers: Record<string, string> = status === 405 ? { allow: "POST, OPTIONS" } : {};
       if (status === 503) headers["retry-after"] = "1";
+      if (status === 401) headers["www-authenticate"] = 'Bearer realm="herald"';
       if (!res.headersSent) send(res, status, errorBody(error), headers);
       // A request whose body was not read (413, 404 before reading) must not leave the socket half-read.
       if (!req.complete) req.resume();

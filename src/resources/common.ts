@@ -147,8 +147,9 @@ export interface Condition {
 export interface ResourceStatus {
   observedGeneration?: number;
   conditions?: Condition[];
-  address?: { name?: string; url: string };
-  addresses?: { name?: string; url: string }[];
+  /** Knative duck/v1 Addressable; `audience` is the OIDC audience a sender's token must name. */
+  address?: { name?: string; url: string; audience?: string };
+  addresses?: { name?: string; url: string; audience?: string }[];
   [field: string]: unknown;
 }
 

@@ -14,6 +14,7 @@ import { parallelSpecSchema, sequenceSpecSchema } from "./flows.js";
 import { jobSinkSpecSchema } from "./job-sink.js";
 import type { KindDefinition, KindNames, KindRole } from "./kind.js";
 import { sinkMappingSpecSchema, type SinkMappingSpec } from "./sinks.js";
+import { eventPolicySpecSchema, type EventPolicySpec } from "./policy.js";
 import {
   channelSpecSchema,
   subscriptionSpecSchema,
@@ -138,6 +139,15 @@ export const coreKinds = {
     role: "sink",
     specSchema: jobSinkSpecSchema,
   },
+  eventPolicy: {
+    group: "eventing.knative.dev",
+    versions: ["v1alpha1"],
+    kind: "EventPolicy",
+    plural: "eventpolicies",
+    shortNames: ["eventpolicy", "ep"],
+    role: "config",
+    specSchema: eventPolicySpecSchema,
+  },
 } as const satisfies Record<string, KindDefinition<unknown>>;
 
 export type CoreKinds = typeof coreKinds;
@@ -147,6 +157,7 @@ export type SubscriptionResource = Resource<"Subscription", SubscriptionSpec>;
 export type BrokerResource = Resource<"Broker", BrokerSpec>;
 export type TriggerResource = Resource<"Trigger", TriggerSpec>;
 export type SinkMappingResource = Resource<"SinkMapping", SinkMappingSpec>;
+export type EventPolicyResource = Resource<"EventPolicy", EventPolicySpec>;
 export type ConfigMapResource = Resource<"ConfigMap", Record<string, string>>;
 /** A Secret's spec is its data: base64 values by key (`stringData` is merged in when applied). */
 export type SecretResource = Resource<"Secret", Record<string, string>>;
