@@ -30,6 +30,7 @@ import { SequenceReconciler } from "./flows/sequence.js";
 import { SinkEndpoints, isSinkPath } from "./sinks/endpoints.js";
 import { EventTransformReconciler } from "./sinks/event-transform.js";
 import { JobSinkReconciler } from "./sinks/job-sink.js";
+import { KafkaSinkReconciler } from "./sinks/kafka-sink.js";
 import { IngressPolicies } from "./ingress/authorization.js";
 import { createIngressHandler, isIngressPath } from "./ingress/ingress.js";
 import { Metrics } from "./metrics.js";
@@ -167,6 +168,7 @@ export async function createHerald(options: HeraldOptions): Promise<Herald> {
   const eventTransforms = new EventTransformReconciler(sinkDeps);
   const processes = new ProcessSourceGate(plugins.sources, config.allowProcessSources, [coreKinds.jobSink]);
   const jobSinks = new JobSinkReconciler({ ...sinkDeps, processes, dataDir: config.dataDir });
+  const kafkaSinks = new KafkaSinkReconciler({ ...sinkDeps, onStatusChange: () => void loop.run() });
   const sources = new SourceReconciler({
     config,
     logger,
@@ -202,6 +204,7 @@ export async function createHerald(options: HeraldOptions): Promise<Herald> {
       // Sinks are addressable before the Subscriptions, Triggers and sources that send to them.
       eventTransforms.reconcile();
       jobSinks.reconcile();
+      await kafkaSinks.reconcile();
       // Flows write their Subscriptions (and their address) first, and report theirs after them.
       await sequences.subscribe(problems);
       await parallels.subscribe(problems);
@@ -375,6 +378,7 @@ export async function createHerald(options: HeraldOptions): Promise<Herald> {
       await loop.stop();
       await sources.close();
       await jobSinks.close();
+      await kafkaSinks.close();
       await subscriptions.close();
       await adapters.close();
       await sender.close();

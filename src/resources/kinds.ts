@@ -12,6 +12,7 @@ import {
 import { eventTransformSpecSchema } from "./event-transform.js";
 import { parallelSpecSchema, sequenceSpecSchema } from "./flows.js";
 import { jobSinkSpecSchema } from "./job-sink.js";
+import { kafkaSinkSpecSchema } from "./kafka-sink.js";
 import type { KindDefinition, KindNames, KindRole } from "./kind.js";
 import { sinkMappingSpecSchema, type SinkMappingSpec } from "./sinks.js";
 import { eventPolicySpecSchema, type EventPolicySpec } from "./policy.js";
@@ -138,6 +139,15 @@ export const coreKinds = {
     privileged: true,
     role: "sink",
     specSchema: jobSinkSpecSchema,
+  },
+  kafkaSink: {
+    group: "eventing.knative.dev",
+    versions: ["v1alpha1"],
+    kind: "KafkaSink",
+    plural: "kafkasinks",
+    shortNames: ["kafkasink", "ks"],
+    role: "sink",
+    specSchema: kafkaSinkSpecSchema,
   },
   eventPolicy: {
     group: "eventing.knative.dev",
