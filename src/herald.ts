@@ -23,6 +23,7 @@ import { SelfAddresses, type Listener } from "./control/self-addresses.js";
 import { SourceReconciler } from "./control/source-reconciler.js";
 import { StatusWriter } from "./control/status.js";
 import { ResourceStore } from "./control/store.js";
+import { ReplayService } from "./control/replay.js";
 import { SubscriptionReconciler } from "./control/subscription-reconciler.js";
 import { Sender } from "./dispatcher/sender.js";
 import { ParallelReconciler } from "./flows/parallel.js";
@@ -118,6 +119,11 @@ export async function createHerald(options: HeraldOptions): Promise<Herald> {
   });
   const ingressPolicies = new IngressPolicies();
 
+  const replays = new ReplayService({
+    store,
+    logger,
+    consumers: (): SubscriptionReconciler => subscriptions,
+  });
   const subscriptions = new SubscriptionReconciler({
     kinds,
     store,
@@ -130,6 +136,7 @@ export async function createHerald(options: HeraldOptions): Promise<Herald> {
     maxInFlight: config.dispatcher.maxInFlight,
     serviceUrlTemplate: config.serviceUrlTemplate,
     signal: shutdown.signal,
+    replays,
   });
   const backingChannels = new BackingChannelReconciler({
     kinds,
@@ -243,6 +250,7 @@ export async function createHerald(options: HeraldOptions): Promise<Herald> {
       return { ready, started, backends };
     },
     sourceRequest: (namespace, name, request) => sources.handleRequest(namespace, name, request),
+    replays,
     wellKnown: { openidConfiguration: () => identity.openidConfiguration(), jwks: () => identity.jwks() },
   };
   const publicApp = createPublicApp(deps);

@@ -11,10 +11,12 @@ import {
   requireRole,
   type BrowserGuardOptions,
 } from "../auth/middleware.js";
+import type { ReplayService } from "../control/replay.js";
 import type { ResourceService } from "../control/resource-service.js";
 import { errorBody, HeraldError, httpStatusOf, type ErrorCode } from "../errors.js";
 import type { SourceRequest, SourceResponse } from "../../sources/source.js";
 import { kubernetesRouter, kubernetesStatusErrors } from "./kube.js";
+import { replayRouter } from "./replay.js";
 import { resourceRouter, shown } from "./resources.js";
 
 export interface ApiDeps {
@@ -30,6 +32,8 @@ export interface ApiDeps {
   readiness(): Promise<{ ready: boolean; started: boolean; backends: { kind: string; ready: boolean }[] }>;
   /** An HTTP request to a source that receives HTTP (GitHubSource webhooks). */
   sourceRequest(namespace: string, name: string, request: SourceRequest): Promise<SourceResponse>;
+  /** Replays of Subscriptions and Triggers (`.../replay`), when Herald runs them. */
+  readonly replays?: ReplayService | undefined;
   /** Herald's OpenID configuration and keys, for receivers of its deliveries to verify their tokens. */
   readonly wellKnown?:
     { readonly openidConfiguration: () => unknown; readonly jwks: () => unknown } | undefined;
@@ -173,6 +177,7 @@ export function createApiApp(deps: ApiDeps): express.Express {
   app.get("/metrics", requireRole("read", "reading metrics"), async (_req, res) => {
     res.set("content-type", deps.registry.contentType).send(await deps.registry.metrics());
   });
+  if (deps.replays) app.use(replayRouter(deps.replays));
   app.use(
     kubernetesRouter(deps.resources, {
       authorize: (res, role, what) => authorize(principalOf(res), role, what),

@@ -1,6 +1,7 @@
 import { isDeepStrictEqual } from "node:util";
 import { validateTriggerFilter } from "../filters/trigger-filter.js";
 import type { ChannelSpec } from "../resources/messaging.js";
+import { deliveryAnnotationProblems } from "../resources/delivery-annotations.js";
 import { BROKER_CLASS_ANNOTATION } from "../resources/eventing.js";
 import { apiVersionOf, coreKinds, type KindDefinition, type KindRegistry } from "../resources/kinds.js";
 import {
@@ -67,6 +68,9 @@ export class Admission {
         ...this.check(defaulted, at),
         ...this.immutable(defaulted, at),
         ...this.selfDestinations(defaulted, at),
+        ...(specOf(defaulted, coreKinds.subscription) || specOf(defaulted, coreKinds.trigger)
+          ? deliveryAnnotationProblems(defaulted.metadata.annotations, at)
+          : []),
       );
       return defaulted;
     });

@@ -1,5 +1,5 @@
 import type { Logger } from "pino";
-import type { EventHandler, SubscriptionHandle } from "../../adapters/adapter.js";
+import type { EventHandler, SubscriptionHandle, SubscriptionTarget } from "../../adapters/adapter.js";
 import { createEventHandler } from "../dispatcher/dispatcher.js";
 import type { SubscriberTarget } from "../dispatcher/delivery.js";
 import type { Sender } from "../dispatcher/sender.js";
@@ -47,6 +47,14 @@ export interface SubscriptionReconcilerDeps {
   readonly serviceUrlTemplate: string;
   /** Aborted at shutdown: retry waits stop and events go back to their backend. */
   readonly signal: AbortSignal;
+  /** Replay (control/replay.ts): told when a consumer starts, and what its status shows. */
+  readonly replays?: ConsumerReplays | undefined;
+}
+
+/** What the replay service needs from consumers as they start, and adds to their status. */
+export interface ConsumerReplays {
+  started(desired: DesiredSubscription, channel: ChannelRuntime): Promise<void>;
+  statusOf(uid: string, channel: ChannelRuntime | undefined): Record<string, unknown>;
 }
 
 /**
@@ -79,12 +87,22 @@ export class SubscriptionReconciler {
     const results = new Map<string, string | undefined>();
     for (const one of desired) results.set(one.uid, await this.run(one));
     for (const { resource, conditions, extra } of [...subscriptions.statuses, ...triggers.statuses]) {
+      const running = this.runtimes.get(resource.metadata.uid);
+      const channel = running && deps.directory.get(running.desired.channelKey);
       deps.status.set(resource, {
         ...extra,
+        ...deps.replays?.statusOf(resource.metadata.uid, channel),
         conditions: deps.status.conditions(resource, [...conditions, this.added(resource, results)]),
       });
     }
     this.reportSubscribers();
+  }
+
+  /** The channel and backend target of a running Subscription or Trigger, by uid (for a replay). */
+  consumerOf(uid: string): { channel: ChannelRuntime; target: SubscriptionTarget } | undefined {
+    const runtime = this.runtimes.get(uid);
+    const channel = runtime && this.deps.directory.get(runtime.desired.channelKey);
+    return channel && { channel, target: runtime.desired.adapterTarget };
   }
 
   /** Closes the consumers of a channel about to be torn down. */
@@ -171,6 +189,7 @@ export class SubscriptionReconciler {
       );
       current.runtime = { desired, handler, handle, targetJson, stopping };
       this.runtimes.set(desired.uid, current.runtime);
+      await this.deps.replays?.started(desired, channel);
       return undefined;
     } catch (error) {
       this.deps.logger.warn({ subscription: nameOf(desired), err: error }, "subscribe failed");
