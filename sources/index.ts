@@ -3,6 +3,7 @@
  * kernel registers each kind with the fields the runtime handles for all of them (`spec.sink`,
  * `spec.ceOverrides`) added to the kind's own spec.
  */
+import { apiServerSource } from "./apiserver/index.js";
 import { githubSource } from "./github/index.js";
 import { kafkaSource } from "./kafka/index.js";
 import { mqttSource } from "./mqtt/index.js";
@@ -20,4 +21,5 @@ export const sourcePlugins: readonly SourceFactory[] = [
   defineSource(githubSource),
   defineSource(mqttSource),
   defineSource(processSource),
+  defineSource(apiServerSource),
 ];

@@ -65,10 +65,37 @@ export interface SourceContext {
   childEnvironment(extra: Record<string, string>): Record<string, string>;
   /** Sets fields of the source's `status` besides the conditions (e.g. ProcessSource's `lastExit`). */
   setStatusFields(fields: Record<string, unknown>): void;
+  /**
+   * Herald's own resources of a kind, read from its store (ApiServerSource): the kind's plural and
+   * its resources, in `namespace` or in every namespace; undefined when Herald serves no such kind.
+   */
+  listResources(
+    apiVersion: string,
+    kind: string,
+    namespace?: string,
+  ): { plural: string; items: readonly StoredResource[] } | undefined;
+  /** Herald's resource API address (an ApiServerSource's `source`, as the API server's URL is in Knative). */
+  readonly apiUrl: string;
   /** A file path where the worker may persist a small state across restarts (e.g. the last fire time). */
   readonly stateFile: string;
   /** Aborted when the worker is stopped. */
   readonly signal: AbortSignal;
+}
+
+/** A stored resource as the resource API serves it (a plain object, never mutated by a worker). */
+export interface StoredResource {
+  readonly apiVersion: string;
+  readonly kind: string;
+  readonly metadata: {
+    readonly name: string;
+    readonly namespace: string;
+    readonly uid: string;
+    readonly resourceVersion?: string | undefined;
+    readonly labels?: Readonly<Record<string, string>> | undefined;
+    readonly ownerReferences?: readonly { readonly apiVersion: string; readonly kind: string }[] | undefined;
+  };
+  readonly spec: unknown;
+  readonly status: unknown;
 }
 
 export interface SourceFactory<Schema extends z.ZodObject = z.ZodObject> {

@@ -11,8 +11,15 @@ import type { Metrics } from "../metrics.js";
 import type { DeliveryOptions } from "../dispatcher/delivery.js";
 import type { Resource } from "../resources/common.js";
 import { coreKinds, type KindRegistry } from "../resources/kinds.js";
+import { groupOf } from "../resources/sinks.js";
 import type { ProcessSourceGate } from "./process-sources.js";
-import { destinationCACerts, resolveDestination, UnresolvableDestination } from "./destinations.js";
+import {
+  destinationAudience,
+  destinationCACerts,
+  identityFor,
+  resolveDestination,
+  UnresolvableDestination,
+} from "./destinations.js";
 import { toDeliveryOptions } from "./delivery.js";
 import { sendToSink } from "./sink-sender.js";
 import { disabledConditions, sourceStatus, type RunningSource, type SourceSpec } from "./source-status.js";
@@ -201,6 +208,12 @@ export class SourceReconciler {
           uid: resource.metadata.uid,
         },
         stateFile: join(stateDir, `${resource.metadata.uid}.json`),
+        apiUrl: this.options.baseUrl(),
+        listResources: (apiVersion, kind, namespace) => {
+          const definition = this.options.kinds.find(apiVersion, kind);
+          if (!definition) return undefined;
+          return { plural: definition.plural, items: this.options.store.list(definition, namespace) };
+        },
         signal: abort.signal,
         sinkUrl: () => current.sinkUrl,
         secret: ({ name, key }) => {
@@ -225,6 +238,17 @@ export class SourceReconciler {
               name: resource.metadata.name,
               sinkUrl: () => current.sinkUrl,
               sinkCACerts: () => destinationCACerts((current.resource.spec as SourceSpec).sink),
+              // A source sends as itself (Knative's per-source OIDC identity) to a sink with an audience.
+              sinkIdentity: () =>
+                identityFor(
+                  current.resource,
+                  groupOf(current.resource.apiVersion),
+                  destinationAudience(
+                    this.options,
+                    (current.resource.spec as SourceSpec).sink,
+                    current.resource.metadata.namespace,
+                  ),
+                ),
               delivery: () => current.delivery,
               signal: abort.signal,
             },
