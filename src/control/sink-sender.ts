@@ -1,4 +1,5 @@
 import type { Logger } from "pino";
+import type { DeliveryIdentity } from "../auth/identity.js";
 import { isRetryable, nextWait, type DeliveryOptions } from "../dispatcher/delivery.js";
 import type { Sender } from "../dispatcher/sender.js";
 import { withAttributes, type CloudEvent } from "../events/event.js";
@@ -18,6 +19,8 @@ export interface SinkTarget {
   sinkUrl(): string;
   /** PEM CAs the sink is verified with when it is https (the sink's CACerts). */
   sinkCACerts?(): string | undefined;
+  /** Who the source sends as to its sink, when the sink has an audience (a signed token goes along). */
+  sinkIdentity?(): DeliveryIdentity | undefined;
   /** Aborted when the source stops. */
   readonly signal: AbortSignal;
   /**
@@ -61,7 +64,11 @@ export async function sendToSink(
   for (;;) {
     if (signal.aborted) throw new Error("the source is stopping");
     const sink = target.sinkUrl();
-    const result = await deps.sender.send(sink, event, { signal, caCerts: target.sinkCACerts?.() });
+    const result = await deps.sender.send(sink, event, {
+      signal,
+      caCerts: target.sinkCACerts?.(),
+      identity: target.sinkIdentity?.(),
+    });
     if (result.ok) {
       deps.metrics.sourceEvents.inc({ ...labels, outcome: "delivered" });
       return true;
@@ -91,10 +98,16 @@ async function attempt(
   delivery: DeliveryOptions,
   signal: AbortSignal,
   caCerts: string | undefined,
+  identity?: DeliveryIdentity,
 ) {
   for (let retries = 0; ;) {
     if (signal.aborted) throw new Error("the source is stopping");
-    const result = await deps.sender.send(url, event, { signal, caCerts, timeoutMs: delivery.timeoutMs });
+    const result = await deps.sender.send(url, event, {
+      signal,
+      caCerts,
+      timeoutMs: delivery.timeoutMs,
+      identity,
+    });
     if (result.ok || retries >= delivery.retry || !isRetryable(result.status)) return result;
     retries++;
     const retryAfter = result.headers?.["retry-after"];
@@ -120,7 +133,15 @@ async function sendWithDelivery(
   const { signal } = target;
   const labels = { kind: target.kind, namespace: target.namespace, name: target.name };
   const sink = target.sinkUrl();
-  const result = await attempt(deps, sink, event, delivery, signal, target.sinkCACerts?.());
+  const result = await attempt(
+    deps,
+    sink,
+    event,
+    delivery,
+    signal,
+    target.sinkCACerts?.(),
+    target.sinkIdentity?.(),
+  );
   if (result.ok) {
     deps.metrics.sourceEvents.inc({ ...labels, outcome: "delivered" });
     return true;

@@ -161,6 +161,36 @@ describe("outbound identity with OIDC ingress authentication on", () => {
     assert.equal(((await response.json()) as OpenIdConfiguration).issuer, herald.url);
   });
 
+  it("a PingSource whose sink is a Herald Broker sends as itself and its events pass ingress", async () => {
+    const receiver = await startReceiver();
+    receivers.push(receiver);
+    await herald.apply(`
+apiVersion: eventing.knative.dev/v1
+kind: Broker
+metadata: { name: pings }
+---
+apiVersion: eventing.knative.dev/v1
+kind: Trigger
+metadata: { name: all-pings }
+spec:
+  broker: pings
+  subscriber: { uri: ${receiver.url}, audience: ping-receiver }
+---
+apiVersion: sources.knative.dev/v1
+kind: PingSource
+metadata: { name: ticker }
+spec:
+  schedule: "* * * * * *"
+  data: tick
+  sink: { ref: { apiVersion: eventing.knative.dev/v1, kind: Broker, name: pings } }
+`);
+    const request = await eventually(() => receiver.requests[0], { timeoutMs: 15_000 });
+    assert.equal(request.headers["ce-type"], "dev.knative.sources.ping");
+    // The Trigger's delivery carries the Trigger's own token for the subscriber's audience.
+    const { payload } = await verifyDelivery(herald, request, "ping-receiver");
+    assert.equal(payload.sub, "system:serviceaccount:default:all-pings-oidc-eventing.knative.dev-trigger");
+  });
+
   it("a dead-letter sink that is a Herald Channel takes the dead-lettered event with Herald's token", async () => {
     const failing = await startReceiver(() => ({ status: 500 }));
     const archive = await startReceiver();

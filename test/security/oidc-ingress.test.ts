@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
+import { SignJWT } from "jose";
 import { eventually } from "../support/eventually.js";
 import { InProcessHerald } from "../support/herald.js";
 import { publish, TestIssuer } from "../support/oidc-issuer.js";
@@ -104,6 +105,25 @@ metadata: { name: fast }
     const refused = await publish(url, stranger);
     assert.equal(refused.status, 401);
     assert.match(String(refused.body?.message), /not trusted/);
+  });
+
+  it("refuses forged tokens: alg none, HS256 keyed with the issuer's public JWKS, a tampered payload", async () => {
+    const url = `${herald.url}/brokers/default/orders`;
+    const encode = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url");
+    const now = Math.floor(Date.now() / 1000);
+    const claims = { iss: issuer.url, aud: BROKER_AUDIENCE, sub: PRODUCER, iat: now, exp: now + 300 };
+    const none = `${encode({ alg: "none", typ: "JWT" })}.${encode(claims)}.`;
+    assert.equal((await publish(url, none)).status, 401);
+    const jwks = (await (await fetch(`${issuer.url}/jwks`)).json()) as { keys: { kid: string }[] };
+    const secret = new TextEncoder().encode(JSON.stringify(jwks.keys[0]));
+    const hmac = await new SignJWT(claims)
+      .setProtectedHeader({ alg: "HS256", kid: jwks.keys[0]!.kid })
+      .sign(secret);
+    assert.equal((await publish(url, hmac)).status, 401);
+    const genuine = await issuer.token({ sub: "system:serviceaccount:elsewhere:x", aud: BROKER_AUDIENCE });
+    const [header, , signature] = genuine.split(".");
+    const tampered = `${header}.${encode({ ...claims })}.${signature}`;
+    assert.equal((await publish(url, tampered)).status, 401);
   });
 
   it("takes a token of the configured issuer for the audience, and delivers the event", async () => {
