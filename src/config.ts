@@ -49,6 +49,8 @@ export const configSchema = z.object({
   maxResources: positiveInt.default(10_000),
   /** Whether source kinds that run a process (ProcessSource) may be applied through the API. */
   allowProcessSources: booleanish.default(false),
+  /** Knative's eventtype-auto-create: events accepted by ingress create their EventTypes. */
+  eventTypeAutoCreate: booleanish.default(false),
   dispatcher: z
     .object({
       /** Concurrent deliveries per subscription in unordered mode. */
@@ -192,6 +194,7 @@ export const environmentVariables = {
   HERALD_SERVICE_URL_TEMPLATE: "serviceUrlTemplate",
   HERALD_MAX_RESOURCES: "maxResources",
   HERALD_ALLOW_PROCESS_SOURCES: "allowProcessSources",
+  HERALD_EVENTTYPE_AUTO_CREATE: "eventTypeAutoCreate",
   HERALD_PUBLISH_TIMEOUT_MS: "publishTimeoutMs",
   HERALD_DISPATCHER_MAX_IN_FLIGHT: "dispatcher.maxInFlight",
   HERALD_DISPATCHER_CONNECTIONS_PER_ORIGIN: "dispatcher.connectionsPerOrigin",

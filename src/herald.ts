@@ -26,6 +26,7 @@ import { ResourceStore } from "./control/store.js";
 import { ReplayService } from "./control/replay.js";
 import { SubscriptionReconciler } from "./control/subscription-reconciler.js";
 import { Sender } from "./dispatcher/sender.js";
+import { EventTypeReconciler } from "./eventtypes/event-types.js";
 import { ParallelReconciler } from "./flows/parallel.js";
 import { SequenceReconciler } from "./flows/sequence.js";
 import { SinkEndpoints, isSinkPath } from "./sinks/endpoints.js";
@@ -176,6 +177,14 @@ export async function createHerald(options: HeraldOptions): Promise<Herald> {
   const processes = new ProcessSourceGate(plugins.sources, config.allowProcessSources, [coreKinds.jobSink]);
   const jobSinks = new JobSinkReconciler({ ...sinkDeps, processes, dataDir: config.dataDir });
   const kafkaSinks = new KafkaSinkReconciler({ ...sinkDeps, onStatusChange: () => void loop.run() });
+  const eventTypes = new EventTypeReconciler({
+    kinds,
+    store,
+    status,
+    logger,
+    autoCreate: config.eventTypeAutoCreate,
+    maxResources: config.maxResources,
+  });
   const sources = new SourceReconciler({
     config,
     logger,
@@ -219,6 +228,7 @@ export async function createHerald(options: HeraldOptions): Promise<Herald> {
       sequences.report(problems);
       parallels.report(problems);
       await sources.reconcile();
+      await eventTypes.reconcile();
     },
     store,
     logger,
@@ -257,7 +267,10 @@ export async function createHerald(options: HeraldOptions): Promise<Herald> {
   const api = createApiApp(deps);
   const ingress = createIngressHandler(
     (kind, namespace, name) =>
-      directory.lookup(kind, namespace, kind === "brokers" ? brokerChannelName(name) : name),
+      eventTypes.observing(
+        directory.lookup(kind, namespace, kind === "brokers" ? brokerChannelName(name) : name),
+        () => eventTypes.ingressAddress(kind, namespace, name, directory.atAddress(namespace, name)?.kind),
+      ),
     {
       maxBodyBytes: config.maxBodyBytes,
       maxBatchEvents: config.maxBatchEvents,

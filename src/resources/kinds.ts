@@ -10,6 +10,7 @@ import {
   type TriggerSpec,
 } from "./eventing.js";
 import { eventTransformSpecSchema } from "./event-transform.js";
+import { eventTypeSpecSchema } from "./event-type.js";
 import { parallelSpecSchema, sequenceSpecSchema } from "./flows.js";
 import { jobSinkSpecSchema } from "./job-sink.js";
 import { kafkaSinkSpecSchema } from "./kafka-sink.js";
@@ -148,6 +149,15 @@ export const coreKinds = {
     shortNames: ["kafkasink", "ks"],
     role: "sink",
     specSchema: kafkaSinkSpecSchema,
+  },
+  eventType: {
+    group: "eventing.knative.dev",
+    versions: ["v1beta3", "v1beta2", "v1beta1"],
+    kind: "EventType",
+    plural: "eventtypes",
+    shortNames: ["eventtype", "eventtypes"],
+    role: "registry",
+    specSchema: eventTypeSpecSchema,
   },
   eventPolicy: {
     group: "eventing.knative.dev",
