@@ -169,6 +169,7 @@ async function sendWithDelivery(
     delivery,
     signal,
     delivery.deadLetterSinkCACerts,
+    delivery.deadLetterSinkIdentity,
   );
   if (dlsResult.ok) {
     deps.metrics.sourceEvents.inc({ ...labels, outcome: "dead-lettered" });
