@@ -1,4 +1,4 @@
-import { Agent, request } from "undici";
+import { Pool } from "undici";
 import type { CloudEvent } from "../events/event.js";
 import { toBinaryHttp } from "../events/http.js";
 import { LONGEST_WAIT_MS } from "./delivery.js";
@@ -7,6 +7,36 @@ import type { DeliveryIdentity } from "../auth/identity.js";
 
 /** Largest response body read from a subscriber (a reply event); more is an error. */
 const MAX_RESPONSE_BYTES = 4 * 1024 * 1024;
+
+/** The body of an answer that cannot hold a reply event, discarded unread. */
+const NO_BODY = Buffer.alloc(0);
+
+/** Destinations whose parsed URL is remembered per CACerts; past this the memory starts afresh. */
+const MAX_REMEMBERED_DESTINATIONS = 10_000;
+
+/** A destination URL parsed once: the connection pool of its origin and the request path. */
+interface Destination {
+  pool: Pool;
+  path: string;
+}
+
+type ResponseHeaders = Record<string, string | string[] | undefined>;
+
+/**
+ * Whether a 2xx answer may carry a reply event (CloudEvents HTTP binding 3.1: binary mode has
+ * ce-specversion, structured mode an application/cloudevents media type); otherwise its body is
+ * discarded without being read.
+ */
+function mayHoldReply(headers: ResponseHeaders): boolean {
+  if (headers["ce-specversion"] !== undefined) return true;
+  const type = headers["content-type"];
+  return typeof type === "string" && type.toLowerCase().includes("cloudevents");
+}
+
+function isTimeout(error: unknown): boolean {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  return code === "UND_ERR_HEADERS_TIMEOUT" || code === "UND_ERR_BODY_TIMEOUT";
+}
 
 export type SendResult =
   | { ok: true; status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }
@@ -20,15 +50,21 @@ export type SendResult =
 
 /**
  * Posts events in binary mode over pooled keep-alive connections, with `Prefer: reply` (Knative data
- * plane: the subscriber may answer with an event). One undici Agent (a pool per origin) for the
- * destinations without CACerts, and one per distinct CACerts: an https destination is verified
- * against the system CAs, the configured CA bundle and its own CACerts (Knative duck/v1
- * Destination), never with verification off; the configured client certificate is presented to
- * destinations that ask for one.
+ * plane: the subscriber may answer with an event). One undici Pool per origin and CACerts, found
+ * from the destination URL parsed once: an https destination is verified against the system CAs,
+ * the configured CA bundle and its own CACerts (Knative duck/v1 Destination), never with
+ * verification off; the configured client certificate is presented to destinations that ask for one.
+ *
+ * An attempt is bounded by undici's own timers (the answer's headers within the timeout, then no
+ * pause in its body longer than the timeout), and the caller's signal is handed to undici as it is,
+ * which removes its listener when the request ends: nothing per delivery stays attached to a
+ * long-lived signal (no AbortSignal.any, whose dependants pile up on the source signal in Node 20).
  */
 export class Sender {
-  private readonly agent: Agent;
-  private readonly agentsByCACerts = new Map<string, Agent>();
+  /** Pools by CACerts ("" for none), then by origin. */
+  private readonly pools = new Map<string, Map<string, Pool>>();
+  /** Parsed destinations by CACerts ("" for none), then by URL. */
+  private readonly destinations = new Map<string, Map<string, Destination>>();
   private readonly defaultTimeoutMs: number;
 
   constructor(
@@ -40,14 +76,13 @@ export class Sender {
       identity?: { token(identity: DeliveryIdentity): Promise<string> } | undefined;
     },
   ) {
-    this.agent = this.createAgent(undefined);
     this.defaultTimeoutMs = options.defaultTimeoutMs;
   }
 
-  private createAgent(caCerts: string | undefined): Agent {
+  private createPool(origin: string, caCerts: string | undefined): Pool {
     const tls = this.options.tls;
     const custom = caCerts !== undefined || tls?.ca !== undefined;
-    return new Agent({
+    return new Pool(origin, {
       connections: this.options.connectionsPerOrigin,
       keepAliveTimeout: 30_000,
       pipelining: 1,
@@ -58,15 +93,22 @@ export class Sender {
     });
   }
 
-  /** The agent for destinations verified with `caCerts`, created on first use. */
-  private agentFor(caCerts: string | undefined): Agent {
-    if (caCerts === undefined || caCerts === "") return this.agent;
-    let agent = this.agentsByCACerts.get(caCerts);
-    if (!agent) {
-      agent = this.createAgent(caCerts);
-      this.agentsByCACerts.set(caCerts, agent);
-    }
-    return agent;
+  /** The pool and path of `url` verified with `caCerts`, parsed and created on first use. */
+  private destinationOf(url: string, caCerts: string | undefined): Destination {
+    const trust = caCerts ?? "";
+    let byUrl = this.destinations.get(trust);
+    const known = byUrl?.get(url);
+    if (known) return known;
+    const parsed = new URL(url);
+    let byOrigin = this.pools.get(trust);
+    if (!byOrigin) this.pools.set(trust, (byOrigin = new Map<string, Pool>()));
+    let pool = byOrigin.get(parsed.origin);
+    if (!pool) byOrigin.set(parsed.origin, (pool = this.createPool(parsed.origin, trust || undefined)));
+    if (!byUrl || byUrl.size >= MAX_REMEMBERED_DESTINATIONS)
+      this.destinations.set(trust, (byUrl = new Map<string, Destination>()));
+    const destination = { pool, path: `${parsed.pathname}${parsed.search}` };
+    byUrl.set(url, destination);
+    return destination;
   }
 
   async send(
@@ -96,18 +138,23 @@ export class Sender {
         return { ok: false, error: `signing the delivery's token failed: ${(error as Error).message}` };
       }
     }
-    const timeout = AbortSignal.timeout(
-      Math.min(options.timeoutMs ?? this.defaultTimeoutMs, LONGEST_WAIT_MS),
-    );
-    const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
+    const timeoutMs = Math.min(options.timeoutMs ?? this.defaultTimeoutMs, LONGEST_WAIT_MS);
     try {
-      const response = await request(url, {
+      const { pool, path } = this.destinationOf(url, options.caCerts);
+      const response = await pool.request({
         method: "POST",
+        path,
         headers,
         body,
-        signal,
-        dispatcher: this.agentFor(options.caCerts),
+        signal: options.signal,
+        headersTimeout: timeoutMs,
+        bodyTimeout: timeoutMs,
       });
+      const ok = response.statusCode >= 200 && response.statusCode < 300;
+      if (ok && !mayHoldReply(response.headers)) {
+        await response.body.dump();
+        return { ok: true, status: response.statusCode, headers: response.headers, body: NO_BODY };
+      }
       const chunks: Buffer[] = [];
       let size = 0;
       for await (const chunk of response.body) {
@@ -123,12 +170,10 @@ export class Sender {
         chunks.push(chunk as Buffer);
       }
       const result = { status: response.statusCode, headers: response.headers, body: Buffer.concat(chunks) };
-      return response.statusCode >= 200 && response.statusCode < 300
-        ? { ok: true, ...result }
-        : { ok: false, ...result };
+      return ok ? { ok: true, ...result } : { ok: false, ...result };
     } catch (error) {
       if (options.signal?.aborted) throw error;
-      const message = timeout.aborted
+      const message = isTimeout(error)
         ? `timed out after ${options.timeoutMs ?? this.defaultTimeoutMs} ms`
         : (error as Error).message;
       return { ok: false, error: message };
@@ -136,6 +181,9 @@ export class Sender {
   }
 
   async close(): Promise<void> {
-    await Promise.all([this.agent, ...this.agentsByCACerts.values()].map((agent) => agent.close()));
+    const pools = [...this.pools.values()].flatMap((byOrigin) => [...byOrigin.values()]);
+    this.pools.clear();
+    this.destinations.clear();
+    await Promise.all(pools.map((pool) => pool.close()));
   }
 }
