@@ -3,10 +3,15 @@
  * node:http server, with the same generator, event and subscriber, runs interleaved (run 1 of every
  * target, then run 2...), each run on freshly started processes. See BENCHMARKS.md for the method.
  */
+import { spawn } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { freePort } from "../test/support/herald.js";
 import { measureTarget, type MeasureOptions, type Target, type TargetRun } from "./open-loop/measure.js";
 import { HDR_SUBSCRIBER, MINIMAL_FORWARDER, loadAverage } from "./open-loop/processes.js";
-import { BARE_SERVER, EVENT_BODY, EVENT_HEADERS, HeraldProcess, startScript } from "./support.js";
+import { BARE_SERVER, EVENT_BODY, EVENT_HEADERS, startScript } from "./support.js";
 
 export interface OpenLoopOptions extends MeasureOptions {
   runs: number;
@@ -23,10 +28,65 @@ async function scriptTarget(source: string, args: string[], delivers: boolean): 
   };
 }
 
-/** Herald (`herald serve`, default settings) with one channel of `kind` and one Subscription to the subscriber. */
-async function heraldTarget(apiVersion: string, kind: string, subscriber: string): Promise<Target> {
-  const herald = await HeraldProcess.start({ env: { HERALD_LOG_LEVEL: "error" } });
-  await herald.apply(`
+/**
+ * `herald serve` with its defaults (through tsx, as `npm start`), run from `checkout`: this one, or
+ * another checkout of Herald to compare two versions in one run.
+ */
+async function startHerald(checkout: string) {
+  const port = await freePort();
+  const dataDir = await mkdtemp(join(tmpdir(), "herald-bench-"));
+  const child = spawn(
+    process.execPath,
+    ["--import", "tsx", "src/cli/main.ts", "serve", "--port", String(port), "--data-dir", dataDir],
+    {
+      cwd: checkout,
+      env: { ...process.env, HERALD_LOG_LEVEL: "error" },
+      stdio: ["ignore", "ignore", "inherit"],
+    },
+  );
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const ready = await fetch(`${url}/readyz`).then(
+      (response) => response.status === 200,
+      () => false,
+    );
+    if (ready) break;
+    if (Date.now() > deadline || child.exitCode !== null)
+      throw new Error(`Herald in ${checkout} did not start`);
+    await sleep(200);
+  }
+  return {
+    url,
+    pid: child.pid!,
+    apply: async (yaml: string) => {
+      const response = await fetch(`${url}/apply`, {
+        method: "POST",
+        headers: { "content-type": "application/yaml" },
+        body: yaml,
+      });
+      if (response.status !== 200)
+        throw new Error(`apply failed (${response.status}): ${await response.text()}`);
+    },
+    stop: async () => {
+      child.kill("SIGTERM");
+      await exited;
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Herald with one channel of `kind` and one Subscription to the subscriber. */
+async function heraldTarget(
+  apiVersion: string,
+  kind: string,
+  subscriber: string,
+  checkout: string,
+): Promise<Target> {
+  const herald = await startHerald(checkout);
+  try {
+    await herald.apply(`
 apiVersion: ${apiVersion}
 kind: ${kind}
 metadata: { name: bench }
@@ -38,27 +98,34 @@ spec:
   channel: { apiVersion: ${apiVersion}, kind: ${kind}, name: bench }
   subscriber: { uri: "${subscriber}" }
 `);
-  const url = herald.channelUrl("bench");
-  // Ready means one event went through: the subscription is consuming.
-  const before = await count(subscriber);
-  const deadline = Date.now() + 30_000;
-  while ((await count(subscriber)) === before) {
-    if (Date.now() > deadline) throw new Error(`the ${kind} subscription delivers nothing`);
-    const response = await fetch(url, { method: "POST", headers: EVENT_HEADERS, body: EVENT_BODY });
-    await response.body?.cancel();
-    await sleep(200);
+    const url = `${herald.url}/channels/default/bench`;
+    // Ready means one event went through: the subscription is consuming.
+    const before = await count(subscriber);
+    const deadline = Date.now() + 30_000;
+    while ((await count(subscriber)) === before) {
+      if (Date.now() > deadline) throw new Error(`the ${kind} subscription delivers nothing`);
+      const response = await fetch(url, { method: "POST", headers: EVENT_HEADERS, body: EVENT_BODY });
+      await response.body?.cancel();
+      await sleep(200);
+    }
+    return { url, pid: herald.pid, delivers: true, stop: herald.stop };
+  } catch (error) {
+    await herald.stop();
+    throw error;
   }
-  return { url, pid: herald.child!.pid!, delivers: true, stop: () => herald.close() };
 }
 
 async function count(subscriber: string): Promise<number> {
   return ((await (await fetch(`${subscriber}stats`)).json()) as { count: number }).count;
 }
 
-export const OPEN_LOOP_TARGETS: Record<
-  string,
-  { label: string; start(subscriber: string): Promise<Target> }
-> = {
+interface TargetKind {
+  label: string;
+  start(subscriber: string, checkout: string): Promise<Target>;
+}
+
+/** The targets by name; `memory@<dir>` and `log@<dir>` run Herald from the checkout in `<dir>`. */
+export const OPEN_LOOP_TARGETS: Record<string, TargetKind> = {
   bare: {
     label: "bare node:http server answering 202 (ingress only: no delivery)",
     start: () => scriptTarget(BARE_SERVER, [], false),
@@ -69,11 +136,13 @@ export const OPEN_LOOP_TARGETS: Record<
   },
   memory: {
     label: "Herald, InMemoryChannel + Subscription",
-    start: (subscriber) => heraldTarget("messaging.knative.dev/v1", "InMemoryChannel", subscriber),
+    start: (subscriber, checkout) =>
+      heraldTarget("messaging.knative.dev/v1", "InMemoryChannel", subscriber, checkout),
   },
   log: {
     label: "Herald, LogChannel (the default) + Subscription",
-    start: (subscriber) => heraldTarget("messaging.herald.dev/v1alpha1", "LogChannel", subscriber),
+    start: (subscriber, checkout) =>
+      heraldTarget("messaging.herald.dev/v1alpha1", "LogChannel", subscriber, checkout),
   },
 };
 
@@ -114,13 +183,27 @@ export function summarise(runs: TargetRun[]) {
   );
   return {
     maxSustainablePerSecond: of((run) => run.maxSustainablePerSecond),
+    maxKeptUpPerSecond: of((run) => run.maxKeptUpPerSecond),
     ...points,
     closedLoopRequestsPerSecond: of((run) => run.closedLoop?.requestsPerSecond),
     closedLoopDeliveredPerSecond: of((run) => run.closedLoop?.deliveredPerSecond),
   } as Record<string, unknown>;
 }
 
+function targetOf(name: string): { kind: TargetKind; label: string; checkout: string } {
+  const [kindName = "", checkout] = name.split("@");
+  const kind = OPEN_LOOP_TARGETS[kindName];
+  if (!kind)
+    throw new Error(`unknown open-loop target ${name}; known: ${Object.keys(OPEN_LOOP_TARGETS).join(", ")}`);
+  return {
+    kind,
+    label: checkout ? `${kind.label}, checkout ${checkout}` : kind.label,
+    checkout: checkout ?? process.cwd(),
+  };
+}
+
 export async function benchOpenLoop(options: OpenLoopOptions) {
+  for (const name of options.targets) targetOf(name);
   const log = (line: string) => console.error(`[open] ${line}`);
   const loadBefore = loadAverage();
   const subscriberProcess = await startScript(HDR_SUBSCRIBER);
@@ -131,7 +214,8 @@ export async function benchOpenLoop(options: OpenLoopOptions) {
     for (let run = 1; run <= options.runs; run++) {
       for (const name of options.targets) {
         log(`run ${run}/${options.runs}: ${name}`);
-        const target = await OPEN_LOOP_TARGETS[name]!.start(subscriber);
+        const { kind, checkout } = targetOf(name);
+        const target = await kind.start(subscriber, checkout);
         try {
           runs[name]!.push(
             await measureTarget(target, subscriber, options, (line) => log(`${name}: ${line}`)),
@@ -152,7 +236,7 @@ export async function benchOpenLoop(options: OpenLoopOptions) {
     targets: Object.fromEntries(
       options.targets.map((name) => [
         name,
-        { label: OPEN_LOOP_TARGETS[name]!.label, summary: summarise(runs[name]!), runs: runs[name] },
+        { label: targetOf(name).label, summary: summarise(runs[name]!), runs: runs[name] },
       ]),
     ),
   };
