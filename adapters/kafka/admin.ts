@@ -1,5 +1,6 @@
 import type { Admin, Kafka } from "kafkajs";
 import { durationToMs } from "../../src/resources/duration.js";
+import type { ReplayPosition } from "../adapter.js";
 import type { KafkaChannelSpec } from "./spec.js";
 
 /** How long `createTopic` waits for every partition to have a leader, and `deleteTopic` for it to go. */
@@ -82,6 +83,48 @@ export class KafkaAdmin {
         partitions: ends.map((partition) => ({ partition: partition.partition, offset: partition.high })),
       });
     });
+  }
+
+  /**
+   * Where a replay from `position` starts in each partition, and each partition's end now (records
+   * before it were published before the replay).
+   */
+  async replayOffsets(
+    topic: string,
+    position: ReplayPosition,
+  ): Promise<{ partition: number; offset: string; end: string }[]> {
+    return this.run(async (admin) => {
+      const bounds = await admin.fetchTopicOffsets(topic);
+      const byTime =
+        position.from === "time"
+          ? await admin.fetchTopicOffsetsByTimestamp(topic, position.time.getTime())
+          : [];
+      return bounds.map(({ partition, low, high }) => {
+        let offset: bigint;
+        if (position.from === "beginning") offset = BigInt(low);
+        else if (position.from === "offset") offset = BigInt(position.offset);
+        else offset = BigInt(byTime.find((found) => found.partition === partition)?.offset ?? high);
+        // An offset outside what the partition keeps starts at its nearest end.
+        if (offset < BigInt(low)) offset = BigInt(low);
+        if (offset > BigInt(high)) offset = BigInt(high);
+        return { partition, offset: offset.toString(), end: high };
+      });
+    });
+  }
+
+  /** Moves a group that has no member to these offsets. */
+  async setOffsets(
+    group: string,
+    topic: string,
+    partitions: readonly { partition: number; offset: string }[],
+  ): Promise<void> {
+    await this.run((admin) =>
+      admin.setOffsets({
+        groupId: group,
+        topic,
+        partitions: partitions.map(({ partition, offset }) => ({ partition, offset })),
+      }),
+    );
   }
 
   async deleteGroup(group: string): Promise<void> {

@@ -2,9 +2,12 @@ import { Kafka, type KafkaMessage } from "kafkajs";
 import type { Logger } from "pino";
 import type { CloudEvent } from "../../src/events/event.js";
 import type { KindNames } from "../../src/resources/kind.js";
+import { backendUnavailable, HeraldError } from "../../src/errors.js";
 import {
   channelSource,
   defineChannelPlugin,
+  markReplayed,
+  replayMark,
   undecodableEvent,
   untilAborted,
   type ChannelAdapter,
@@ -13,6 +16,9 @@ import {
   type DeliveryContext,
   type EventHandler,
   type PublishOptions,
+  type ReplayPosition,
+  type ReplaySupport,
+  type SeekResult,
   type SubscriptionHandle,
   type SubscriptionTarget,
 } from "../adapter.js";
@@ -43,7 +49,19 @@ export const kafkaChannelKind: KindNames = {
 interface RunningSubscription {
   readonly group: string;
   readonly handle: SubscriptionHandle;
+  /** Stops the consumer, and starts it again (after a seek). */
+  stop(): Promise<void>;
+  restart(): Promise<void>;
 }
+
+/** A replay: records of a partition before its `until` offset are handed over marked. */
+interface KafkaReplay {
+  readonly mark: string;
+  readonly until: ReadonlyMap<number, bigint>;
+}
+
+/** How long a seek waits for the group's members (this process's, stopping) to leave. */
+const SEEK_WAIT_MS = 15_000;
 
 /**
  * KafkaChannel on Apache Kafka: one topic per channel, one consumer group per subscription (names
@@ -66,6 +84,8 @@ class KafkaChannelAdapter implements ChannelAdapter<KafkaChannelSpec> {
   /** This adapter's open subscriptions, by topic. */
   private readonly running = new Map<string, Set<RunningSubscription>>();
   private readiness: { readonly at: number; readonly ready: Promise<boolean> } | undefined;
+  /** Replays sought through this instance, by consumer group. */
+  private readonly replays = new Map<string, KafkaReplay>();
 
   constructor(
     private readonly settings: KafkaSettings,
@@ -110,15 +130,23 @@ class KafkaChannelAdapter implements ChannelAdapter<KafkaChannelSpec> {
     const group = groupId(channel, subscription);
     await this.admin.startAtEnd(group, topic);
     const source = channelSource(kafkaChannelKind, channel);
-    const consumer = await startConsumer({
-      client: this.consumerClient,
-      topic,
-      group,
-      subscription,
-      handler,
-      toEvent: (partition, message) => toEvent(source, partition, message),
-      logger: this.logger,
-    });
+    const start = () =>
+      startConsumer({
+        client: this.consumerClient,
+        topic,
+        group,
+        subscription,
+        handler,
+        toEvent: (partition, message) => {
+          const converted = toEvent(source, partition, message);
+          const replay = this.replays.get(group);
+          const until = replay?.until.get(partition);
+          if (!replay || until === undefined || BigInt(message.offset) >= until) return converted;
+          return { ...converted, event: markReplayed(converted.event, replay.mark) };
+        },
+        logger: this.logger,
+      });
+    let consumer: SubscriptionHandle | undefined = await start();
     let running = this.running.get(topic);
     if (!running) this.running.set(topic, (running = new Set()));
     const entry: RunningSubscription = {
@@ -127,12 +155,83 @@ class KafkaChannelAdapter implements ChannelAdapter<KafkaChannelSpec> {
         close: async () => {
           running.delete(entry);
           if (running.size === 0 && this.running.get(topic) === running) this.running.delete(topic);
-          await consumer.close();
+          await entry.stop();
         },
+      },
+      stop: async () => {
+        const stopping = consumer;
+        consumer = undefined;
+        await stopping?.close();
+      },
+      restart: async () => {
+        if (running.has(entry)) consumer ??= await start();
       },
     };
     running.add(entry);
     return entry.handle;
+  }
+
+  /** Every KafkaChannel replays: its topic keeps records for retentionDuration. */
+  replaySupport(): ReplaySupport {
+    return { replayable: true, from: ["beginning", "time", "offset"] };
+  }
+
+  /**
+   * Moves the subscription's consumer group, partition by partition: `beginning` to the oldest
+   * record kept, `time` to the first record whose timestamp is at or after it (Kafka's ListOffsets by
+   * timestamp), `offset` to that offset in every partition (within what each keeps). The group must
+   * have no member while it moves: this process's consumers of it stop and start again; a group
+   * another process consumes from is refused (Conflict). Which records are replays (marked) is kept
+   * in this adapter instance: after a restart the rest of a replay is handed over unmarked.
+   */
+  async seek(
+    channel: ChannelTarget<KafkaChannelSpec>,
+    subscription: SubscriptionTarget,
+    position: ReplayPosition,
+  ): Promise<SeekResult> {
+    const topic = topicName(channel);
+    const group = groupId(channel, subscription);
+    const offsets = await this.admin.replayOffsets(topic, position);
+    const running = [...(this.running.get(topic) ?? [])].filter((entry) => entry.group === group);
+    await Promise.all(running.map((entry) => entry.stop()));
+    try {
+      await this.setOffsetsWhenEmpty(group, topic, offsets);
+      this.replays.set(group, {
+        mark: replayMark(position),
+        until: new Map(offsets.map(({ partition, end }) => [partition, BigInt(end)])),
+      });
+    } finally {
+      await Promise.all(running.map((entry) => entry.restart()));
+    }
+    return {
+      topic,
+      partitions: offsets.length,
+      offsets: offsets.map(({ partition, offset }) => `${partition}:${offset}`).join(","),
+    };
+  }
+
+  /** Sets the group's offsets once its stopping members have left; refuses when others stay. */
+  private async setOffsetsWhenEmpty(
+    group: string,
+    topic: string,
+    offsets: readonly { partition: number; offset: string }[],
+  ): Promise<void> {
+    const deadline = Date.now() + SEEK_WAIT_MS;
+    for (;;) {
+      try {
+        await this.admin.setOffsets(group, topic, offsets);
+        return;
+      } catch (error) {
+        const message = error instanceof Error ? error.message : String(error);
+        if (!/running instances|not empty|rebalanc/i.test(message)) throw backendUnavailable("Kafka", error);
+        if (Date.now() > deadline)
+          throw new HeraldError(
+            "Conflict",
+            `the consumer group ${group} still has members (another Herald process runs this subscription): ${message}`,
+          );
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+    }
   }
 
   async deleteSubscription(
@@ -142,6 +241,7 @@ class KafkaChannelAdapter implements ChannelAdapter<KafkaChannelSpec> {
     const group = groupId(channel, subscription);
     // A group with members cannot be deleted: stop this process's members first.
     await this.closeSubscriptions(topicName(channel), (entry) => entry.group === group);
+    this.replays.delete(group);
     await this.admin.deleteGroup(group).catch((error: unknown) => {
       this.logger.warn({ group, err: (error as Error).message }, "could not delete Kafka consumer group");
     });

@@ -27,7 +27,7 @@ describeChannelAdapter<KafkaChannelSpec>(
     durable: true,
     sharedAcrossInstances: true,
     orderedScope: "partition",
-    replay: false,
+    replay: { from: ["beginning", "time", "offset"] },
     undecodable: async (channel, body) => {
       const producer = kafkaClient().producer();
       await producer.connect();
