@@ -5,6 +5,7 @@
  */
 import { apiServerSource } from "./apiserver/index.js";
 import { githubSource } from "./github/index.js";
+import { gitlabSource } from "./gitlab/index.js";
 import { kafkaSource } from "./kafka/index.js";
 import { mqttSource } from "./mqtt/index.js";
 import { pingSource } from "./ping/index.js";
@@ -22,4 +23,5 @@ export const sourcePlugins: readonly SourceFactory[] = [
   defineSource(mqttSource),
   defineSource(processSource),
   defineSource(apiServerSource),
+  defineSource(gitlabSource),
 ];
