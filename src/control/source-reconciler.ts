@@ -77,7 +77,7 @@ export class SourceReconciler {
           if (!(error instanceof UnresolvableDestination)) throw error;
           sinkProblem = error;
         }
-        const delivery = this.deliveryOf(spec, resource.metadata.namespace);
+        const delivery = this.deliveryOf(spec, resource);
         if (delivery instanceof UnresolvableDestination) {
           // Not started: a dead-letter sink that does not resolve would drop what it should keep.
           sinkProblem = delivery;
@@ -134,8 +134,9 @@ export class SourceReconciler {
    */
   private deliveryOf(
     spec: SourceSpec,
-    namespace: string,
+    resource: Resource,
   ): DeliveryOptions | undefined | UnresolvableDestination {
+    const { namespace } = resource.metadata;
     if (!spec.delivery) return undefined;
     const { deadLetterSink } = spec.delivery;
     if (!deadLetterSink) return toDeliveryOptions(spec.delivery, undefined);
@@ -146,7 +147,14 @@ export class SourceReconciler {
         deadLetterSink,
         namespace,
       );
-      return toDeliveryOptions(spec.delivery, url, destinationCACerts(deadLetterSink));
+      return {
+        ...toDeliveryOptions(spec.delivery, url, destinationCACerts(deadLetterSink)),
+        deadLetterSinkIdentity: identityFor(
+          resource,
+          groupOf(resource.apiVersion),
+          destinationAudience(this.options, deadLetterSink, namespace),
+        ),
+      };
     } catch (error) {
       if (!(error instanceof UnresolvableDestination)) throw error;
       return new UnresolvableDestination(error.reason, `spec.delivery.deadLetterSink: ${error.message}`);

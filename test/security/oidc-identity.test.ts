@@ -121,6 +121,27 @@ spec:
     assert.equal(failing.requests[0]!.headers.authorization, undefined);
   });
 
+  it("a source's sink with an audience gets a token naming the source", async () => {
+    const sink = await startReceiver();
+    receivers.push(sink);
+    await herald.apply(`
+apiVersion: sources.knative.dev/v1
+kind: PingSource
+metadata: { name: pulse }
+spec:
+  schedule: "* * * * * *"
+  data: beat
+  sink: { uri: ${sink.url}, audience: pulse-sink }
+`);
+    const sent = await eventually(() => sink.requests[0], { timeoutMs: 15_000 });
+    const { payload } = await verifyDelivery(herald, sent, "pulse-sink");
+    assert.equal(payload.sub, "system:serviceaccount:default:pulse-oidc-sources.knative.dev-pingsource");
+    assert.equal(
+      await herald.delete("/apis/sources.knative.dev/v1/namespaces/default/pingsources/pulse"),
+      200,
+    );
+  });
+
   it("keeps its signing key in the data directory (0600) and signs with the same key after a restart", async () => {
     const file = join(herald.dataDir, "oidc-signing-key.json");
     assert.equal((await stat(file)).mode & 0o777, 0o600);
