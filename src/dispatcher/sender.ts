@@ -1,3 +1,4 @@
+import { EventEmitter } from "node:events";
 import { Pool } from "undici";
 import type { CloudEvent } from "../events/event.js";
 import { toBinaryHttp } from "../events/http.js";
@@ -56,9 +57,10 @@ export type SendResult =
  * verification off; the configured client certificate is presented to destinations that ask for one.
  *
  * An attempt is bounded by undici's own timers (the answer's headers within the timeout, then no
- * pause in its body longer than the timeout), and the caller's signal is handed to undici as it is,
- * which removes its listener when the request ends: nothing per delivery stays attached to a
- * long-lived signal (no AbortSignal.any, whose dependants pile up on the source signal in Node 20).
+ * pause in its body longer than the timeout). A caller's signal gets one listener, which forwards its
+ * abort to the requests in flight: nothing per delivery is attached to a long-lived signal (no
+ * AbortSignal.any, whose dependants pile up on the source signal in Node 20, and no listener per
+ * request, which would trip the signal's listener limit with 100 deliveries in flight).
  */
 export class Sender {
   /** Pools by CACerts ("" for none), then by origin. */
@@ -66,6 +68,8 @@ export class Sender {
   /** Parsed destinations by CACerts ("" for none), then by URL. */
   private readonly destinations = new Map<string, Map<string, Destination>>();
   private readonly defaultTimeoutMs: number;
+  /** Per caller signal, the emitter undici's requests listen to for its abort. */
+  private readonly aborts = new WeakMap<AbortSignal, EventEmitter>();
 
   constructor(
     private readonly options: {
@@ -91,6 +95,18 @@ export class Sender {
         ...(tls?.cert && tls.key ? { cert: tls.cert, key: tls.key } : {}),
       },
     });
+  }
+
+  /** The emitter that says `abort` when `signal` aborts; the signal's one listener. */
+  private abortsOf(signal: AbortSignal): EventEmitter {
+    let aborts = this.aborts.get(signal);
+    if (!aborts) {
+      const emitter = new EventEmitter();
+      emitter.setMaxListeners(0);
+      signal.addEventListener("abort", () => emitter.emit("abort"), { once: true });
+      this.aborts.set(signal, (aborts = emitter));
+    }
+    return aborts;
   }
 
   /** The pool and path of `url` verified with `caCerts`, parsed and created on first use. */
@@ -140,13 +156,14 @@ export class Sender {
     }
     const timeoutMs = Math.min(options.timeoutMs ?? this.defaultTimeoutMs, LONGEST_WAIT_MS);
     try {
+      if (options.signal?.aborted) throw options.signal.reason;
       const { pool, path } = this.destinationOf(url, options.caCerts);
       const response = await pool.request({
         method: "POST",
         path,
         headers,
         body,
-        signal: options.signal,
+        signal: options.signal ? this.abortsOf(options.signal) : null,
         headersTimeout: timeoutMs,
         bodyTimeout: timeoutMs,
       });

@@ -49,6 +49,12 @@ describe("Sender", () => {
       response.writeHead(400);
       response.end("bad event");
     },
+    "/slow": (_, response) => {
+      setTimeout(() => {
+        response.writeHead(202);
+        response.end();
+      }, 20);
+    },
     "/hang": (_, response) => void hung.push(response),
   };
 
@@ -67,7 +73,7 @@ describe("Sender", () => {
     await new Promise((resolve) => server.close(resolve));
   });
 
-  it("leaves nothing attached to the subscription's signal, however many deliveries it makes", async () => {
+  it("attaches one listener to the subscription's signal, however many deliveries it makes", async () => {
     const sender = new Sender({ connectionsPerOrigin: 4, defaultTimeoutMs: 30_000 });
     const subscription = new AbortController();
     try {
@@ -79,8 +85,22 @@ describe("Sender", () => {
         );
         assert.ok(results.every((result) => result.ok));
       }
-      assert.equal(getEventListeners(subscription.signal, "abort").length, 0);
+      assert.equal(getEventListeners(subscription.signal, "abort").length, 1);
       assert.equal(dependantsOf(subscription.signal), 0);
+    } finally {
+      await sender.close();
+    }
+  });
+
+  it("keeps one listener on the subscription's signal with many deliveries in flight", async () => {
+    const sender = new Sender({ connectionsPerOrigin: 4, defaultTimeoutMs: 30_000 });
+    const subscription = new AbortController();
+    try {
+      const sending = Array.from({ length: 30 }, () =>
+        sender.send(`${base}/slow`, event, { signal: subscription.signal }),
+      );
+      assert.equal(getEventListeners(subscription.signal, "abort").length, 1);
+      assert.ok((await Promise.all(sending)).every((result) => result.ok));
     } finally {
       await sender.close();
     }
