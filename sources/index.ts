@@ -12,6 +12,7 @@ import { pingSource } from "./ping/index.js";
 import { processSource } from "./process/index.js";
 import { cloudPubSubSource } from "./pubsub/index.js";
 import { rabbitmqSource } from "./rabbitmq/index.js";
+import { redisStreamSource } from "./redis/index.js";
 import { defineSource, type SourceFactory } from "./source.js";
 
 export const sourcePlugins: readonly SourceFactory[] = [
@@ -24,4 +25,5 @@ export const sourcePlugins: readonly SourceFactory[] = [
   defineSource(processSource),
   defineSource(apiServerSource),
   defineSource(gitlabSource),
+  defineSource(redisStreamSource),
 ];

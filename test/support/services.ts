@@ -29,6 +29,7 @@ export const services = {
   nats: async () => (await import("./nats.js")).natsService,
   kubectl: async () => (await import("./kubectl.js")).kubectlService,
   tmpfs: async () => (await import("./tmpfs.js")).tmpfsService,
+  redis: async () => (await import("./redis.js")).redisService,
 } satisfies Record<string, () => Promise<TestService>>;
 
 export type ServiceName = keyof typeof services;
