@@ -1,4 +1,11 @@
-import { JetStreamApiError, type Consumer, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
+import {
+  DeliverPolicy,
+  JetStreamApiError,
+  type Consumer,
+  type ConsumerConfig,
+  type JetStreamManager,
+  type JsMsg,
+} from "@nats-io/jetstream";
 import { InvalidArgumentError } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import { HeraldError } from "../../src/errors.js";
@@ -6,6 +13,8 @@ import type { CloudEvent } from "../../src/events/event.js";
 import {
   channelSource,
   defineChannelPlugin,
+  markReplayed,
+  replayMark,
   undecodableEvent,
   untilAborted,
   type ChannelAdapter,
@@ -14,6 +23,9 @@ import {
   type DeliveryContext,
   type EventHandler,
   type PublishOptions,
+  type ReplayPosition,
+  type ReplaySupport,
+  type SeekResult,
   type SubscriptionHandle,
   type SubscriptionTarget,
 } from "../adapter.js";
@@ -71,8 +83,21 @@ const channelKey = (channel: { namespace: string; name: string }) => `${channel.
 interface Running {
   readonly channel: Channel;
   readonly subscription: SubscriptionTarget;
-  readonly pull: PullSubscription;
+  readonly handler: EventHandler;
+  /** Replaced when a seek starts the subscription again. */
+  pull: PullSubscription;
 }
+
+/** A replay: messages up to stream sequence `until` are handed over marked. */
+interface NatsReplay {
+  readonly mark: string;
+  readonly until: number;
+  /** Where the consumer was made to start; kept when it is declared again. */
+  readonly start: Partial<ConsumerConfig>;
+}
+
+const replayKey = (channel: Channel, subscription: SubscriptionTarget) =>
+  `${streamName(channel)}/${consumerName(subscription)}`;
 
 const isOf = (running: Running, channel: Channel) =>
   running.channel.namespace === channel.namespace && running.channel.name === channel.name;
@@ -107,6 +132,8 @@ class NatsChannelAdapter implements ChannelAdapter<NatsJetStreamChannelSpec> {
   /** Channels created by this adapter, by namespace/name: declared again after a reconnection. */
   private readonly channels = new Map<string, Channel>();
   private readonly running = new Set<Running>();
+  /** Replays sought through this adapter, by stream and consumer name. */
+  private readonly replays = new Map<string, NatsReplay>();
 
   constructor(
     private readonly config: NatsConfig,
@@ -198,11 +225,17 @@ class NatsChannelAdapter implements ChannelAdapter<NatsJetStreamChannelSpec> {
     subscription: SubscriptionTarget,
   ): Promise<Consumer> {
     const stream = streamName(channel);
-    const config = consumerConfig(channel, subscription);
+    const replay = this.replays.get(replayKey(channel, subscription));
+    const config = { ...consumerConfig(channel, subscription), ...replay?.start };
     try {
       await jsm.consumers.add(stream, config);
     } catch (error) {
-      if (!isMissing(error)) throw error;
+      if (!isMissing(error)) {
+        // A consumer moved by a seek (here or in another process) keeps the start it was given.
+        const existing = await jsm.consumers.info(stream, consumerName(subscription)).catch(() => undefined);
+        if (!existing) throw error;
+        return js.consumers.get(stream, consumerName(subscription));
+      }
       await this.declareStream(jsm, channel);
       await jsm.consumers.add(stream, config);
     }
@@ -220,9 +253,18 @@ class NatsChannelAdapter implements ChannelAdapter<NatsJetStreamChannelSpec> {
     }
   }
 
-  private decode(channel: Channel, message: JsMsg): { event: CloudEvent; context: DeliveryContext } {
+  private decode(
+    channel: Channel,
+    subscription: SubscriptionTarget,
+    message: JsMsg,
+  ): { event: CloudEvent; context: DeliveryContext } {
     const decoded = fromNatsMessage(message.headers, message.data);
-    if (typeof decoded !== "string") return { event: decoded, context: EMPTY_CONTEXT };
+    if (typeof decoded !== "string") {
+      const replay = this.replays.get(replayKey(channel, subscription));
+      if (replay && message.seq <= replay.until)
+        return { event: markReplayed(decoded, replay.mark), context: EMPTY_CONTEXT };
+      return { event: decoded, context: EMPTY_CONTEXT };
+    }
     return undecodableEvent({
       id: `${message.info.stream}#${message.seq}`,
       source: channelSource(natsJetStreamChannelNames, channel),
@@ -237,23 +279,92 @@ class NatsChannelAdapter implements ChannelAdapter<NatsJetStreamChannelSpec> {
     handler: EventHandler,
   ): Promise<SubscriptionHandle> {
     await this.declareConsumer(await this.connection.ready(), channel, subscription);
-    const pull = new PullSubscription(
+    const running: Running = {
+      channel,
+      subscription,
+      handler,
+      pull: this.pull(channel, subscription, handler),
+    };
+    this.running.add(running);
+    return {
+      close: async () => {
+        this.running.delete(running);
+        await running.pull.close();
+      },
+    };
+  }
+
+  private pull(channel: Channel, subscription: SubscriptionTarget, handler: EventHandler): PullSubscription {
+    return new PullSubscription(
       {
         consumer: () => this.consumer(channel, subscription),
-        decode: (message) => this.decode(channel, message),
+        decode: (message) => this.decode(channel, subscription, message),
       },
       handler,
       pullSettings(channel, subscription),
       this.logger.child({ subscription: channelKey(subscription) }),
     );
-    const running: Running = { channel, subscription, pull };
-    this.running.add(running);
-    return {
-      close: async () => {
-        this.running.delete(running);
-        await pull.close();
-      },
-    };
+  }
+
+  /** Every NatsJetStreamChannel replays what its stream keeps. */
+  replaySupport(): ReplaySupport {
+    return { replayable: true, from: ["beginning", "time", "offset"] };
+  }
+
+  /**
+   * Replaces the subscription's durable consumer by one that starts at `position`: deliver policy
+   * All (`beginning`), ByStartTime (`time`) or ByStartSequence (`offset`: a stream sequence). This
+   * process's pulls of it stop first and start again on the new consumer; another process's pulls
+   * find the new consumer when theirs is gone. Messages up to the stream's last sequence at the seek
+   * are marked; that is kept in this adapter instance (after a restart the rest of a replay goes
+   * unmarked).
+   */
+  async seek(
+    channel: Channel,
+    subscription: SubscriptionTarget,
+    position: ReplayPosition,
+  ): Promise<SeekResult> {
+    const session = await this.connection.ready();
+    const stream = streamName(channel);
+    const name = consumerName(subscription);
+    const matches = (running: Running) =>
+      isOf(running, channel) &&
+      running.subscription.namespace === subscription.namespace &&
+      running.subscription.name === subscription.name;
+    const stopped = [...this.running].filter(matches);
+    await Promise.all(stopped.map((running) => running.pull.close()));
+    try {
+      const info = await session.jsm.streams.info(stream);
+      const start: Partial<ConsumerConfig> =
+        position.from === "beginning" || (position.from === "offset" && position.offset <= 1)
+          ? { deliver_policy: DeliverPolicy.All, opt_start_seq: undefined, opt_start_time: undefined }
+          : position.from === "time"
+            ? {
+                deliver_policy: DeliverPolicy.StartTime,
+                opt_start_time: position.time.toISOString(),
+                opt_start_seq: undefined,
+              }
+            : {
+                deliver_policy: DeliverPolicy.StartSequence,
+                opt_start_seq: position.offset,
+                opt_start_time: undefined,
+              };
+      try {
+        await session.jsm.consumers.delete(stream, name);
+      } catch (error) {
+        if (!isMissing(error)) throw error;
+      }
+      this.replays.set(replayKey(channel, subscription), {
+        mark: replayMark(position),
+        until: info.state.last_seq,
+        start,
+      });
+      await this.declareConsumer(session, channel, subscription);
+      return { stream, consumer: name, lastSequence: info.state.last_seq };
+    } finally {
+      for (const running of stopped)
+        if (this.running.has(running)) running.pull = this.pull(channel, subscription, running.handler);
+    }
   }
 
   async deleteSubscription(channel: Channel, subscription: SubscriptionTarget): Promise<void> {
@@ -263,6 +374,7 @@ class NatsChannelAdapter implements ChannelAdapter<NatsJetStreamChannelSpec> {
         running.subscription.namespace === subscription.namespace &&
         running.subscription.name === subscription.name,
     );
+    this.replays.delete(replayKey(channel, subscription));
     const { jsm } = await this.connection.ready();
     try {
       await jsm.consumers.delete(streamName(channel), consumerName(subscription));

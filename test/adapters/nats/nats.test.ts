@@ -87,7 +87,7 @@ describeChannelAdapter<NatsJetStreamChannelSpec>(
     durable: true,
     sharedAcrossInstances: true,
     orderedScope: "channel",
-    replay: false,
+    replay: { from: ["beginning", "time", "offset"] },
     // Interest retention: an acknowledged message leaves the stream, so the limit bounds the backlog.
     boundedCapacity: {
       capacity: 4,
