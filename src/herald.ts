@@ -119,6 +119,14 @@ export async function createHerald(options: HeraldOptions): Promise<Herald> {
     settings: { oidc: config.authenticationOidc === "enabled", defaultMode: config.defaultAuthorizationMode },
   });
   const ingressPolicies = new IngressPolicies();
+  const ingressVerifier = eventPolicies.enabled
+    ? new IngressVerifier(
+        identity,
+        config.ingressOidc.issuer
+          ? { issuer: config.ingressOidc.issuer, jwksUrl: config.ingressOidc.jwksUrl }
+          : undefined,
+      )
+    : undefined;
 
   const replays = new ReplayService({
     store,
@@ -162,7 +170,18 @@ export async function createHerald(options: HeraldOptions): Promise<Herald> {
   });
   const sequences = new SequenceReconciler({ kinds, store, admission, status });
   const parallels = new ParallelReconciler({ kinds, store, admission, status });
-  const sinkEndpoints = new SinkEndpoints({ maxBodyBytes: config.maxBodyBytes, logger });
+  const sinkEndpoints = new SinkEndpoints({
+    maxBodyBytes: config.maxBodyBytes,
+    logger,
+    audience: (plural, namespace, name) => {
+      const definition = kinds.withRole("sink").find((sink) => sink.plural === plural);
+      return definition && eventPolicies.audience(definition.group, definition.kind, namespace, name);
+    },
+    authenticate: ingressVerifier
+      ? (plural, namespace, name, authorization) =>
+          ingressPolicies.authenticate(ingressVerifier, `sinks/${plural}`, namespace, name, authorization)
+      : undefined,
+  });
   const sinkDeps = {
     kinds,
     store,
@@ -278,17 +297,7 @@ export async function createHerald(options: HeraldOptions): Promise<Herald> {
       tracing,
       metrics,
       webhookAllowedOrigins: config.webhookAllowedOrigins.map((origin) => origin.toLowerCase()),
-      authentication: eventPolicies.enabled
-        ? {
-            verifier: new IngressVerifier(
-              identity,
-              config.ingressOidc.issuer
-                ? { issuer: config.ingressOidc.issuer, jwksUrl: config.ingressOidc.jwksUrl }
-                : undefined,
-            ),
-            policies: ingressPolicies,
-          }
-        : undefined,
+      authentication: ingressVerifier ? { verifier: ingressVerifier, policies: ingressPolicies } : undefined,
     },
   );
   // Slow clients (slowloris) are cut off: the whole request within requestTimeoutMs, its headers

@@ -227,6 +227,18 @@ export class EventPolicyReconciler {
         addresses.set(`channels/${namespace}/${name}`, this.addressPolicy(audience, namespace, policies));
       }
     }
+    // Sinks Herald runs (EventTransform, JobSink, KafkaSink) are addressables with an audience too.
+    for (const definition of kinds.withRole("sink")) {
+      for (const resource of store.list(definition)) {
+        const { namespace, name } = resource.metadata;
+        const audience = audienceOf(definition.group, definition.kind, namespace, name);
+        const policies = this.applyingTo(definition.group, definition.kind, resource);
+        addresses.set(
+          `sinks/${definition.plural}/${namespace}/${name}`,
+          this.addressPolicy(audience, namespace, policies),
+        );
+      }
+    }
     return addresses;
   }
 

@@ -1,5 +1,6 @@
 import { HeraldError } from "../errors.js";
 import type { CloudEvent } from "../events/event.js";
+import type { IngressVerifier } from "../auth/ingress-verifier.js";
 
 /** Knative's `default-authorization-mode`: what is allowed where no EventPolicy applies. */
 export type AuthorizationMode = "allow-same-namespace" | "allow-all" | "deny-all";
@@ -82,7 +83,29 @@ export class IngressPolicies {
     this.addresses = addresses;
   }
 
-  get(kind: "channels" | "brokers", namespace: string, name: string): AddressPolicy | undefined {
+  /** By `channels`, `brokers` or `sinks/<plural>`, and the namespace and name. */
+  get(kind: string, namespace: string, name: string): AddressPolicy | undefined {
     return this.addresses.get(`${kind}/${namespace}/${name}`);
+  }
+
+  /**
+   * Authenticates a request to an address (401 without a valid token for its audience, 503 while
+   * its audience is not known yet) and answers with the check of its events (403).
+   */
+  async authenticate(
+    verifier: IngressVerifier,
+    kind: string,
+    namespace: string,
+    name: string,
+    authorization: string | undefined,
+  ): Promise<(events: readonly CloudEvent[]) => void> {
+    const address = this.get(kind, namespace, name);
+    if (!address)
+      throw new HeraldError(
+        "BackendUnavailable",
+        `${namespace}/${name} is not ready: its audience is not known yet`,
+      );
+    const subject = await verifier.verify(authorization, address.audience);
+    return (events) => authorize(address, subject, events);
   }
 }

@@ -31,7 +31,38 @@ export function isSinkPath(path: string): boolean {
 export class SinkEndpoints {
   private readonly handlers = new Map<string, SinkHandler>();
 
-  constructor(private readonly options: { readonly maxBodyBytes: number; readonly logger: Logger }) {}
+  constructor(
+    private readonly options: {
+      readonly maxBodyBytes: number;
+      readonly logger: Logger;
+      /** With OIDC ingress authentication on: a sink's audience, announced in its address. */
+      readonly audience?:
+        ((plural: string, namespace: string, name: string) => string | undefined) | undefined;
+      /**
+       * With OIDC ingress authentication on: checks a request's token for the sink's audience (401)
+       * and answers with the check of its event against the EventPolicies (403).
+       */
+      readonly authenticate?:
+        | ((
+            plural: string,
+            namespace: string,
+            name: string,
+            authorization: string | undefined,
+          ) => Promise<(events: readonly CloudEvent[]) => void>)
+        | undefined;
+    },
+  ) {}
+
+  /** A sink's `status.address`: its URL, and its audience with OIDC ingress authentication on. */
+  address(
+    plural: string,
+    namespace: string,
+    name: string,
+    url: string,
+  ): { name: string; url: string; audience?: string } {
+    const audience = this.options.audience?.(plural, namespace, name);
+    return { name: "http", url, ...(audience ? { audience } : {}) };
+  }
 
   set(plural: string, namespace: string, name: string, handler: SinkHandler): void {
     this.handlers.set(`${plural}/${namespace}/${name}`, handler);
@@ -54,17 +85,30 @@ export class SinkEndpoints {
       const handler = match && this.handlers.get(`${match[1]}/${match[2]}/${match[3]}`);
       if (!handler) throw new HeraldError("NotFound", `no sink answers at ${path}`);
       if (req.method !== "POST") throw new HeraldError("MethodNotAllowed", "a sink takes events by POST");
+      const authorize = await this.options.authenticate?.(
+        match[1]!,
+        match[2]!,
+        match[3]!,
+        req.headers.authorization,
+      );
       const body = await this.readBody(req);
       const { events, mode } = parseHttpEvents(req.headers, body, { maxBatchEvents: 1 });
       if (mode === "batch" || events.length !== 1)
         throw new HeraldError("BadRequest", "a sink takes one event per request (binary or structured mode)");
+      authorize?.(events);
       answer(res, await handler(events[0]!));
     } catch (error) {
       if (!(error instanceof HeraldError))
         this.options.logger.error({ err: error, path }, "a sink failed to take an event");
       if (res.headersSent) return;
-      res.writeHead(httpStatusOf(error), { "content-type": "application/json" });
+      const status = httpStatusOf(error);
+      res.writeHead(status, {
+        "content-type": "application/json",
+        ...(status === 401 ? { "www-authenticate": 'Bearer realm="herald"' } : {}),
+      });
       res.end(JSON.stringify(errorBody(error)));
+      // A request refused before its body was read must not leave the socket half-read.
+      if (!req.complete) req.resume();
     }
   }
 

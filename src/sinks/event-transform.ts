@@ -77,7 +77,10 @@ export class EventTransformReconciler {
       status.set(resource, {
         ...(outcome.sinkUrl ? { sinkUri: outcome.sinkUrl } : {}),
         ...(outcome.ready.status === "True"
-          ? { address: { name: "http", url }, addresses: [{ name: "http", url }] }
+          ? {
+              address: endpoints.address(plural, namespace, name, url),
+              addresses: [endpoints.address(plural, namespace, name, url)],
+            }
           : {}),
         conditions: status.conditions(resource, [
           outcome.ready,

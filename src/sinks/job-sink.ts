@@ -74,7 +74,12 @@ export class JobSinkReconciler {
       const url = `${this.deps.baseUrl()}/sinks/${JobSinkReconciler.PLURAL}/${namespace}/${name}`;
       const ready = addressable.status === "True";
       status.set(resource, {
-        ...(ready ? { address: { name: "http", url }, addresses: [{ name: "http", url }] } : {}),
+        ...(ready
+          ? {
+              address: this.deps.endpoints.address(JobSinkReconciler.PLURAL, namespace, name, url),
+              addresses: [this.deps.endpoints.address(JobSinkReconciler.PLURAL, namespace, name, url)],
+            }
+          : {}),
         job: { selector: `sinks.knative.dev/job-sink-name=${name}` },
         conditions: status.conditions(resource, [addressable]),
       });

@@ -59,7 +59,12 @@ export class KafkaSinkReconciler {
       const ready = topic.status === "True";
       const url = `${this.deps.baseUrl()}/sinks/${plural}/${namespace}/${name}`;
       status.set(resource, {
-        ...(ready ? { address: { name: "http", url }, addresses: [{ name: "http", url }] } : {}),
+        ...(ready
+          ? {
+              address: this.deps.endpoints.address(plural, namespace, name, url),
+              addresses: [this.deps.endpoints.address(plural, namespace, name, url)],
+            }
+          : {}),
         conditions: status.conditions(resource, [
           topic,
           ready

@@ -182,6 +182,45 @@ spec:
     assert.equal((await publish(url, before)).status, 401);
   });
 
+  it("a sink Herald runs (EventTransform) announces its audience and takes events only with a token for it", async () => {
+    await herald.apply(`
+apiVersion: eventing.knative.dev/v1alpha1
+kind: EventTransform
+metadata: { name: shout }
+spec:
+  jsonata:
+    expression: '$merge([$, {"type": "shouted"}])'
+`);
+    const address = await eventually(async () => {
+      const { body } = await herald.get<Addressable>(
+        "/apis/eventing.knative.dev/v1alpha1/namespaces/default/eventtransforms/shout",
+      );
+      return body.status.address;
+    });
+    assert.equal(address.audience, "eventing.knative.dev/eventtransform/default/shout");
+    const refused = await publish(address.url, undefined);
+    assert.equal(refused.status, 401);
+    assert.equal(refused.body?.code, "Unauthorized");
+    const stranger = await issuer.token({ sub: "system:serviceaccount:elsewhere:x", aud: address.audience! });
+    assert.equal((await publish(address.url, stranger)).status, 403);
+    const token = await issuer.token({ sub: PRODUCER, aud: address.audience! });
+    const response = await fetch(address.url, {
+      method: "POST",
+      headers: {
+        "ce-specversion": "1.0",
+        "ce-id": "s1",
+        "ce-type": "quiet",
+        "ce-source": "/test",
+        "content-type": "application/json",
+        authorization: `Bearer ${token}`,
+      },
+      body: "{}",
+    });
+    assert.equal(response.status, 200);
+    assert.equal(response.headers.get("ce-type"), "shouted");
+    await response.body?.cancel();
+  });
+
   it("accepts Herald's own tokens: a Trigger's reply reaches its Broker, and a second Trigger delivers it", async () => {
     const replier = await startReceiver((_request, index) => ({
       status: 200,
