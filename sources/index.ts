@@ -4,6 +4,7 @@
  * `spec.ceOverrides`) added to the kind's own spec.
  */
 import { apiServerSource } from "./apiserver/index.js";
+import { containerSource } from "./container/index.js";
 import { githubSource } from "./github/index.js";
 import { gitlabSource } from "./gitlab/index.js";
 import { kafkaSource } from "./kafka/index.js";
@@ -26,4 +27,5 @@ export const sourcePlugins: readonly SourceFactory[] = [
   defineSource(apiServerSource),
   defineSource(gitlabSource),
   defineSource(redisStreamSource),
+  defineSource(containerSource),
 ];
