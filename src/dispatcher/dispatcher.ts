@@ -57,13 +57,14 @@ export function createEventHandler(target: SubscriberTarget, deps: DispatcherDep
   const { sender, logger, signal, tracing } = deps;
   const { dispatchAttempts, dispatchLatency, deadLettered, dropped, filteredOut } = deps.metrics;
   const labels = { namespace: target.namespace, name: target.name };
-  const attemptsByCode = new Map<string, ReturnType<typeof dispatchAttempts.labels>>();
+  // Bound once per status (undefined: no answer), so an attempt costs no label lookup or string.
+  const attemptsByStatus = new Map<number | undefined, ReturnType<typeof dispatchAttempts.labels>>();
   const latency = dispatchLatency.labels(labels);
-  const countAttempt = (code: string) => {
-    let counter = attemptsByCode.get(code);
+  const countAttempt = (status: number | undefined) => {
+    let counter = attemptsByStatus.get(status);
     if (!counter) {
-      counter = dispatchAttempts.labels({ ...labels, code });
-      attemptsByCode.set(code, counter);
+      counter = dispatchAttempts.labels({ ...labels, code: status === undefined ? "error" : String(status) });
+      attemptsByStatus.set(status, counter);
     }
     counter.inc();
   };
@@ -101,7 +102,7 @@ export function createEventHandler(target: SubscriberTarget, deps: DispatcherDep
           identity,
         });
         latency.observe((performance.now() - started) / 1000);
-        countAttempt(result.status === undefined ? "error" : String(result.status));
+        countAttempt(result.status);
         if (result.ok || attempts >= delivery.retry || !isRetryable(result.status)) return result;
         attempts++;
         const waitMs = nextWait(delivery, attempts, result.status, headerOf(result, "retry-after"));
