@@ -32,12 +32,22 @@ async function scriptTarget(source: string, args: string[], delivers: boolean): 
  * `herald serve` with its defaults (through tsx, as `npm start`), run from `checkout`: this one, or
  * another checkout of Herald to compare two versions in one run.
  */
-async function startHerald(checkout: string) {
+async function startHerald(checkout: string, nodeArgs: string[] = []) {
   const port = await freePort();
   const dataDir = await mkdtemp(join(tmpdir(), "herald-bench-"));
   const child = spawn(
     process.execPath,
-    ["--import", "tsx", "src/cli/main.ts", "serve", "--port", String(port), "--data-dir", dataDir],
+    [
+      ...nodeArgs,
+      "--import",
+      "tsx",
+      "src/cli/main.ts",
+      "serve",
+      "--port",
+      String(port),
+      "--data-dir",
+      dataDir,
+    ],
     {
       cwd: checkout,
       env: { ...process.env, HERALD_LOG_LEVEL: "error" },
@@ -78,13 +88,14 @@ async function startHerald(checkout: string) {
 }
 
 /** Herald with one channel of `kind` and one Subscription to the subscriber. */
-async function heraldTarget(
+export async function heraldTarget(
   apiVersion: string,
   kind: string,
   subscriber: string,
   checkout: string,
+  nodeArgs: string[] = [],
 ): Promise<Target> {
-  const herald = await startHerald(checkout);
+  const herald = await startHerald(checkout, nodeArgs);
   try {
     await herald.apply(`
 apiVersion: ${apiVersion}

@@ -181,6 +181,31 @@ read at the end of the step. The generator and the subscriber run in their own p
 `;
 }
 
+interface ProfileResult {
+  rate: number;
+  seconds: number;
+  busyMicrosPerEvent: number;
+  byModule: Array<{ name: string; share: number; microsPerEvent: number }>;
+  byFunction: Array<{ name: string; share: number; microsPerEvent: number }>;
+}
+
+function renderProfile(record: CaseRecord): string {
+  const result = record.result as ProfileResult;
+  const rows = (entries: ProfileResult["byModule"]) =>
+    entries.map((entry) => [`\`${entry.name}\``, `${entry.share}%`, String(entry.microsPerEvent)]);
+  return `## Where Herald's CPU goes (InMemoryChannel, ${number(result.rate)} events/s)
+
+\`${record.command}\` at \`${record.commit}\`, ${record.at.slice(0, 16).replace("T", " ")} UTC, load average
+${record.loadAverage.before.join(" / ")}. \`node --cpu-prof\` of \`herald serve\` over ${result.seconds} s of open-loop
+load after as long a warm-up: **${result.busyMicrosPerEvent} µs of CPU per delivered event** (ingress and
+delivery together, idle excluded), by self time.
+
+${table(["module", "share", "µs/event"], rows(result.byModule))}
+
+${table(["function", "share", "µs/event"], rows(result.byFunction))}
+`;
+}
+
 function renderSnapshots(snapshots: Record<string, CaseRecord>): string {
   const names = Object.keys(snapshots);
   if (names.length === 0) return "";
@@ -280,8 +305,9 @@ async function render(results: Results): Promise<string> {
   const sections = [METHOD];
   const open = results.cases.open;
   if (open) sections.push(renderOpenLoop(open));
+  if (results.cases.profile) sections.push(renderProfile(results.cases.profile));
   sections.push(renderSnapshots(results.snapshots));
-  const others = Object.entries(results.cases).filter(([name]) => name !== "open");
+  const others = Object.entries(results.cases).filter(([name]) => name !== "open" && name !== "profile");
   for (const [name, record] of others) {
     sections.push(`## \`${name}\` (closed loop), latest JSON
 

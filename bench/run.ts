@@ -6,12 +6,14 @@
  * BENCH_DURATION (seconds per load phase) and BENCH_CONNECTIONS tune the closed-loop cases. The
  * open-loop case (`open`) reads BENCH_RUNS (3), BENCH_STEP_SECONDS (5), BENCH_LATENCY_SECONDS (10),
  * BENCH_WARMUP_SECONDS (10), BENCH_CLOSED_SECONDS (5; 0 skips the closed loop), BENCH_LADDER (the
- * offered rates, comma-separated), BENCH_TARGETS (bare,forwarder,memory,log). BENCH_SNAPSHOT=<name>
+ * offered rates, comma-separated), BENCH_TARGETS (bare,forwarder,memory,log); `profile`
+ * BENCH_PROFILE_RATE (1000) and BENCH_PROFILE_SECONDS (10). BENCH_SNAPSHOT=<name>
  * also keeps this run's results under that name (a before/after comparison in BENCHMARKS.md).
  */
 import { availableParallelism, cpus, totalmem } from "node:os";
 import { benchCore } from "./core.js";
 import { benchOpenLoop } from "./open.js";
+import { benchProfile } from "./profile.js";
 import { loadAverage } from "./open-loop/processes.js";
 import { writeResults } from "./report.js";
 import { benchKafka } from "./kafka.js";
@@ -48,6 +50,8 @@ const openLoopOptions = {
 
 const cases: Record<string, () => Promise<unknown>> = {
   open: () => benchOpenLoop(openLoopOptions),
+  profile: () =>
+    benchProfile({ rate: env("BENCH_PROFILE_RATE", 1000), seconds: env("BENCH_PROFILE_SECONDS", 10) }),
   core: () => benchCore(options),
   triggers: () => benchTriggers(options),
   kafka: () => benchKafka(options),
