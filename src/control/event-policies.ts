@@ -142,6 +142,19 @@ export class EventPolicyReconciler {
     condition: ConditionInput;
   } {
     const type = "EventPoliciesReady";
+    // Knative refuses an EventPolicy while authentication-oidc is off; Herald stores it, not Ready
+    // (see reconcile), and the addressable stays Ready, saying which policies are not enforced.
+    if (!this.enabled && policies.length > 0)
+      return {
+        condition: {
+          type,
+          status: "True",
+          reason: "OIDCDisabled",
+          message:
+            `event policies ${policies.map((policy) => policy.metadata.name).join(", ")} are not enforced: ` +
+            'feature "authentication-oidc" must be enabled to support Authorization (HERALD_AUTHENTICATION_OIDC)',
+        },
+      };
     if (policies.length === 0) {
       return {
         condition: this.enabled

@@ -284,7 +284,7 @@ describe("EventPolicy with OIDC ingress authentication off", () => {
     await herald.close();
   });
 
-  it("is stored but not Ready, with a reason saying OIDC ingress authentication is off, and the Broker says so", async () => {
+  it("is stored but not Ready, with a reason saying OIDC ingress authentication is off, and the Broker, still Ready, says it is not enforced", async () => {
     await herald.apply(`
 apiVersion: eventing.knative.dev/v1
 kind: Broker
@@ -306,9 +306,15 @@ spec:
     assert.match(condition(policy, "Ready")?.message ?? "", /HERALD_AUTHENTICATION_OIDC/);
     const broker = await eventually(async () => {
       const { body } = await herald.get<Stored>(`${BROKERS}/open`);
-      return condition(body, "EventPoliciesReady")?.status === "False" ? body : undefined;
+      return condition(body, "EventPoliciesReady")?.reason === "OIDCDisabled" ? body : undefined;
     });
-    assert.match(condition(broker, "EventPoliciesReady")?.message ?? "", /ignored-otherwise/);
+    assert.equal(condition(broker, "EventPoliciesReady")?.status, "True");
+    assert.match(
+      condition(broker, "EventPoliciesReady")?.message ?? "",
+      /ignored-otherwise are not enforced/,
+    );
+    assert.equal(condition(broker, "Ready")?.status, "True");
+    assert.equal(broker.status.policies, undefined);
     // No audience is announced with the feature off, as in Knative.
     const address = (broker.status as { address?: { audience?: string } }).address;
     assert.equal(address?.audience, undefined);
