@@ -14,6 +14,7 @@ import { processSource } from "./process/index.js";
 import { cloudPubSubSource } from "./pubsub/index.js";
 import { rabbitmqSource } from "./rabbitmq/index.js";
 import { redisStreamSource } from "./redis/index.js";
+import { sinkBinding } from "./sinkbinding/index.js";
 import { defineSource, type SourceFactory } from "./source.js";
 
 export const sourcePlugins: readonly SourceFactory[] = [
@@ -28,4 +29,5 @@ export const sourcePlugins: readonly SourceFactory[] = [
   defineSource(gitlabSource),
   defineSource(redisStreamSource),
   defineSource(containerSource),
+  defineSource(sinkBinding),
 ];
