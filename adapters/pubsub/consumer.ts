@@ -2,6 +2,7 @@ import { Duration, type Message, type PubSub, type Subscription } from "@google-
 import type { Logger } from "pino";
 import type { CloudEvent } from "../../src/events/event.js";
 import {
+  markReplayed,
   REDELIVERY_DELAY_MS,
   undecodableEvent,
   type DeliveryContext,
@@ -36,6 +37,8 @@ export interface ConsumerOptions {
   readonly channelSource: string;
   /** Creates the topic and this subscription again when they are gone. */
   readonly recreateTopology: () => Promise<void>;
+  /** The replay sought on this subscription, if any: messages published before `until` are marked. */
+  readonly replay?: (() => { readonly mark: string; readonly until: number } | undefined) | undefined;
 }
 
 /**
@@ -125,7 +128,12 @@ export class PubSubConsumer {
 
   private decode(message: Message): { event: CloudEvent; reason?: string | undefined } {
     const decoded = decodeMessage(message.data, message.attributes);
-    if (decoded.event) return { event: decoded.event };
+    if (decoded.event) {
+      const replay = this.options.replay?.();
+      if (replay && message.publishTime.getTime() < replay.until)
+        return { event: markReplayed(decoded.event, replay.mark) };
+      return { event: decoded.event };
+    }
     const { event } = undecodableEvent({
       id: message.id,
       source: this.options.channelSource,

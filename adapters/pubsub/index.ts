@@ -1,16 +1,21 @@
 import { PubSub, type Topic } from "@google-cloud/pubsub";
 import type { Logger } from "pino";
-import { backendUnavailable } from "../../src/errors.js";
+import { backendUnavailable, HeraldError } from "../../src/errors.js";
 import { attributeString, type CloudEvent } from "../../src/events/event.js";
 import {
   channelSource,
   defineChannelPlugin,
+  replayMark,
+  replayRefused,
   untilAborted,
   type ChannelAdapter,
   type ChannelBackendStatus,
   type ChannelTarget,
   type EventHandler,
   type PublishOptions,
+  type ReplayPosition,
+  type ReplaySupport,
+  type SeekResult,
   type SubscriptionHandle,
   type SubscriptionTarget,
 } from "../adapter.js";
@@ -38,6 +43,9 @@ const ADMIN_TIMEOUT_MS = 10_000;
 const READY_TIMEOUT_MS = 3_000;
 
 type PubSubChannel = ChannelTarget<PubSubChannelSpec>;
+
+/** gRPC status UNIMPLEMENTED. */
+const UNIMPLEMENTED = 12;
 
 interface KnownSubscription {
   /** Full name of the Pub/Sub subscription. */
@@ -99,6 +107,8 @@ class PubSubChannelAdapter implements ChannelAdapter<PubSubChannelSpec> {
   readonly kind = pubsubChannelNames.kind;
   private readonly client: PubSub;
   private readonly channels = new Map<string, ChannelState>();
+  /** Replays sought through this adapter, by Pub/Sub subscription name. */
+  private readonly replays = new Map<string, { readonly mark: string; readonly until: number }>();
 
   constructor(
     private readonly config: PubSubConfig,
@@ -153,6 +163,8 @@ class PubSubChannelAdapter implements ChannelAdapter<PubSubChannelSpec> {
     const options = {
       ackDeadlineSeconds: topology.ackDeadlineSeconds,
       enableMessageOrdering: topology.enableMessageOrdering || known.ordered,
+      // Acknowledged messages stay (for messageRetentionDuration) so that a seek can replay them.
+      retainAckedMessages: true,
       ...(topology.retentionSeconds
         ? { messageRetentionDuration: { seconds: topology.retentionSeconds } }
         : {}),
@@ -303,6 +315,7 @@ class PubSubChannelAdapter implements ChannelAdapter<PubSubChannelSpec> {
       logger: this.logger,
       channelSource: channelSource(pubsubChannelNames, channel),
       recreateTopology: () => this.recreate(state),
+      replay: () => this.replays.get(name),
     });
     known.consumer = consumer;
     consumer.start();
@@ -312,6 +325,46 @@ class PubSubChannelAdapter implements ChannelAdapter<PubSubChannelSpec> {
         if (known.consumer === consumer) known.consumer = undefined;
       },
     };
+  }
+
+  /** Every PubSubChannel replays from a time or the beginning; Pub/Sub has no offsets. */
+  replaySupport(): ReplaySupport {
+    return { replayable: true, from: ["beginning", "time"] };
+  }
+
+  /**
+   * Seeks the Pub/Sub subscription to a time (`beginning`: the oldest message retained): messages
+   * published from then on, acknowledged or not, are delivered again, within the subscription's
+   * messageRetentionDuration. Herald creates its subscriptions with retainAckedMessages (one created
+   * by an older Herald without it replays only what was not acknowledged). Messages published before
+   * the seek are marked; that is kept in this adapter instance.
+   */
+  async seek(
+    channel: PubSubChannel,
+    subscription: SubscriptionTarget,
+    position: ReplayPosition,
+  ): Promise<SeekResult> {
+    const refused = replayRefused(this.kind, channel, this.replaySupport(), position);
+    if (refused) throw refused;
+    const state = this.stateOf(channel);
+    const name = subscriptionName(state.topology, subscription);
+    const handle = this.client.subscription(name);
+    const until = Date.now();
+    this.replays.set(name, { mark: replayMark(position), until });
+    const time = position.from === "time" ? position.time : new Date(0);
+    try {
+      await handle.seek(time);
+    } catch (error) {
+      this.replays.delete(name);
+      if (codeOf(error) === UNIMPLEMENTED)
+        throw new HeraldError(
+          "BadRequest",
+          `from: this Pub/Sub does not seek subscription ${name} (the emulator cannot seek one with message ordering): ${(error as Error).message}`,
+          { field: "from" },
+        );
+      throw backendUnavailable("Pub/Sub", error);
+    }
+    return { subscription: name };
   }
 
   async deleteSubscription(channel: PubSubChannel, subscription: SubscriptionTarget): Promise<void> {

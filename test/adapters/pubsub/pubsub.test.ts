@@ -57,7 +57,7 @@ describeChannelAdapter<PubSubChannelSpec>(
     durable: true,
     sharedAcrossInstances: true,
     orderedScope: "key",
-    replay: false,
+    replay: { from: ["beginning", "time"] },
     // A message with no CloudEvents attributes, from Pub/Sub's own client.
     undecodable: async (channel, body) => {
       await raw.topic(resolveTopology(channel, PROJECT).topicName).publishMessage({ data: body });
