@@ -6,12 +6,16 @@ import {
   channelSource,
   defineChannelPlugin,
   REDELIVERY_DELAY_MS,
+  replayRefused,
   untilAborted,
   type ChannelAdapter,
   type ChannelBackendStatus,
   type ChannelTarget,
   type EventHandler,
   type PublishOptions,
+  type ReplayPosition,
+  type ReplaySupport,
+  type SeekResult,
   type SubscriptionHandle,
   type SubscriptionTarget,
 } from "../adapter.js";
@@ -117,6 +121,26 @@ class RabbitmqChannelAdapter implements ChannelAdapter<RabbitmqChannelSpec> {
 
   isReady(): Promise<boolean> {
     return this.connection.isReady();
+  }
+
+  /**
+   * A classic or quorum queue removes a message once it is acknowledged: there is nothing to replay.
+   * The status of each Subscription on a RabbitmqChannel says so.
+   */
+  replaySupport(channel: ChannelTarget<RabbitmqChannelSpec>): ReplaySupport {
+    return {
+      replayable: false,
+      reason: `its subscriptions' ${channel.spec.queueType} queues remove each message once it is acknowledged, so nothing is kept to replay`,
+    };
+  }
+
+  /** Always refused with BadRequest naming `from` (see replaySupport). */
+  seek(
+    channel: ChannelTarget<RabbitmqChannelSpec>,
+    _subscription: SubscriptionTarget,
+    position: ReplayPosition,
+  ): Promise<SeekResult> {
+    return Promise.reject(replayRefused(this.kind, channel, this.replaySupport(channel), position)!);
   }
 
   async close(): Promise<void> {
