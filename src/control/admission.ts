@@ -15,8 +15,12 @@ import type { ChannelTemplate } from "./brokers.js";
 import type { SelfAddresses } from "./self-addresses.js";
 import type { ResourceStore } from "./store.js";
 
-/** The fields that hold a Knative Destination, at any depth of a spec. */
-const DESTINATION_FIELDS = new Set(["subscriber", "reply", "deadLetterSink", "sink"]);
+/**
+ * The fields that hold a Knative Destination, at any depth of a spec (`filter`: a Parallel branch's;
+ * a Trigger's `filter` holds attributes, not a destination). A Sequence's `steps` hold one each.
+ */
+const DESTINATION_FIELDS = new Set(["subscriber", "reply", "deadLetterSink", "sink", "filter"]);
+const DESTINATION_LISTS = new Set(["steps"]);
 
 function isDestination(value: unknown): value is { uri?: unknown; ref?: { name?: unknown } } {
   return (
@@ -168,6 +172,11 @@ export class Admission {
       if (!value || typeof value !== "object") return;
       for (const [key, child] of Object.entries(value)) {
         if (DESTINATION_FIELDS.has(key) && isDestination(child)) check(child, `${path}.${key}`);
+        else if (DESTINATION_LISTS.has(key) && Array.isArray(child))
+          child.forEach((item: unknown, index) => {
+            if (isDestination(item)) check(item, `${path}.${key}[${index}]`);
+            visit(item, `${path}.${key}[${index}]`);
+          });
         else visit(child, `${path}.${key}`);
       }
     };

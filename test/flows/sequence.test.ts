@@ -154,6 +154,34 @@ spec:
     );
   });
 
+  it("refuses steps and Parallel filters that would send events to Herald's own resource API", async () => {
+    const api = `${herald.apiUrl}/apis/messaging.knative.dev/v1/namespaces/default/channels`;
+    const sequence = await herald.applyRejected(`
+apiVersion: flows.knative.dev/v1
+kind: Sequence
+metadata:
+  name: to-api
+spec:
+  steps:
+    - uri: ${first.url}
+    - uri: ${api}
+`);
+    assert.match(sequence, /spec\.steps\[1\]\.uri: .* is this Herald's own resource API/);
+    const parallel = await herald.applyRejected(`
+apiVersion: flows.knative.dev/v1
+kind: Parallel
+metadata:
+  name: to-api
+spec:
+  branches:
+    - filter:
+        uri: ${api}
+      subscriber:
+        uri: ${first.url}
+`);
+    assert.match(parallel, /spec\.branches\[0\]\.filter\.uri: .* is this Herald's own resource API/);
+  });
+
   it("refuses a Sequence without steps, and a misspelt step field, naming the field", async () => {
     const refused = await herald.applyRejected(`
 apiVersion: flows.knative.dev/v1
