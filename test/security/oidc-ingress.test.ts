@@ -201,9 +201,9 @@ spec:
     const refused = await publish(address.url, undefined);
     assert.equal(refused.status, 401);
     assert.equal(refused.body?.code, "Unauthorized");
-    const stranger = await issuer.token({ sub: "system:serviceaccount:elsewhere:x", aud: address.audience! });
+    const stranger = await issuer.token({ sub: "system:serviceaccount:elsewhere:x", aud: address.audience });
     assert.equal((await publish(address.url, stranger)).status, 403);
-    const token = await issuer.token({ sub: PRODUCER, aud: address.audience! });
+    const token = await issuer.token({ sub: PRODUCER, aud: address.audience });
     const response = await fetch(address.url, {
       method: "POST",
       headers: {
