@@ -17,6 +17,7 @@ import { addToken, readTokenFile, removeToken, TokenFileError } from "../auth/to
 import { ApiError, request, ServerUnreachable, type Connection } from "./client.js";
 import { ConnectionError, resolveConnection } from "./connection.js";
 import { describe, output, table } from "./format.js";
+import { registerCreateCommand } from "./create.js";
 import { registerReplayCommand } from "./replay.js";
 
 const kinds = kindsOf(defaultPlugins);
@@ -316,6 +317,7 @@ function program(): Command {
     });
 
   registerReplayCommand(cli, connection);
+  registerCreateCommand(cli, connection);
   const token = cli.command("token").description("manage the resource API's bearer tokens (the token file)");
   token
     .command("create")
