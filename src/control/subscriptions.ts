@@ -1,6 +1,7 @@
 import type { SubscriptionTarget } from "../../adapters/adapter.js";
 import type { SubscriberTarget } from "../dispatcher/delivery.js";
 import type { DeliverySpec, Destination, Resource } from "../resources/common.js";
+import { deliveryLimitsOf } from "../resources/delivery-annotations.js";
 import { coreKinds } from "../resources/kinds.js";
 import { replyWithTtl } from "./brokers.js";
 import { subscriptionConditions as conditions, type ConditionInput } from "./conditions.js";
@@ -162,6 +163,7 @@ export function desiredSubscriptions(
       channelKey: runtime.key,
       adapterTarget: adapterTargetFor(resource, defaultMaxInFlight),
       target: {
+        ...deliveryLimitsOf(resource.metadata.annotations),
         namespace,
         name: resource.metadata.name,
         subscriber: subscriber.url,

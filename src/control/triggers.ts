@@ -2,6 +2,7 @@ import type { CloudEvent } from "../events/event.js";
 import { compileTriggerFilter } from "../filters/trigger-filter.js";
 import type { DeliverySpec } from "../resources/common.js";
 import type { TriggerSpec } from "../resources/eventing.js";
+import { deliveryLimitsOf } from "../resources/delivery-annotations.js";
 import { coreKinds, type TriggerResource } from "../resources/kinds.js";
 import { brokerChannelName, replyWithTtl } from "./brokers.js";
 import { triggerConditions as conditions, type ConditionInput } from "./conditions.js";
@@ -154,6 +155,7 @@ export function desiredTriggers(
       channelKey: runtime.key,
       adapterTarget: adapterTargetFor(trigger, defaultMaxInFlight),
       target: {
+        ...deliveryLimitsOf(trigger.metadata.annotations),
         namespace,
         name: trigger.metadata.name,
         subscriber: subscriber.url,

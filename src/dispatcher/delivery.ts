@@ -38,6 +38,10 @@ export interface SubscriberTarget {
   filter?: ((event: CloudEvent) => boolean) | undefined;
   /** Applied to a reply before it is forwarded (the hop count of Knative's TTL); undefined drops it. */
   transformReply?: ((reply: CloudEvent, original: CloudEvent) => CloudEvent | undefined) | undefined;
+  /** Events whose `time` is older than this go to the dead-letter sink (herald.dev/max-event-age). */
+  maxEventAgeMs?: number | undefined;
+  /** Events per second sent to the subscriber at most (herald.dev/max-delivery-rate). */
+  maxDeliveryRate?: number | undefined;
 }
 
 /**

@@ -170,6 +170,27 @@ export function createEventHandler(target: SubscriberTarget, deps: DispatcherDep
     );
   }
 
+  /** Why the event is too old to deliver (herald.dev/max-event-age), or undefined. */
+  function tooOld(event: CloudEvent): string | undefined {
+    const { maxEventAgeMs } = target;
+    const time = event.attributes.time;
+    if (maxEventAgeMs === undefined || typeof time !== "string") return undefined;
+    const age = Date.now() - Date.parse(time);
+    if (!(age > maxEventAgeMs)) return undefined;
+    return `event expired: its time ${time} is ${Math.round(age / 1000)} s ago, older than the subscription's max-event-age of ${maxEventAgeMs / 1000} s`;
+  }
+
+  // herald.dev/max-delivery-rate: each event to the subscriber takes the next slot, 1/rate s apart.
+  const slotMs = target.maxDeliveryRate ? 1000 / target.maxDeliveryRate : 0;
+  let nextSlot = 0;
+  async function paced(): Promise<void> {
+    if (slotMs === 0) return;
+    const now = performance.now();
+    const at = Math.max(now, nextSlot);
+    nextSlot = at + slotMs;
+    if (at > now) await wait(at - now, signal);
+  }
+
   async function forwardReply(
     reply: CloudEvent,
     original: CloudEvent,
@@ -214,10 +235,16 @@ export function createEventHandler(target: SubscriberTarget, deps: DispatcherDep
         filteredOut.inc(labels);
         return;
       }
+      const expired = tooOld(event);
+      if (expired !== undefined) {
+        await deadLetter(event, target.subscriber ?? target.reply, { error: expired }, context);
+        return;
+      }
       if (!target.subscriber) {
         await forwardReply(event, event, context);
         return;
       }
+      await paced();
       const result = await deliver(
         target.subscriber,
         event,

@@ -1,3 +1,4 @@
+import { durationToMs } from "./duration.js";
 import type { Problem } from "./validation.js";
 
 /**
@@ -10,6 +11,52 @@ import type { Problem } from "./validation.js";
  * backend's terms. Applied once, when it first runs (recorded in `status.replay.start`).
  */
 export const REPLAY_FROM_ANNOTATION = "herald.dev/replay-from";
+
+/**
+ * The oldest event a Subscription or Trigger delivers, an ISO 8601 duration (`PT1H`). An event whose
+ * CloudEvents `time` is further in the past goes to the dead-letter sink instead, with the reason in
+ * knativeerrordata; an event without `time` has no age and is delivered.
+ */
+export const MAX_EVENT_AGE_ANNOTATION = "herald.dev/max-event-age";
+
+/** The most events per second a Subscription or Trigger sends to its subscriber (a decimal, > 0). */
+export const MAX_DELIVERY_RATE_ANNOTATION = "herald.dev/max-delivery-rate";
+
+/** The highest max-delivery-rate accepted: above it a limit means nothing. */
+const MAX_RATE = 1_000_000;
+
+/** The delivery limits of a Subscription's or Trigger's annotations (absent when not set or invalid). */
+export interface DeliveryLimits {
+  readonly maxEventAgeMs?: number | undefined;
+  readonly maxDeliveryRate?: number | undefined;
+}
+
+function eventAgeOf(value: string): number | string {
+  const ms = durationToMs(value.trim());
+  if (ms === undefined || ms <= 0)
+    return `must be a positive ISO 8601 duration such as PT1H or P1D, not ${JSON.stringify(value)}`;
+  return ms;
+}
+
+function deliveryRateOf(value: string): number | string {
+  const text = value.trim();
+  const rate = Number(text);
+  if (!/^\d+(\.\d+)?$/.test(text) || !(rate > 0) || rate > MAX_RATE)
+    return `must be a number of events per second above 0 and at most ${MAX_RATE}, not ${JSON.stringify(value)}`;
+  return rate;
+}
+
+/** The limits set by the annotations; a value that is not valid (refused at apply) sets none. */
+export function deliveryLimitsOf(annotations: Record<string, string> | undefined): DeliveryLimits {
+  const age = annotations?.[MAX_EVENT_AGE_ANNOTATION];
+  const rate = annotations?.[MAX_DELIVERY_RATE_ANNOTATION];
+  const maxEventAgeMs = age === undefined ? undefined : eventAgeOf(age);
+  const maxDeliveryRate = rate === undefined ? undefined : deliveryRateOf(rate);
+  return {
+    ...(typeof maxEventAgeMs === "number" ? { maxEventAgeMs } : {}),
+    ...(typeof maxDeliveryRate === "number" ? { maxDeliveryRate } : {}),
+  };
+}
 
 /** Where a replay starts (the shape of adapters' ReplayPosition). */
 export type ReplayFrom =
@@ -46,6 +93,15 @@ export function deliveryAnnotationProblems(
   at: (path: string) => string,
 ): Problem[] {
   const problems: Problem[] = [];
+  const path = (name: string) => at(`metadata.annotations["${name}"]`);
+  const age = annotations?.[MAX_EVENT_AGE_ANNOTATION];
+  const ageProblem = age === undefined ? undefined : eventAgeOf(age);
+  if (typeof ageProblem === "string")
+    problems.push({ path: path(MAX_EVENT_AGE_ANNOTATION), message: ageProblem });
+  const rate = annotations?.[MAX_DELIVERY_RATE_ANNOTATION];
+  const rateProblem = rate === undefined ? undefined : deliveryRateOf(rate);
+  if (typeof rateProblem === "string")
+    problems.push({ path: path(MAX_DELIVERY_RATE_ANNOTATION), message: rateProblem });
   const replayFrom = annotations?.[REPLAY_FROM_ANNOTATION];
   if (replayFrom !== undefined) {
     const parsed = parseReplayFrom(replayFrom);
