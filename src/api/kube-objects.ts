@@ -25,7 +25,11 @@ function categoriesOf(definition: KindDefinition): string[] {
       return ["all", "knative", "sources"];
     case "broker":
     case "trigger":
+    case "sink":
+    case "registry":
       return ["all", "knative", "eventing"];
+    case "flow":
+      return ["all", "knative", "flows"];
     case "channel":
     case "backing-channel":
       return ["all", "knative", "messaging", "channel"];
@@ -167,6 +171,43 @@ const URL: Column = {
   description: "status.address.url",
   cell: (r) => r.status.address?.url ?? "",
 };
+/** An EventType's columns, as Knative's v1beta3 CRD prints them. */
+const EVENT_TYPE_COLUMNS: Column[] = (() => {
+  const spec = (r: Resource) =>
+    r.spec as {
+      attributes?: { name: string; value?: string }[];
+      reference?: { name?: string; kind?: string };
+      description?: string;
+    };
+  const attribute = (name: string): Column => ({
+    name: name[0]!.toUpperCase() + name.slice(1),
+    type: "string",
+    description: `spec.attributes[name=${name}].value`,
+    cell: (r) => text(spec(r).attributes?.find((a) => a.name === name)?.value),
+  });
+  return [
+    attribute("type"),
+    attribute("source"),
+    {
+      name: "Reference Name",
+      type: "string",
+      description: "spec.reference.name",
+      cell: (r) => text(spec(r).reference?.name),
+    },
+    {
+      name: "Reference Kind",
+      type: "string",
+      description: "spec.reference.kind",
+      cell: (r) => text(spec(r).reference?.kind),
+    },
+    {
+      name: "Description",
+      type: "string",
+      description: "spec.description",
+      cell: (r) => text(spec(r).description),
+    },
+  ];
+})();
 
 /** Knative's printer columns (its CRDs' additionalPrinterColumns) by what the kind is. */
 function columnsOf(definition: KindDefinition): Column[] {
@@ -174,7 +215,11 @@ function columnsOf(definition: KindDefinition): Column[] {
     case "broker":
     case "channel":
     case "backing-channel":
+    case "flow":
+    case "sink":
       return [NAME, URL, AGE, READY, REASON];
+    case "registry":
+      return [NAME, ...EVENT_TYPE_COLUMNS, READY, REASON];
     case "trigger":
       return [
         NAME,

@@ -78,6 +78,26 @@ describe("EventType", () => {
 
     const listed = await herald(plain.apiUrl, "get", "eventtypes");
     assert.match(listed, /dev\.knative\.source\.github\.push-34cnb/);
+
+    // kubectl's table: Knative's EventType columns.
+    const response = await fetch(`${plain.apiUrl}${LIST}`, {
+      headers: { accept: "application/json;as=Table;v=v1;g=meta.k8s.io" },
+    });
+    const table = (await response.json()) as {
+      columnDefinitions: Array<{ name: string }>;
+      rows: Array<{ cells: unknown[] }>;
+    };
+    assert.deepEqual(
+      table.columnDefinitions.map((c) => c.name),
+      ["Name", "Type", "Source", "Reference Name", "Reference Kind", "Description", "Ready", "Reason"],
+    );
+    assert.deepEqual(table.rows[0]!.cells.slice(0, 5), [
+      "dev.knative.source.github.push-34cnb",
+      "dev.knative.source.github.push",
+      "https://github.com/knative/eventing",
+      "default",
+      "Broker",
+    ]);
   });
 
   it("refuses a v1beta3 EventType without the required attributes", async () => {

@@ -96,6 +96,18 @@ spec:
       ],
     );
 
+    // kubectl's table: Knative's Sequence columns.
+    const table = (await (
+      await fetch(`${herald.apiUrl}/apis/flows.knative.dev/v1/namespaces/default/sequences`, {
+        headers: { accept: "application/json;as=Table;v=v1;g=meta.k8s.io" },
+      })
+    ).json()) as { columnDefinitions: Array<{ name: string }>; rows: Array<{ cells: unknown[] }> };
+    assert.deepEqual(
+      table.columnDefinitions.map((c) => c.name),
+      ["Name", "URL", "Age", "Ready", "Reason"],
+    );
+    assert.deepEqual(table.rows[0]!.cells.slice(0, 2), ["two-steps", status.address!.url]);
+
     assert.equal(
       await postEvent(status.address!.url, { id: "e1", data: JSON.stringify({ steps: [] }) }),
       202,

@@ -143,6 +143,11 @@ describe("kubectl against Herald's resource API", () => {
     const resources = await ok(["api-resources", "--api-group", "eventing.knative.dev", "-o", "name"]);
     assert.deepEqual(resources.trim().split("\n").sort(), [
       "brokers.eventing.knative.dev",
+      "eventpolicies.eventing.knative.dev",
+      "eventtransforms.eventing.knative.dev",
+      "eventtypes.eventing.knative.dev",
+      "kafkasinks.eventing.knative.dev",
+      "rabbitmqbrokerconfigs.eventing.knative.dev",
       "triggers.eventing.knative.dev",
     ]);
     const knative = await ok(["get", "knative", "-o", "name"]);
