@@ -12,6 +12,12 @@ import type { ResourceStore } from "../control/store.js";
 
 export type EventTypeResource = Resource<"EventType", EventTypeSpec>;
 
+/**
+ * Marks the EventTypes Herald created from traffic: only those are deleted with their owner (an
+ * applied EventType may carry ownerReferences from a cluster it was copied from).
+ */
+export const AUTO_CREATED_ANNOTATION = "herald.dev/auto-created";
+
 /** eventing.knative.dev EventType (Knative's eventTypeCondSet). */
 export const eventTypeConditions = new ConditionSet("ReferenceExists");
 
@@ -56,7 +62,8 @@ export class EventTypeReconciler {
     for (const eventType of store.list(coreKinds.eventType)) {
       const { namespace, name, ownerReferences } = eventType.metadata;
       // Auto-created ones go with their Broker or channel, as Kubernetes' garbage collector does it.
-      if (ownerReferences?.[0]?.uid && !live.has(ownerReferences[0].uid)) {
+      const autoCreated = eventType.metadata.annotations?.[AUTO_CREATED_ANNOTATION] === "true";
+      if (autoCreated && ownerReferences?.[0]?.uid && !live.has(ownerReferences[0].uid)) {
         await store.delete(coreKinds.eventType, namespace, name);
         this.known.delete(`${namespace}/${name}`);
         continue;
@@ -156,7 +163,7 @@ export class EventTypeReconciler {
     const result = validateManifest(this.deps.kinds, {
       apiVersion: apiVersionOf(coreKinds.eventType),
       kind: coreKinds.eventType.kind,
-      metadata: { name, namespace: reference.namespace },
+      metadata: { name, namespace: reference.namespace, annotations: { [AUTO_CREATED_ANNOTATION]: "true" } },
       spec: {
         attributes: [
           { name: "type", value: attributeString(event, "type"), required: true },

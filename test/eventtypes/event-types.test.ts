@@ -14,7 +14,11 @@ const CORPUS = join(
 
 interface EventType {
   apiVersion: string;
-  metadata: { name: string; ownerReferences?: Array<{ kind: string; name: string }> };
+  metadata: {
+    name: string;
+    annotations?: Record<string, string>;
+    ownerReferences?: Array<{ kind: string; name: string }>;
+  };
   spec: {
     attributes: Array<{ name: string; value?: string; required: boolean }>;
     reference?: { kind: string; name: string };
@@ -100,6 +104,25 @@ describe("EventType", () => {
     ]);
   });
 
+  it("keeps an applied EventType whose ownerReferences name something Herald does not hold", async () => {
+    await plain.apply(`
+apiVersion: eventing.knative.dev/v1beta3
+kind: EventType
+metadata:
+  name: copied
+  ownerReferences:
+    - { apiVersion: eventing.knative.dev/v1, kind: Broker, name: elsewhere, uid: 0b6c6a3e-0000-4000-8000-000000000000 }
+spec:
+  attributes:
+    - { name: type, value: dev.herald.copied, required: true }
+    - { name: source, value: /copied, required: true }
+    - { name: specversion, value: "1.0", required: true }
+    - { name: id, required: true }
+`);
+    await plain.apply("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: another-pass\ndata: {}\n");
+    assert.equal((await plain.get(`${LIST}/copied`)).status, 200);
+  });
+
   it("refuses a v1beta3 EventType without the required attributes", async () => {
     const refused = await plain.applyRejected(`
 apiVersion: eventing.knative.dev/v1beta3
@@ -139,6 +162,7 @@ spec:
       });
       assert.equal(item.metadata.ownerReferences?.[0]?.name, "observed");
       assert.equal(item.spec.description, "Event Type auto-created by controller");
+      assert.equal(item.metadata.annotations?.["herald.dev/auto-created"], "true");
     }
     // Without the setting, nothing is created.
     await plain.apply("apiVersion: eventing.knative.dev/v1\nkind: Broker\nmetadata:\n  name: quiet\n");
