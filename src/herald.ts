@@ -23,6 +23,7 @@ import { SelfAddresses, type Listener } from "./control/self-addresses.js";
 import { SourceReconciler } from "./control/source-reconciler.js";
 import { StatusWriter } from "./control/status.js";
 import { ResourceStore } from "./control/store.js";
+import { DeadLetterService } from "./control/dead-letters.js";
 import { ReplayService } from "./control/replay.js";
 import { SubscriptionReconciler } from "./control/subscription-reconciler.js";
 import { Sender } from "./dispatcher/sender.js";
@@ -144,6 +145,7 @@ export async function createHerald(options: HeraldOptions): Promise<Herald> {
     metrics,
     maxInFlight: config.dispatcher.maxInFlight,
     serviceUrlTemplate: config.serviceUrlTemplate,
+    authenticationOidc: config.authenticationOidc === "enabled",
     signal: shutdown.signal,
     replays,
   });
@@ -167,6 +169,9 @@ export async function createHerald(options: HeraldOptions): Promise<Herald> {
     classes: brokerClassesOf(plugins),
     brokerAddress: (namespace, name) => `${baseUrl}/brokers/${namespace}/${name}`,
     eventPolicies,
+    serviceUrlTemplate: config.serviceUrlTemplate,
+    // The Kafka channel plug-in's servers (its `kafka` configuration slice), when it runs.
+    kafkaBootstrapServers: (config.kafka as { bootstrapServers?: string[] } | undefined)?.bootstrapServers,
   });
   const sequences = new SequenceReconciler({ kinds, store, admission, status });
   const parallels = new ParallelReconciler({ kinds, store, admission, status });
@@ -280,6 +285,7 @@ export async function createHerald(options: HeraldOptions): Promise<Herald> {
     },
     sourceRequest: (namespace, name, request) => sources.handleRequest(namespace, name, request),
     replays,
+    deadLetters: new DeadLetterService({ directory, sender, logger, dataDir: config.dataDir }),
     wellKnown: { openidConfiguration: () => identity.openidConfiguration(), jwks: () => identity.jwks() },
   };
   const publicApp = createPublicApp(deps);

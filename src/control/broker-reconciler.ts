@@ -7,7 +7,8 @@ import {
   type BackingRequest,
 } from "./backing-channels.js";
 import { brokerChannelName, brokerChannelTemplate, type ChannelTemplate } from "./brokers.js";
-import { brokerConditions as conditions } from "./conditions.js";
+import { brokerConditions as conditions, type ConditionInput } from "./conditions.js";
+import { resolveDestination, UnresolvableDestination } from "./destinations.js";
 import type { EventPolicyReconciler } from "./event-policies.js";
 import type { StatusWriter } from "./status.js";
 
@@ -25,6 +26,10 @@ export class BrokerReconciler {
       brokerAddress(namespace: string, name: string): string;
       /** Audiences and the EventPolicies that apply (Knative's OIDC and authorization). */
       readonly eventPolicies?: EventPolicyReconciler | undefined;
+      /** The Kafka servers Kafka Brokers run on, to check a Kafka broker ConfigMap's bootstrap.servers. */
+      readonly kafkaBootstrapServers?: readonly string[] | undefined;
+      /** The service URL rule, to resolve a dead-letter sink that is a Service. */
+      readonly serviceUrlTemplate: string;
     },
   ) {}
 
@@ -64,17 +69,43 @@ export class BrokerReconciler {
       const applied = policies?.statusOf(
         policies.applyingTo(coreKinds.broker.group, coreKinds.broker.kind, broker),
       );
+      const deadLetter = this.deadLetterSinkOf(broker);
       status.set(broker, {
         address,
         addresses: [address],
         channel: { apiVersion: backing.apiVersion, kind: backing.kind, name: backing.metadata.name },
         ...(applied?.policies ? { policies: applied.policies } : {}),
+        ...(deadLetter?.url ? { deliveryStatus: { deadLetterSinkUri: deadLetter.url } } : {}),
         conditions: status.conditions(broker, [
           conditions.markTrue("Addressable"),
           condition,
+          ...(deadLetter ? [deadLetter.condition] : []),
           ...(applied ? [applied.condition] : []),
         ]),
       });
+    }
+  }
+
+  /**
+   * Knative's DeadLetterSinkResolved, when `spec.delivery.deadLetterSink` is set: a Broker whose
+   * dead-letter sink does not resolve is not Ready, rather than Ready and dropping what fails.
+   */
+  private deadLetterSinkOf(broker: BrokerResource): { url?: string; condition: ConditionInput } | undefined {
+    const sink = broker.spec.delivery?.deadLetterSink;
+    if (!sink) return undefined;
+    const { store, kinds, serviceUrlTemplate } = this.deps;
+    try {
+      const url = resolveDestination({ store, kinds, serviceUrlTemplate }, sink, broker.metadata.namespace);
+      return { url, condition: conditions.markTrue("DeadLetterSinkResolved") };
+    } catch (error) {
+      if (!(error instanceof UnresolvableDestination)) throw error;
+      return {
+        condition: conditions.markFalse(
+          "DeadLetterSinkResolved",
+          "Unable to get the dead letter sink's URI",
+          `spec.delivery.deadLetterSink: ${error.message}`,
+        ),
+      };
     }
   }
 
@@ -88,6 +119,7 @@ export class BrokerReconciler {
       broker,
       this.deps.classes,
       this.deps.admission.defaultTemplate(),
+      this.deps.kafkaBootstrapServers,
     );
     if (typeof template === "string") return template;
     return { owner: broker, name: brokerChannelName(broker.metadata.name), template, delivery: undefined };

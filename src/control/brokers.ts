@@ -36,7 +36,7 @@ const KAFKA_KEYS = {
   bootstrapServers: "bootstrap.servers",
   partitions: "default.topic.partitions",
   replicationFactor: "default.topic.replication.factor",
-  retentionMs: "default.topic.retention.ms",
+  retentionMs: "default.topic.config.retention.ms",
 } as const;
 /** The broker classes whose Brokers run on the Kafka and RabbitMQ channel plug-ins. */
 const KAFKA_CLASS = "Kafka";
@@ -63,6 +63,8 @@ export function brokerChannelTemplate(
   broker: BrokerResource,
   classes: ReadonlyMap<string, ChannelTemplate>,
   fallback: ChannelTemplate,
+  /** The Kafka servers Herald's KafkaChannel connects to, when known (HERALD_KAFKA_BOOTSTRAP_SERVERS). */
+  kafkaBootstrapServers?: readonly string[],
 ): ChannelTemplate | string {
   const { spec } = broker;
   const externalTopic = broker.metadata.annotations?.[EXTERNAL_TOPIC_ANNOTATION];
@@ -92,7 +94,7 @@ export function brokerChannelTemplate(
     const text = configMap.spec["channel-template-spec"];
     if (text === undefined) {
       if (Object.values(KAFKA_KEYS).some((key) => configMap.spec[key] !== undefined))
-        return kafkaTemplate(configMap.spec, what, classes);
+        return kafkaTemplate(configMap.spec, what, classes, kafkaBootstrapServers);
       return `spec.config: ${what} has no channel-template-spec (nor the Kafka broker's default.topic.* keys)`;
     }
     try {
@@ -112,9 +114,28 @@ function kafkaTemplate(
   data: Record<string, string>,
   what: string,
   classes: ReadonlyMap<string, ChannelTemplate>,
+  kafkaBootstrapServers: readonly string[] | undefined,
 ): ChannelTemplate | string {
   const kafka = classes.get(KAFKA_CLASS);
   if (!kafka) return "spec.config: no channel plug-in serves the Kafka broker class";
+  const known = new Set<string>(Object.values(KAFKA_KEYS));
+  const unknown = Object.keys(data).filter((key) => !known.has(key));
+  if (unknown.length > 0)
+    return `${what}: ${unknown.join(", ")} not supported (Herald's Kafka Broker reads ${[...known].join(", ")})`;
+  const servers = data[KAFKA_KEYS.bootstrapServers];
+  if (servers !== undefined && kafkaBootstrapServers) {
+    const asked = servers
+      .split(",")
+      .map((server) => server.trim())
+      .filter(Boolean)
+      .sort();
+    const own = [...kafkaBootstrapServers].sort();
+    if (asked.join(",") !== own.join(","))
+      return (
+        `${what}: bootstrap.servers ${asked.join(",")} is not the Kafka Herald runs Brokers on ` +
+        `(HERALD_KAFKA_BOOTSTRAP_SERVERS=${own.join(",")}); set it to that, or remove the key`
+      );
+  }
   const spec: Record<string, unknown> = {};
   const positive = (key: string): number | string | undefined => {
     const value = data[key];

@@ -75,7 +75,13 @@ export const subscriptionConditions = new ConditionSet(
   "AddedToChannel",
 );
 /** Broker (Knative's channel-based broker). */
-export const brokerConditions = new ConditionSet("Addressable", "TriggerChannelReady", "EventPoliciesReady");
+export const brokerConditions = new ConditionSet(
+  "Addressable",
+  "TriggerChannelReady",
+  "EventPoliciesReady",
+  /** Only when a dead-letter sink is set, as on a Trigger. */
+  "DeadLetterSinkResolved",
+);
 /** Trigger. `DeadLetterSinkResolved` appears only when a dead-letter sink is set. */
 export const triggerConditions = new ConditionSet(
   "BrokerReady",

@@ -134,6 +134,64 @@ spec:
     assert.match(ready.message ?? "", /default\.topic\.partitions must be a positive integer, not "many"/);
   });
 
+  it("a Kafka broker ConfigMap naming other Kafka servers, or keys Herald does not read, keeps the Broker not Ready", async () => {
+    await herald.apply(`
+apiVersion: v1
+kind: ConfigMap
+metadata: { name: other-kafka }
+data: { bootstrap.servers: "my-cluster-kafka-bootstrap.kafka:9092", default.topic.partitions: "1" }
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: { name: authenticated-kafka }
+data: { default.topic.partitions: "1", auth.secret.ref.name: kafka-auth }
+---
+apiVersion: eventing.knative.dev/v1
+kind: Broker
+metadata: { name: other-kafka, annotations: { eventing.knative.dev/broker.class: Kafka } }
+spec:
+  config: { apiVersion: v1, kind: ConfigMap, name: other-kafka }
+---
+apiVersion: eventing.knative.dev/v1
+kind: Broker
+metadata: { name: authenticated-kafka, annotations: { eventing.knative.dev/broker.class: Kafka } }
+spec:
+  config: { apiVersion: v1, kind: ConfigMap, name: authenticated-kafka }
+`);
+    const servers = await notReady("default", "other-kafka");
+    assert.match(
+      servers.message ?? "",
+      new RegExp(
+        `bootstrap.servers my-cluster-kafka-bootstrap.kafka:9092 is not the Kafka Herald runs Brokers on \\(HERALD_KAFKA_BOOTSTRAP_SERVERS=${KAFKA}\\)`,
+      ),
+    );
+    const keys = await notReady("default", "authenticated-kafka");
+    assert.match(keys.message ?? "", /auth\.secret\.ref\.name not supported/);
+  });
+
+  it("a Broker whose dead-letter sink does not resolve is not Ready; one that resolves shows it in deliveryStatus", async () => {
+    await herald.apply(`
+apiVersion: eventing.knative.dev/v1
+kind: Broker
+metadata: { name: lost-dls }
+spec:
+  delivery: { deadLetterSink: { ref: { apiVersion: eventing.knative.dev/v1, kind: Broker, name: nowhere } } }
+---
+apiVersion: eventing.knative.dev/v1
+kind: Broker
+metadata: { name: service-dls }
+spec:
+  delivery: { deadLetterSink: { ref: { apiVersion: v1, kind: Service, name: dlq } } }
+`);
+    const ready = await notReady("default", "lost-dls");
+    assert.equal(ready.reason, "Unable to get the dead letter sink's URI");
+    assert.match(ready.message ?? "", /spec\.delivery\.deadLetterSink: Broker default\/nowhere not found/);
+    const resolved = (await readyBroker("default", "service-dls")) as unknown as {
+      status: { deliveryStatus?: { deadLetterSinkUri?: string } };
+    };
+    assert.equal(resolved.status.deliveryStatus?.deadLetterSinkUri, `${services.url}default/dlq`);
+  });
+
   it("ConfigMaps a Knative install ships resolve without being applied, and an empty config: is no config", async () => {
     await herald.apply(`
 ${sample("knative/docs/docs/versioned/eventing/brokers/broker-types/kafka-broker/README.md.block0.yaml")}
