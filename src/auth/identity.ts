@@ -25,7 +25,12 @@ export function audienceOf(group: string, kind: string, namespace: string, name:
  * it in tokens, `system:serviceaccount:<namespace>:<service account>`.
  */
 export function subjectOf(group: string, kind: string, namespace: string, name: string): string {
-  return `system:serviceaccount:${namespace}:${`${name}-oidc-${group}-${kind}`.toLowerCase()}`;
+  return `system:serviceaccount:${namespace}:${serviceAccountNameOf(group, kind, name)}`;
+}
+
+/** The service account name of subjectOf, as Knative shows it in `status.auth.serviceAccountName`. */
+export function serviceAccountNameOf(group: string, kind: string, name: string): string {
+  return `${name}-oidc-${group}-${kind}`.toLowerCase();
 }
 
 /** Who a delivery is sent as, and for whom: Herald signs a token with these for it. */

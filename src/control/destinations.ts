@@ -1,4 +1,4 @@
-import { subjectOf, type DeliveryIdentity } from "../auth/identity.js";
+import { serviceAccountNameOf, subjectOf, type DeliveryIdentity } from "../auth/identity.js";
 import type { Destination, KReference, Resource } from "../resources/common.js";
 import { coreKinds, type KindRegistry } from "../resources/kinds.js";
 import { groupOf, isServiceKind } from "../resources/sinks.js";
@@ -10,6 +10,8 @@ export interface References {
   readonly kinds: KindRegistry;
   /** The URL of a Service by its name and namespace (HERALD_SERVICE_URL_TEMPLATE). */
   readonly serviceUrlTemplate: string;
+  /** Knative's authentication-oidc feature: senders then show who they send as (authStatusOf). */
+  readonly authenticationOidc?: boolean | undefined;
 }
 
 /** Why a reference does not resolve, in the words of the condition reasons it becomes. */
@@ -119,4 +121,17 @@ export function identityFor(
   if (!audience) return undefined;
   const { namespace, name } = sender.metadata;
   return { subject: subjectOf(group, sender.kind, namespace, name), audience };
+}
+
+/**
+ * Knative's AuthStatus of a sender (a Trigger, Subscription or source), shown with OIDC ingress
+ * authentication on: the service account whose subject its deliveries carry, for EventPolicy `sub`.
+ */
+export function authStatusOf(
+  references: Pick<References, "authenticationOidc">,
+  sender: Resource<string, unknown>,
+  group: string,
+): { auth?: { serviceAccountName: string } } {
+  if (!references.authenticationOidc) return {};
+  return { auth: { serviceAccountName: serviceAccountNameOf(group, sender.kind, sender.metadata.name) } };
 }

@@ -14,6 +14,7 @@ import { coreKinds, type KindRegistry } from "../resources/kinds.js";
 import { groupOf } from "../resources/sinks.js";
 import type { ProcessSourceGate } from "./process-sources.js";
 import {
+  authStatusOf,
   destinationAudience,
   destinationCACerts,
   identityFor,
@@ -110,9 +111,8 @@ export class SourceReconciler {
           current.delivery = delivery instanceof UnresolvableDestination ? undefined : delivery;
           current.resource = resource;
         }
-        this.options.status.set(
-          resource,
-          sourceStatus(
+        this.options.status.set(resource, {
+          ...sourceStatus(
             factory,
             resource,
             current,
@@ -122,7 +122,12 @@ export class SourceReconciler {
               conditionsOf: (conditions) => this.options.status.conditions(resource, conditions),
             },
           ),
-        );
+          ...authStatusOf(
+            { authenticationOidc: this.options.config.authenticationOidc === "enabled" },
+            resource,
+            groupOf(resource.apiVersion),
+          ),
+        });
       }
     }
     for (const [uid, current] of this.running) if (!seen.has(uid)) await this.stop(current, "deleted");

@@ -45,6 +45,8 @@ export interface SubscriptionReconcilerDeps {
   readonly maxInFlight: number;
   /** The URL of a Service a destination references (see References). */
   readonly serviceUrlTemplate: string;
+  /** Knative's authentication-oidc: Subscriptions and Triggers show `status.auth`. */
+  readonly authenticationOidc?: boolean | undefined;
   /** Aborted at shutdown: retry waits stop and events go back to their backend. */
   readonly signal: AbortSignal;
   /** Replay (control/replay.ts): told when a consumer starts, and what its status shows. */

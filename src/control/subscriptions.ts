@@ -7,6 +7,7 @@ import { replyWithTtl } from "./brokers.js";
 import { subscriptionConditions as conditions, type ConditionInput } from "./conditions.js";
 import { toDeliveryOptions } from "./delivery.js";
 import {
+  authStatusOf,
   destinationAudience,
   destinationCACerts,
   identityFor,
@@ -152,7 +153,11 @@ export function desiredSubscriptions(
       ...(deadLetter.url ? { deadLetterSinkUri: deadLetter.url } : {}),
       ...(delivery ? { delivery } : {}),
     };
-    statuses.push({ resource, conditions: found, extra: { physicalSubscription } });
+    statuses.push({
+      resource,
+      conditions: found,
+      extra: { physicalSubscription, ...authStatusOf(references, resource, group) },
+    });
     if (failure || !runtime?.ready || !channelResource) continue;
     desired.push({
       uid: resource.metadata.uid,

@@ -8,6 +8,7 @@ import { brokerChannelName, replyWithTtl } from "./brokers.js";
 import { triggerConditions as conditions, type ConditionInput } from "./conditions.js";
 import { toDeliveryOptions } from "./delivery.js";
 import {
+  authStatusOf,
   destinationAudience,
   destinationCACerts,
   identityFor,
@@ -134,6 +135,7 @@ export function desiredTriggers(
     const extra = {
       ...(subscriber.url ? { subscriberUri: subscriber.url } : {}),
       ...(deadLetter.url ? { deliveryStatus: { deadLetterSinkUri: deadLetter.url } } : {}),
+      ...authStatusOf(references, trigger, group),
     };
     statuses.push({ resource: trigger, conditions: found, extra });
     const brokerAddress = broker?.status.address?.url;

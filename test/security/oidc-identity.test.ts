@@ -142,6 +142,13 @@ spec:
     );
   });
 
+  it("without OIDC ingress authentication, senders show no status.auth", async () => {
+    const { body } = await herald.get<{ status: { auth?: unknown } }>(
+      "/apis/messaging.knative.dev/v1/namespaces/default/subscriptions/billing",
+    );
+    assert.equal(body.status.auth, undefined);
+  });
+
   it("keeps its signing key in the data directory (0600) and signs with the same key after a restart", async () => {
     const file = join(herald.dataDir, "oidc-signing-key.json");
     assert.equal((await stat(file)).mode & 0o777, 0o600);
@@ -256,5 +263,18 @@ spec:
     assert.equal(archived.headers["ce-knativeerrorcode"], "500");
     // The archive's own subscriber named no audience: no token reaches it.
     assert.equal(archived.headers.authorization, undefined);
+  });
+  it("Triggers, Subscriptions and sources show the service account they send as in status.auth, as Knative does", async () => {
+    const auth = async (path: string) =>
+      (await herald.get<{ status: { auth?: { serviceAccountName: string } } }>(path)).body.status.auth;
+    assert.deepEqual(await auth("/apis/eventing.knative.dev/v1/namespaces/default/triggers/all-pings"), {
+      serviceAccountName: "all-pings-oidc-eventing.knative.dev-trigger",
+    });
+    assert.deepEqual(await auth("/apis/messaging.knative.dev/v1/namespaces/default/subscriptions/worker"), {
+      serviceAccountName: "worker-oidc-messaging.knative.dev-subscription",
+    });
+    assert.deepEqual(await auth("/apis/sources.knative.dev/v1/namespaces/default/pingsources/ticker"), {
+      serviceAccountName: "ticker-oidc-sources.knative.dev-pingsource",
+    });
   });
 });
