@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { freePort } from "../test/support/herald.js";
 import { measureTarget, type MeasureOptions, type Target, type TargetRun } from "./open-loop/measure.js";
+import { KAFKA_FORWARDER } from "./open-loop/kafka-forwarder.js";
 import { HDR_SUBSCRIBER, MINIMAL_FORWARDER, loadAverage } from "./open-loop/processes.js";
 import { BARE_SERVER, EVENT_BODY, EVENT_HEADERS, startScript } from "./support.js";
 
@@ -96,33 +97,39 @@ export async function heraldTarget(
   nodeArgs: string[] = [],
 ): Promise<Target> {
   const herald = await startHerald(checkout, nodeArgs);
+  // A new name each time: a KafkaChannel's topic and consumer group are named after it.
+  const name = `bench-${Date.now().toString(36)}`;
   try {
     await herald.apply(`
 apiVersion: ${apiVersion}
 kind: ${kind}
-metadata: { name: bench }
+metadata: { name: ${name} }
 ---
 apiVersion: messaging.knative.dev/v1
 kind: Subscription
-metadata: { name: bench }
+metadata: { name: ${name} }
 spec:
-  channel: { apiVersion: ${apiVersion}, kind: ${kind}, name: bench }
+  channel: { apiVersion: ${apiVersion}, kind: ${kind}, name: ${name} }
   subscriber: { uri: "${subscriber}" }
 `);
-    const url = `${herald.url}/channels/default/bench`;
-    // Ready means one event went through: the subscription is consuming.
-    const before = await count(subscriber);
-    const deadline = Date.now() + 30_000;
-    while ((await count(subscriber)) === before) {
-      if (Date.now() > deadline) throw new Error(`the ${kind} subscription delivers nothing`);
-      const response = await fetch(url, { method: "POST", headers: EVENT_HEADERS, body: EVENT_BODY });
-      await response.body?.cancel();
-      await sleep(200);
-    }
+    const url = `${herald.url}/channels/default/${name}`;
+    await untilDelivering(url, subscriber, kind);
     return { url, pid: herald.pid, delivers: true, stop: herald.stop };
   } catch (error) {
     await herald.stop();
     throw error;
+  }
+}
+
+/** Sends single events until one reaches the subscriber: the target is consuming. */
+async function untilDelivering(url: string, subscriber: string, what: string): Promise<void> {
+  const before = await count(subscriber);
+  const deadline = Date.now() + 60_000;
+  while ((await count(subscriber)) === before) {
+    if (Date.now() > deadline) throw new Error(`the ${what} delivers nothing`);
+    const response = await fetch(url, { method: "POST", headers: EVENT_HEADERS, body: EVENT_BODY });
+    await response.body?.cancel();
+    await sleep(200);
   }
 }
 
@@ -149,6 +156,20 @@ export const OPEN_LOOP_TARGETS: Record<string, TargetKind> = {
     label: "Herald, InMemoryChannel + Subscription",
     start: (subscriber, checkout) =>
       heraldTarget("messaging.knative.dev/v1", "InMemoryChannel", subscriber, checkout),
+  },
+  kafka: {
+    label: "Herald, KafkaChannel (1 partition) + Subscription",
+    start: (subscriber, checkout) =>
+      heraldTarget("messaging.knative.dev/v1beta1", "KafkaChannel", subscriber, checkout),
+  },
+  "kafka-baseline": {
+    label: "kafkajs forwarder, same group commit and consumer strategy",
+    start: async (subscriber) => {
+      const topic = `herald-bench-baseline-${Date.now().toString(36)}`;
+      const target = await scriptTarget(KAFKA_FORWARDER, [subscriber, topic, "127.0.0.1:9092"], true);
+      await untilDelivering(target.url, subscriber, "Kafka baseline");
+      return target;
+    },
   },
   log: {
     label: "Herald, LogChannel (the default) + Subscription",

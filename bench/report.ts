@@ -7,10 +7,13 @@ import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
+import { format, resolveConfig } from "prettier";
 import type { Spread } from "./open.js";
 
 const RESULTS = fileURLToPath(new URL("./results.json", import.meta.url));
 const CLOSED_LOOP_NOTES = fileURLToPath(new URL("./closed-loop.md", import.meta.url));
+/** Hand-written notes with no measured figure in them (the figures come from results.json). */
+const NOTES = fileURLToPath(new URL("./notes.md", import.meta.url));
 const BENCHMARKS = fileURLToPath(new URL("../BENCHMARKS.md", import.meta.url));
 
 interface RunDocument {
@@ -60,8 +63,14 @@ export async function writeResults(document: RunDocument, snapshot?: string): Pr
     results.cases[name] = record;
     if (snapshot && name === "open") results.snapshots[snapshot] = record;
   }
-  await writeFile(RESULTS, `${JSON.stringify(results, null, 2)}\n`);
-  await writeFile(BENCHMARKS, await render(results));
+  await writeFormatted(RESULTS, JSON.stringify(results), "json");
+  await writeFormatted(BENCHMARKS, await render(results), "markdown");
+}
+
+/** Writes `text` as the repository's formatter would (`npm run lint` checks both files). */
+async function writeFormatted(file: string, text: string, parser: string): Promise<void> {
+  const options = (await resolveConfig(file)) ?? {};
+  await writeFile(file, await format(text, { ...options, parser, filepath: file }));
 }
 
 const number = (value: number) =>
@@ -305,6 +314,7 @@ async function render(results: Results): Promise<string> {
   const sections = [METHOD];
   const open = results.cases.open;
   if (open) sections.push(renderOpenLoop(open));
+  if (existsSync(NOTES)) sections.push(await readFile(NOTES, "utf8"));
   if (results.cases.profile) sections.push(renderProfile(results.cases.profile));
   sections.push(renderSnapshots(results.snapshots));
   const others = Object.entries(results.cases).filter(([name]) => name !== "open" && name !== "profile");
@@ -324,5 +334,5 @@ ${JSON.stringify(record.result, null, 2)}
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const results = JSON.parse(await readFile(RESULTS, "utf8")) as Results;
-  await writeFile(BENCHMARKS, await render(results));
+  await writeFormatted(BENCHMARKS, await render(results), "markdown");
 }
