@@ -221,6 +221,48 @@ spec:
     await response.body?.cancel();
   });
 
+  it("a Sequence keeps working: its steps' replies into its next channels carry Herald's tokens", async () => {
+    const step = (name: string) =>
+      startReceiver((_request, index) => ({
+        status: 200,
+        headers: {
+          "ce-specversion": "1.0",
+          "ce-id": `${name}-${index}`,
+          "ce-type": `dev.herald.${name}`,
+          "ce-source": `/${name}`,
+          "content-type": "text/plain",
+        },
+        body: name,
+      }));
+    const first = await step("first");
+    const second = await step("second");
+    const reply = await startReceiver();
+    receivers.push(first, second, reply);
+    await herald.apply(`
+apiVersion: flows.knative.dev/v1
+kind: Sequence
+metadata: { name: pipeline }
+spec:
+  channelTemplate: { apiVersion: messaging.knative.dev/v1, kind: InMemoryChannel }
+  steps:
+    - uri: ${first.url}
+    - uri: ${second.url}
+  reply: { uri: ${reply.url} }
+`);
+    const address = await eventually(async () => {
+      const { body } = await herald.get<Addressable>(
+        "/apis/flows.knative.dev/v1/namespaces/default/sequences/pipeline",
+      );
+      return body.status.address?.audience ? body.status.address : undefined;
+    });
+    const token = await issuer.token({ sub: PRODUCER, aud: address.audience ?? "" });
+    assert.equal((await publish(address.url, undefined)).status, 401);
+    await eventually(async () => (await publish(address.url, token, { id: "through" })).status === 202);
+    const received = await eventually(() => reply.requests[0]);
+    assert.equal(received.headers["ce-type"], "dev.herald.second");
+    assert.equal(second.requests[0]!.headers["ce-type"], "dev.herald.first");
+  });
+
   it("accepts Herald's own tokens: a Trigger's reply reaches its Broker, and a second Trigger delivers it", async () => {
     const replier = await startReceiver((_request, index) => ({
       status: 200,
