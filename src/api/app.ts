@@ -11,10 +11,12 @@ import {
   requireRole,
   type BrowserGuardOptions,
 } from "../auth/middleware.js";
+import type { DeadLetterService } from "../control/dead-letters.js";
 import type { ReplayService } from "../control/replay.js";
 import type { ResourceService } from "../control/resource-service.js";
 import { errorBody, HeraldError, httpStatusOf, type ErrorCode } from "../errors.js";
 import type { SourceRequest, SourceResponse } from "../../sources/source.js";
+import { deadLetterRouter } from "./dead-letters.js";
 import { kubernetesRouter, kubernetesStatusErrors } from "./kube.js";
 import { replayRouter } from "./replay.js";
 import { resourceRouter, shown } from "./resources.js";
@@ -34,6 +36,8 @@ export interface ApiDeps {
   sourceRequest(namespace: string, name: string, request: SourceRequest): Promise<SourceResponse>;
   /** Replays of Subscriptions and Triggers (`.../replay`), when Herald runs them. */
   readonly replays?: ReplayService | undefined;
+  /** Dead letters kept in channels (`.../deadletters`, `.../redrive`), when Herald runs them. */
+  readonly deadLetters?: DeadLetterService | undefined;
   /** Herald's OpenID configuration and keys, for receivers of its deliveries to verify their tokens. */
   readonly wellKnown?:
     { readonly openidConfiguration: () => unknown; readonly jwks: () => unknown } | undefined;
@@ -178,6 +182,7 @@ export function createApiApp(deps: ApiDeps): express.Express {
     res.set("content-type", deps.registry.contentType).send(await deps.registry.metrics());
   });
   if (deps.replays) app.use(replayRouter(deps.replays));
+  if (deps.deadLetters) app.use(deadLetterRouter(deps.deadLetters));
   app.use(
     kubernetesRouter(deps.resources, {
       authorize: (res, role, what) => authorize(principalOf(res), role, what),

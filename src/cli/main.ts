@@ -18,6 +18,7 @@ import { ApiError, request, ServerUnreachable, type Connection } from "./client.
 import { ConnectionError, resolveConnection } from "./connection.js";
 import { describe, output, table } from "./format.js";
 import { registerCreateCommand } from "./create.js";
+import { registerDeadLetterCommands } from "./dlq.js";
 import { registerReplayCommand } from "./replay.js";
 
 const kinds = kindsOf(defaultPlugins);
@@ -317,6 +318,7 @@ function program(): Command {
     });
 
   registerReplayCommand(cli, connection);
+  registerDeadLetterCommands(cli, connection);
   registerCreateCommand(cli, connection);
   const token = cli.command("token").description("manage the resource API's bearer tokens (the token file)");
   token

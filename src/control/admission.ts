@@ -83,7 +83,12 @@ export class Admission {
   }
 
   private defaulted(manifest: Manifest): Manifest {
-    const spec = specOf(manifest, coreKinds.channel);
+    // Knative's defaulting webhooks give a Channel, a Sequence and a Parallel the default channel
+    // template when they have none.
+    const spec =
+      specOf(manifest, coreKinds.channel) ??
+      specOf(manifest, coreKinds.sequence) ??
+      specOf(manifest, coreKinds.parallel);
     if (!spec || spec.channelTemplate) return manifest;
     return { ...manifest, spec: { ...spec, channelTemplate: this.defaultTemplate() } };
   }

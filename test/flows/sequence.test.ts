@@ -166,6 +166,29 @@ spec:
     );
   });
 
+  it("gets the default channel template when it has none, as Knative's defaulting does, shown in its spec", async () => {
+    await herald.apply(`
+apiVersion: flows.knative.dev/v1
+kind: Sequence
+metadata:
+  name: defaulted
+spec:
+  steps:
+    - uri: ${first.url}
+`);
+    const { body } = await herald.get<{
+      spec: { channelTemplate?: { apiVersion: string; kind: string } };
+      status?: Status;
+    }>("/apis/flows.knative.dev/v1/namespaces/default/sequences/defaulted");
+    assert.equal(body.spec.channelTemplate?.kind, "LogChannel");
+    assert.equal(body.spec.channelTemplate?.apiVersion, "messaging.herald.dev/v1alpha1");
+    const status = await eventually(async () => {
+      const current = await statusOf("defaulted");
+      return ready(current) && current;
+    });
+    assert.equal(status.channelStatuses![0]!.channel.kind, "LogChannel");
+  });
+
   it("refuses steps and Parallel filters that would send events to Herald's own resource API", async () => {
     const api = `${herald.apiUrl}/apis/messaging.knative.dev/v1/namespaces/default/channels`;
     const sequence = await herald.applyRejected(`
