@@ -13,7 +13,8 @@ import { rabbitmqConfig } from "../../adapters/rabbitmq/config.js";
  * sources.knative.dev/v1alpha1 RabbitmqSource, with eventing-rabbitmq's fields where they make sense
  * without Kubernetes. The connection is the `uri` key of the Secret named by
  * `rabbitmqClusterReference.connectionSecret` (eventing-rabbitmq's convention), or Herald's
- * `HERALD_RABBITMQ_URL` when no secret is referenced; it is never logged.
+ * `HERALD_RABBITMQ_URL` when no secret is referenced; it is never logged. A reference to a
+ * RabbitmqCluster by `name` needs that RabbitmqCluster resource, which stands for `HERALD_RABBITMQ_URL`.
  *
  * `rabbitmqResourcesConfig.queueName` is the queue consumed (default `herald.source.{ns}.{name}`).
  * Unless `predeclared`, the queue is declared durable and, when `exchangeName` is set, bound to that
@@ -91,6 +92,18 @@ export const rabbitmqSource: SourceFactory<typeof specSchema> = {
   ],
   async start(spec, context) {
     const secretName = spec.rabbitmqClusterReference?.connectionSecret?.name;
+    const clusterName = spec.rabbitmqClusterReference?.name;
+    if (!secretName && clusterName) {
+      // A RabbitmqCluster stands for Herald's RabbitMQ connection: a reference by name resolves once it exists.
+      const namespace = spec.rabbitmqClusterReference?.namespace ?? context.resource.namespace;
+      const clusters =
+        context.listResources("rabbitmq.com/v1beta1", "RabbitmqCluster", namespace)?.items ?? [];
+      if (!clusters.some((cluster) => cluster.metadata.name === clusterName))
+        throw new Error(
+          `spec.rabbitmqClusterReference: RabbitmqCluster ${namespace}/${clusterName} not found (apply it: ` +
+            "a RabbitmqCluster stands for Herald's RabbitMQ connection, HERALD_RABBITMQ_URL)",
+        );
+    }
     let url = secretName
       ? context.secret({ name: secretName, key: "uri" })
       : context.configOf(rabbitmqConfig).url;

@@ -1,6 +1,7 @@
 // needs: kafka, rabbitmq
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
 import { connect as amqpConnect } from "amqplib";
 import { Kafka, logLevel } from "kafkajs";
@@ -223,6 +224,29 @@ spec:
       deployed.message ?? "",
       /spec\.net\.sasl\.password: Secret default\/kafka-sasl has no key password/,
     );
+  });
+
+  it("RabbitmqSource with eventing-rabbitmq's quick-setup sample: not Ready until its RabbitmqCluster exists, then delivering", async () => {
+    const base = "knative-extensions/eventing-rabbitmq/samples/quick-setup";
+    const corpus = new URL("../../../shared/knative-manifests/", import.meta.url);
+    const read = (file: string) => readFileSync(new URL(`${base}/${file}`, corpus), "utf8");
+    const sink = await receiver();
+    await herald.apply(
+      read("source-files/200-source.yaml").replace(/sink:[\s\S]*$/, `sink: { uri: "${sink.url}" }\n`),
+    );
+    const path =
+      "/apis/sources.knative.dev/v1alpha1/namespaces/quick-setup-sample/rabbitmqsources/rabbitmq-source";
+    const waiting = await eventually(async () => {
+      const found = await condition(path, "Ready");
+      return found?.status === "False" && found;
+    });
+    assert.match(waiting.message ?? "", /RabbitmqCluster quick-setup-sample\/rabbitmq not found \(apply it/);
+    await herald.apply(read("200-rabbitmq.yaml"));
+    await eventually(async () => (await condition(path, "Ready"))?.status === "True", {
+      timeoutMs: 30_000,
+      message: "the source to be Ready once its RabbitmqCluster exists",
+    });
+    assert.equal(await herald.delete(path), 200);
   });
 
   it("RabbitmqSource dead-letters what the sink refuses for good, and deleting it removes its queue and exchange", async () => {
