@@ -153,12 +153,15 @@ function renderOpenLoop(record: CaseRecord): string {
       .filter((name) => names.includes(name) && names.includes("forwarder"))
       .map((name) => ratios(name, "forwarder")),
     ...(names.includes("forwarder") && names.includes("bare") ? [ratios("forwarder", "bare")] : []),
+    ...(names.includes("kafka") && names.includes("kafka-baseline")
+      ? [ratios("kafka", "kafka-baseline")]
+      : []),
     ...names
       .filter((name) => name.includes("@") && names.includes(name.split("@")[0]!))
       .map((name) => ratios(name.split("@")[0]!, name)),
   ].join("\n");
   const during = result.loadAverage.oneMinuteDuring;
-  return `## Core, open loop
+  return `## Open loop: core${names.includes("kafka") ? " and Kafka" : ""}
 
 \`${record.command}\` at commit \`${record.commit}\`, ${record.at.slice(0, 16).replace("T", " ")} UTC.
 Machine: ${record.machine.cpus} vCPU (${record.machine.model ?? "unknown CPU"}), ${record.machine.memoryGiB} GiB,
@@ -305,6 +308,10 @@ npx tsx bench/report.ts            # re-render this file from bench/results.json
   delivery work with Herald's strategy and defaults: node:http, a bounded FIFO of 10 000 (503 when
   full), \`202\` after the enqueue, 100 deliveries in flight over an undici Pool of 64 connections.
   Herald runs with its defaults (bounded in-memory capacity, \`herald serve\` through tsx).
+- **Kafka** (targets \`kafka\`, \`kafka-baseline\`): Herald's KafkaChannel (1 partition; its idempotent
+  acks=all producer with group commit; unordered delivery, 100 in flight per fetched batch) on the
+  Kafka at 127.0.0.1:9092, against a kafkajs forwarder in one process with the same strategy
+  (\`bench/open-loop/kafka-forwarder.ts\`). Each start uses a new topic and consumer group.
 - **Two versions in one run.** A target \`memory@<dir>\` or \`log@<dir>\` runs Herald from another
   checkout (for instance \`git worktree add /tmp/base <commit>\`), interleaved with this one under the
   same machine load: \`BENCH_TARGETS=forwarder,memory,memory@/tmp/base npm run bench -- open\`.
