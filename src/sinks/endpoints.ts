@@ -16,8 +16,13 @@ export interface SinkAnswer {
 /** Takes one event posted to a sink's address; never rejects for the event's own faults. */
 export type SinkHandler = (event: CloudEvent) => Promise<SinkAnswer>;
 
+/** Answers a GET below a sink's address (`rest`: the path after it), e.g. a JobSink's job status. */
+export type SinkQuery = (rest: string) => SinkAnswer;
+
 /** `/sinks/{plural}/{namespace}/{name}`, with an optional trailing slash. */
 const ADDRESS = /^\/sinks\/([a-z]+)\/([a-z0-9][-a-z0-9]*)\/([a-z0-9][-a-z0-9.]*)\/?$/;
+/** A path below a sink's address. */
+const BELOW = /^\/sinks\/([a-z]+)\/([a-z0-9][-a-z0-9]*)\/([a-z0-9][-a-z0-9.]*)\/(.+)$/;
 
 export function isSinkPath(path: string): boolean {
   return path.startsWith("/sinks/");
@@ -30,6 +35,7 @@ export function isSinkPath(path: string): boolean {
  */
 export class SinkEndpoints {
   private readonly handlers = new Map<string, SinkHandler>();
+  private readonly queries = new Map<string, SinkQuery>();
 
   constructor(
     private readonly options: {
@@ -68,8 +74,14 @@ export class SinkEndpoints {
     this.handlers.set(`${plural}/${namespace}/${name}`, handler);
   }
 
+  /** Answers GETs below the sink's address until `delete`. */
+  setQuery(plural: string, namespace: string, name: string, query: SinkQuery): void {
+    this.queries.set(`${plural}/${namespace}/${name}`, query);
+  }
+
   delete(plural: string, namespace: string, name: string): void {
     this.handlers.delete(`${plural}/${namespace}/${name}`);
+    this.queries.delete(`${plural}/${namespace}/${name}`);
   }
 
   /** Handlers of a kind, by `namespace/name`, so a reconciler can drop those of deleted resources. */
@@ -81,6 +93,7 @@ export class SinkEndpoints {
 
   async handle(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
     try {
+      if (req.method === "GET") return await this.query(req, res, path);
       const match = ADDRESS.exec(path);
       const handler = match && this.handlers.get(`${match[1]}/${match[2]}/${match[3]}`);
       if (!handler) throw new HeraldError("NotFound", `no sink answers at ${path}`);
@@ -110,6 +123,15 @@ export class SinkEndpoints {
       // A request refused before its body was read must not leave the socket half-read.
       if (!req.complete) req.resume();
     }
+  }
+
+  /** A GET below a sink's address, with the same authentication as its events. */
+  private async query(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
+    const match = BELOW.exec(path);
+    const query = match && this.queries.get(`${match[1]}/${match[2]}/${match[3]}`);
+    if (!query) throw new HeraldError("NotFound", `nothing answers GET ${path}`);
+    await this.options.authenticate?.(match[1]!, match[2]!, match[3]!, req.headers.authorization);
+    answer(res, query(match[4]!));
   }
 
   private async readBody(req: IncomingMessage): Promise<Buffer> {

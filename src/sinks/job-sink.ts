@@ -31,18 +31,18 @@ interface RunningSink {
 }
 
 /** Knative's JobSink names a job after the sink and a hash of the event's source and id. */
-export function jobName(sink: string, event: CloudEvent): string {
-  const hash = createHash("md5")
-    .update(`${String(event.attributes.source)}${String(event.attributes.id)}`)
-    .digest("hex");
+export function jobName(sink: string, source: string, id: string): string {
+  const hash = createHash("md5").update(`${source}${id}`).digest("hex");
   return `${sink}-${hash}`.slice(0, 63);
 }
 
-/** Knative's JobSink Location: where the job of an event is. */
+/** Where the job of an event is (Knative's Location tail), below the sink's address: GET answers its state. */
 function location(namespace: string, name: string, event: CloudEvent): string {
   const part = (value: unknown) => encodeURIComponent(String(value));
-  return `/namespaces/${part(namespace)}/name/${part(name)}/sources/${part(event.attributes.source)}/ids/${part(event.attributes.id)}`;
+  return `/sinks/${coreKinds.jobSink.plural}/${namespace}/${name}/sources/${part(event.attributes.source)}/ids/${part(event.attributes.id)}`;
 }
+
+const JOB_PATH = /^sources\/([^/]+)\/ids\/([^/]+)$/;
 
 /**
  * sinks.knative.dev JobSink: addressable at `/sinks/jobsinks/{namespace}/{name}`; each event runs the
@@ -126,6 +126,9 @@ export class JobSinkReconciler {
     this.deps.endpoints.set(JobSinkReconciler.PLURAL, namespace, name, (event) =>
       this.accept(resource, sink, event),
     );
+    this.deps.endpoints.setQuery(JobSinkReconciler.PLURAL, namespace, name, (rest) =>
+      jobState(sink, name, rest),
+    );
     return jobSinkConditions.markTrue("Addressable");
   }
 
@@ -140,7 +143,7 @@ export class JobSinkReconciler {
   private async accept(resource: JobSinkResource, sink: RunningSink, event: CloudEvent): Promise<SinkAnswer> {
     const { namespace, name } = resource.metadata;
     const headers = { location: location(namespace, name, event) };
-    const job = jobName(name, event);
+    const job = jobName(name, String(event.attributes.source), String(event.attributes.id));
     if (sink.jobs.has(job)) return { status: 202, headers };
     if (sink.stop.signal.aborted) return { status: 503, message: `JobSink ${namespace}/${name} is stopping` };
     const eventDir = join(this.deps.dataDir, "jobsinks", namespace, job);
@@ -167,4 +170,28 @@ export class JobSinkReconciler {
     sink.running.add(done);
     return { status: 202, headers };
   }
+}
+
+/**
+ * A job's state at its Location, as Knative's JobSink answers it: 200 once it succeeded, 400 when
+ * it failed (with the reason), 202 while it runs, 404 for an event it has no job of.
+ */
+function jobState(sink: RunningSink, name: string, rest: string): SinkAnswer {
+  const match = JOB_PATH.exec(rest);
+  if (!match) return { status: 404, message: "expected sources/{source}/ids/{id}" };
+  let source: string;
+  let id: string;
+  try {
+    source = decodeURIComponent(match[1]!);
+    id = decodeURIComponent(match[2]!);
+  } catch {
+    return { status: 400, message: "the source or id is not percent-encoded UTF-8" };
+  }
+  const job = jobName(name, source, id);
+  if (!sink.jobs.has(job)) return { status: 404, message: `no job for the event ${id} from ${source}` };
+  const outcome = sink.jobs.get(job);
+  if (!outcome) return { status: 202 };
+  return outcome.succeeded
+    ? { status: 200 }
+    : { status: 400, message: `${outcome.reason ?? "Failed"}: ${outcome.message ?? "the job failed"}` };
 }

@@ -76,9 +76,13 @@ describe("JobSink", () => {
       body: JSON.stringify({ task: 1 }),
     });
     assert.equal(response.status, 202);
+    const location = response.headers.get("location");
+    assert.equal(location, "/sinks/jobsinks/default/copier/sources/%2Fjobs/ids/job-1");
+    // The job's state at its Location: 202 while it runs, then 200.
+    await eventually(async () => (await fetch(`${herald.url}${location}`)).status === 200);
     assert.equal(
-      response.headers.get("location"),
-      "/namespaces/default/name/copier/sources/%2Fjobs/ids/job-1",
+      (await fetch(`${herald.url}/sinks/jobsinks/default/copier/sources/%2Fjobs/ids/other`)).status,
+      404,
     );
     // The same event again (same source and id) does not run a second job.
     assert.equal(await postEvent(status.address!.url, { id: "job-1", source: "/jobs" }), 202);
@@ -134,6 +138,13 @@ ${jobSink(
     // backoffLimit 2: the first run and two retries.
     await eventually(async () => (await lines("flaky")) === 3);
     await eventually(async () => (await lines("failing")) === 1);
+    const failed = await eventually(async () => {
+      const answer = await fetch(
+        `${herald.url}/sinks/jobsinks/default/failing/sources/%2Ftest/ids/failing-1`,
+      );
+      return answer.status === 400 && ((await answer.json()) as { message: string });
+    });
+    assert.match(failed.message, /^PodFailurePolicy: container main exited with 42/);
   });
 
   it("is privileged, refused through the API without --allow-process-sources, and not Ready when stored from before", async () => {
