@@ -21,5 +21,6 @@ export function toDeliveryOptions(
     retryAfterMaxMs: ms(spec?.retryAfterMax),
     deadLetterSink,
     deadLetterSinkCACerts,
+    ...(spec?.format ? { format: spec.format } : {}),
   };
 }

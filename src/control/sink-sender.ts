@@ -107,6 +107,7 @@ async function attempt(
       caCerts,
       timeoutMs: delivery.timeoutMs,
       identity,
+      format: delivery.format,
     });
     if (result.ok || retries >= delivery.retry || !isRetryable(result.status)) return result;
     retries++;

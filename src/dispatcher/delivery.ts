@@ -17,6 +17,8 @@ export interface DeliveryOptions {
   deadLetterSinkCACerts?: string | undefined;
   /** Who the dead-letter sink's deliveries are sent as, when it has an audience. */
   deadLetterSinkIdentity?: DeliveryIdentity | undefined;
+  /** Knative's DeliverySpec `format`: `json` sends in structured mode; binary mode otherwise. */
+  format?: "json" | "binary" | undefined;
 }
 
 /** One consumer's delivery target, resolved by the control plane. */

@@ -100,6 +100,7 @@ export function createEventHandler(target: SubscriberTarget, deps: DispatcherDep
           traceparent: span ? span.traceparent : traceparent,
           caCerts,
           identity,
+          format: delivery.format,
         });
         latency.observe((performance.now() - started) / 1000);
         countAttempt(result.status);

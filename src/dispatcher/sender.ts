@@ -1,7 +1,7 @@
 import { EventEmitter } from "node:events";
 import { Pool } from "undici";
 import type { CloudEvent } from "../events/event.js";
-import { toBinaryHttp } from "../events/http.js";
+import { toBinaryHttp, toStructuredHttp } from "../events/http.js";
 import { LONGEST_WAIT_MS } from "./delivery.js";
 import { trustedCertificates, type ClientTls } from "../tls.js";
 import type { DeliveryIdentity } from "../auth/identity.js";
@@ -142,9 +142,11 @@ export class Sender {
        * Herald signs for it (Knative's OIDC sender identity).
        */
       identity?: DeliveryIdentity | undefined;
+      /** `json`: structured content mode (CloudEvents HTTP binding 3.2); binary mode otherwise. */
+      format?: "json" | "binary" | undefined;
     } = {},
   ): Promise<SendResult> {
-    const { headers, body } = toBinaryHttp(event);
+    const { headers, body } = options.format === "json" ? toStructuredHttp(event) : toBinaryHttp(event);
     headers.prefer = "reply";
     if (options.traceparent) headers.traceparent = options.traceparent;
     if (options.identity && this.options.identity) {

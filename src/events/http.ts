@@ -311,6 +311,14 @@ export function toBinaryHttp(event: CloudEvent): {
   return { headers, body: event.data };
 }
 
+/** Structured content mode (HTTP binding 3.2): the event in the JSON event format as the body. */
+export function toStructuredHttp(event: CloudEvent): { headers: Record<string, string>; body: Buffer } {
+  return {
+    headers: { "content-type": "application/cloudevents+json; charset=utf-8" },
+    body: Buffer.from(JSON.stringify(toStructuredJson(event))),
+  };
+}
+
 /** JSON event format: data as a JSON value for JSON types, a string for text, else data_base64. */
 export function toStructuredJson(event: CloudEvent): Record<string, unknown> {
   const out: Record<string, unknown> = { ...event.attributes };

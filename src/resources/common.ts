@@ -131,6 +131,8 @@ export const deliverySpecSchema = z.strictObject({
   backoffDelay: durationSchema.optional(),
   timeout: durationSchema.optional(),
   retryAfterMax: durationSchema.optional(),
+  /** The HTTP content mode of deliveries: `binary` (Herald's default) or `json` (structured mode). */
+  format: z.enum(["json", "binary"], { error: 'must be "json" or "binary"' }).optional(),
 });
 export type DeliverySpec = z.output<typeof deliverySpecSchema>;
 
