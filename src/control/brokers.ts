@@ -109,6 +109,17 @@ export function brokerChannelTemplate(
   return (brokerClass && classes.get(brokerClass)) || fallback;
 }
 
+/**
+ * Whether the Broker is one of eventing-rabbitmq's (its class, or a RabbitmqBrokerConfig): its
+ * Triggers deliver in order, one at a time, unless their parallelism annotation says otherwise.
+ */
+export function isRabbitmqBroker(broker: BrokerResource): boolean {
+  return (
+    broker.metadata.annotations?.[BROKER_CLASS_ANNOTATION] === RABBITMQ_CLASS ||
+    broker.spec.config?.kind === rabbitmqBrokerConfigKind.kind
+  );
+}
+
 /** A KafkaChannel from the Kafka broker's ConfigMap keys; a message naming the key when one is wrong. */
 function kafkaTemplate(
   data: Record<string, string>,

@@ -59,6 +59,8 @@ export interface SubscriptionStatusInput {
 export function adapterTargetFor(
   resource: Resource<string, unknown>,
   defaultMaxInFlight: number,
+  /** Ordered unless an annotation says otherwise (a Trigger of a RabbitMQ Broker, FIFO by default). */
+  orderedByDefault = false,
 ): SubscriptionTarget {
   const annotations = resource.metadata.annotations ?? {};
   const { namespace, name, uid } = resource.metadata;
@@ -69,7 +71,8 @@ export function adapterTargetFor(
       ? { namespace, name, uid, ordering: "ordered", maxInFlight: 1 }
       : { namespace, name, uid, ordering: "unordered", maxInFlight: count };
   }
-  const ordering = annotations[DELIVERY_ORDER_ANNOTATION] === "ordered" ? "ordered" : "unordered";
+  const order = annotations[DELIVERY_ORDER_ANNOTATION];
+  const ordering = order === "ordered" || (order === undefined && orderedByDefault) ? "ordered" : "unordered";
   const requested = Number(annotations[MAX_IN_FLIGHT_ANNOTATION]);
   const maxInFlight =
     ordering === "ordered"

@@ -4,7 +4,7 @@ import type { DeliverySpec } from "../resources/common.js";
 import type { TriggerSpec } from "../resources/eventing.js";
 import { deliveryLimitsOf } from "../resources/delivery-annotations.js";
 import { coreKinds, type TriggerResource } from "../resources/kinds.js";
-import { brokerChannelName, replyWithTtl } from "./brokers.js";
+import { brokerChannelName, isRabbitmqBroker, replyWithTtl } from "./brokers.js";
 import { triggerConditions as conditions, type ConditionInput } from "./conditions.js";
 import { toDeliveryOptions } from "./delivery.js";
 import {
@@ -155,7 +155,7 @@ export function desiredTriggers(
       name: trigger.metadata.name,
       generation: trigger.metadata.generation,
       channelKey: runtime.key,
-      adapterTarget: adapterTargetFor(trigger, defaultMaxInFlight),
+      adapterTarget: adapterTargetFor(trigger, defaultMaxInFlight, isRabbitmqBroker(broker)),
       target: {
         ...deliveryLimitsOf(trigger.metadata.annotations),
         namespace,

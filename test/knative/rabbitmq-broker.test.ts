@@ -1,5 +1,6 @@
 // needs: rabbitmq
 import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
 import { after, before, describe, it } from "node:test";
 import { eventually } from "../support/eventually.js";
 import { InProcessHerald, postEvent } from "../support/herald.js";
@@ -17,6 +18,8 @@ interface Status {
 
 describe("RabbitMQ broker settings", () => {
   let herald: InProcessHerald;
+  // The queues outlive a run on the shared RabbitMQ: a Broker name of this run's own.
+  const rabbit = `rabbit-${randomUUID().slice(0, 8)}`;
   const receivers: Receiver[] = [];
   const slowReceiver = async () => {
     const started = await startReceiver(() => ({ status: 202, delayMs: 150 }));
@@ -48,7 +51,7 @@ describe("RabbitMQ broker settings", () => {
 apiVersion: eventing.knative.dev/v1
 kind: Broker
 metadata:
-  name: rabbit
+  name: ${rabbit}
   annotations: { eventing.knative.dev/broker.class: RabbitMQBroker }
 ---
 apiVersion: eventing.knative.dev/v1
@@ -57,7 +60,7 @@ metadata:
   name: fifo
   annotations: { rabbitmq.eventing.knative.dev/parallelism: "1" }
 spec:
-  broker: rabbit
+  broker: ${rabbit}
   subscriber: { uri: "${fifo.url}" }
 ---
 apiVersion: eventing.knative.dev/v1
@@ -66,13 +69,13 @@ metadata:
   name: wide
   annotations: { rabbitmq.eventing.knative.dev/parallelism: "5" }
 spec:
-  broker: rabbit
+  broker: ${rabbit}
   subscriber: { uri: "${wide.url}" }
 `);
     await ready(triggerPath("fifo"));
     await ready(triggerPath("wide"));
     for (let n = 1; n <= 5; n++) {
-      const status = await postEvent(`${herald.url}/brokers/default/rabbit`, {
+      const status = await postEvent(`${herald.url}/brokers/default/${rabbit}`, {
         id: `e-${n}`,
         type: "com.example.n",
         source: "/test",
@@ -91,6 +94,30 @@ spec:
     for (let i = 1; i < 5; i++) assert.ok(fifo.requests[i]!.at - fifo.requests[i - 1]!.at >= 140);
     // Five at once: all five arrive before the first answer.
     assert.ok(wide.requests[4]!.at - wide.requests[0]!.at < 140);
+  });
+
+  it("a Trigger of a RabbitMQ Broker without the annotation delivers in order, as eventing-rabbitmq's FIFO default", async () => {
+    const sink = await slowReceiver();
+    await herald.apply(`
+apiVersion: eventing.knative.dev/v1
+kind: Trigger
+metadata: { name: default-order }
+spec:
+  broker: ${rabbit}
+  subscriber: { uri: "${sink.url}" }
+`);
+    await ready(triggerPath("default-order"));
+    for (let n = 1; n <= 3; n++)
+      assert.equal(
+        await postEvent(`${herald.url}/brokers/default/${rabbit}`, { id: `o-${n}`, type: "com.example.o" }),
+        202,
+      );
+    await eventually(() => sink.requests.length === 3, { timeoutMs: 30_000, message: "three events" });
+    assert.deepEqual(
+      sink.requests.map((r) => r.headers["ce-id"]),
+      ["o-1", "o-2", "o-3"],
+    );
+    for (let i = 1; i < 3; i++) assert.ok(sink.requests[i]!.at - sink.requests[i - 1]!.at >= 140);
   });
 
   it("a parallelism that is not an integer from 1 to 1000 keeps the Trigger not Ready, naming the annotation", async () => {
