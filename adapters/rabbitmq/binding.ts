@@ -11,9 +11,11 @@ import { validateAttributes } from "../../src/events/validate.js";
  * keep their AMQP types. Structured mode (`application/cloudevents+json`) is read too.
  */
 export const PREFIX = "cloudEvents_";
+/** When Herald published the message (ms since the epoch): a stream replays from a time by it. */
+export const ACCEPTED_HEADER = "herald_accepted";
 
 export function toAmqpMessage(event: CloudEvent): { content: Buffer; options: Options.Publish } {
-  const headers: Record<string, AttributeValue> = {};
+  const headers: Record<string, AttributeValue> = { [ACCEPTED_HEADER]: Date.now() };
   for (const name in event.attributes) {
     if (name !== "datacontenttype") headers[`${PREFIX}${name}`] = event.attributes[name]!;
   }

@@ -3,6 +3,7 @@ import type { Channel, ChannelModel, ConsumeMessage } from "amqplib";
 import type { Logger } from "pino";
 import type { CloudEvent } from "../../src/events/event.js";
 import {
+  markReplayed,
   REDELIVERY_DELAY_MS,
   undecodableEvent,
   type ChannelTarget,
@@ -23,6 +24,19 @@ export interface ConsumerOptions {
   readonly logger: Logger;
   /** Called when the consumer stopped while still wanted (its channel closed, its queue was deleted). */
   readonly onLost: (consumer: QueueConsumer) => void;
+  /** For a stream queue: where to start, and the position as messages are handled. */
+  readonly stream?: StreamCursor | undefined;
+}
+
+/** A subscription's position in a stream queue (RabbitMQ keeps none for AMQP 0-9-1 consumers). */
+export interface StreamCursor {
+  /** The `x-stream-offset` to consume from. */
+  start(): unknown;
+  /** A message is handed over (its offset) or `done` with. */
+  taken(offset: number): void;
+  done(offset: number): void;
+  /** What to do with a message: skip it (before a replay's time), or hand it over, marked or not. */
+  verdict(message: ConsumeMessage): { skip: true } | { skip: false; mark: string | undefined };
 }
 
 /** One AMQP channel a consumer reads on; a new connection means a new session. */
@@ -49,7 +63,7 @@ export class QueueConsumer {
   private session: Session | undefined;
   private starting: Promise<void> | undefined;
   private stopping = false;
-  private readonly inFlight = new Set<Promise<void>>();
+  private readonly inFlight = new Set<Promise<unknown>>();
 
   constructor(private readonly options: ConsumerOptions) {
     this.queue = queueName(options.channel, options.subscription);
@@ -102,28 +116,54 @@ export class QueueConsumer {
     const prefetch =
       subscription.ordering === "ordered" ? 1 : Math.min(subscription.maxInFlight, channel.spec.prefetch);
     await amqp.prefetch(prefetch);
-    const { consumerTag } = await amqp.consume(this.queue, (message) => {
-      if (message === null) {
-        // RabbitMQ cancelled the consumer (its queue was deleted); closing the channel reports it lost.
-        void amqp.close().catch(() => undefined);
-        return;
-      }
-      // After close began, a late delivery stays unacknowledged and returns to the queue.
-      if (this.stopping) return;
-      const work = this.handle(session, message);
-      this.inFlight.add(work);
-      void work.finally(() => this.inFlight.delete(work));
-    });
+    const { stream } = this.options;
+    const consumeOptions = stream ? { arguments: { "x-stream-offset": stream.start() } } : {};
+    const { consumerTag } = await amqp.consume(
+      this.queue,
+      (message) => {
+        if (message === null) {
+          // RabbitMQ cancelled the consumer (its queue was deleted); closing the channel reports it lost.
+          void amqp.close().catch(() => undefined);
+          return;
+        }
+        // After close began, a late delivery stays unacknowledged and returns to the queue.
+        if (this.stopping) return;
+        const work: Promise<unknown> = stream
+          ? this.handleStream(session, message, stream)
+          : this.handle(session, message);
+        this.inFlight.add(work);
+        void work.finally(() => this.inFlight.delete(work));
+      },
+      consumeOptions,
+    );
     session.tag = consumerTag;
   }
 
-  private async handle(session: Session, message: ConsumeMessage): Promise<void> {
-    const { event, context } = this.decode(message);
+  /** A stream message: handled like a queue's, its offset reported to the cursor. */
+  private async handleStream(session: Session, message: ConsumeMessage, stream: StreamCursor): Promise<void> {
+    const offset = Number(message.properties.headers?.["x-stream-offset"]);
+    stream.taken(offset);
+    const verdict = stream.verdict(message);
+    if (verdict.skip) {
+      ack(session, message);
+      stream.done(offset);
+      return;
+    }
+    const handled = await this.handle(session, message, verdict.mark);
+    if (handled) stream.done(offset);
+  }
+
+  /** Resolves true once the handler resolved (and the message was acked). */
+  private async handle(session: Session, message: ConsumeMessage, mark?: string): Promise<boolean> {
+    const decoded = this.decode(message);
+    const { context } = decoded;
+    const event =
+      mark === undefined || context.undecodable ? decoded.event : markReplayed(decoded.event, mark);
     for (;;) {
       try {
         await this.options.handler(event, context);
         ack(session, message);
-        return;
+        return true;
       } catch (error) {
         this.options.logger.debug(
           { err: (error as Error).message, queue: this.queue },
@@ -131,7 +171,7 @@ export class QueueConsumer {
         );
       }
       await delay(REDELIVERY_DELAY_MS);
-      if (!session.open || this.stopping) return;
+      if (!session.open || this.stopping) return false;
     }
   }
 

@@ -1,3 +1,4 @@
+import { join } from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
 import type { ChannelModel } from "amqplib";
 import type { Logger } from "pino";
@@ -23,6 +24,7 @@ import { rabbitmqConfig, type RabbitmqConfig } from "./config.js";
 import { BACKEND, RabbitmqConnection, withChannelOn } from "./connection.js";
 import { QueueConsumer } from "./consumer.js";
 import { Publisher } from "./publisher.js";
+import { StreamPositions } from "./stream.js";
 import { rabbitmqChannelNames, rabbitmqChannelSpecSchema, type RabbitmqChannelSpec } from "./spec.js";
 import { declareExchange, declareQueue, exchangeName, queueName } from "./topology.js";
 
@@ -45,13 +47,18 @@ class RabbitmqChannelAdapter implements ChannelAdapter<RabbitmqChannelSpec> {
   private readonly channels = new Map<string, Target>();
   private readonly queues = new Map<string, { channel: Target; subscription: SubscriptionTarget }>();
   private readonly consumers = new Set<QueueConsumer>();
+  /** Positions of the subscriptions on stream queues, and their running consumers by queue. */
+  private readonly streams: StreamPositions;
+  private readonly streamRunners = new Map<string, { current: QueueConsumer; replace(): Promise<void> }>();
 
   constructor(
     config: RabbitmqConfig,
     private readonly logger: Logger,
+    dataDir?: string,
   ) {
     this.connection = new RabbitmqConnection(config, logger, (model) => this.restore(model));
     this.publisher = new Publisher(this.connection, logger);
+    this.streams = new StreamPositions(dataDir && join(dataDir, "rabbitmq-streams"), logger);
   }
 
   async createChannel(channel: Target): Promise<ChannelBackendStatus> {
@@ -82,17 +89,43 @@ class RabbitmqChannelAdapter implements ChannelAdapter<RabbitmqChannelSpec> {
     subscription: SubscriptionTarget,
     handler: EventHandler,
   ): Promise<SubscriptionHandle> {
-    this.queues.set(queueName(channel, subscription), { channel, subscription });
+    const queue = queueName(channel, subscription);
+    this.queues.set(queue, { channel, subscription });
     await this.connection.withChannel((amqp) => declareQueue(amqp, channel, subscription));
-    const consumer = new QueueConsumer({
-      channel,
-      subscription,
-      handler,
-      source: channelSource(rabbitmqChannelNames, channel),
-      logger: this.logger,
-      onLost: (lost) => void this.restart(lost),
-    });
+    const isStream = channel.spec.queueType === "stream";
+    const make = async () =>
+      new QueueConsumer({
+        channel,
+        subscription,
+        handler,
+        source: channelSource(rabbitmqChannelNames, channel),
+        logger: this.logger,
+        onLost: (lost) => void this.restart(lost),
+        stream: isStream ? await this.streams.cursor(queue) : undefined,
+      });
+    const consumer = await make();
     this.consumers.add(consumer);
+    if (isStream) {
+      const runner = {
+        current: consumer,
+        replace: async () => {
+          runner.current = await make();
+          this.consumers.add(runner.current);
+          const model = this.connection.current();
+          if (model) await runner.current.start(model);
+        },
+      };
+      this.streamRunners.set(queue, runner);
+      const start = this.connection.current();
+      if (start) await consumer.start(start);
+      return {
+        close: async () => {
+          if (this.streamRunners.get(queue) === runner) this.streamRunners.delete(queue);
+          this.consumers.delete(runner.current);
+          await runner.current.close();
+        },
+      };
+    }
     // Not connected right now: the next connection starts it (restore).
     const model = this.connection.current();
     if (model) {
@@ -115,8 +148,10 @@ class RabbitmqChannelAdapter implements ChannelAdapter<RabbitmqChannelSpec> {
   async deleteSubscription(channel: Target, subscription: SubscriptionTarget): Promise<void> {
     const queue = queueName(channel, subscription);
     this.queues.delete(queue);
+    this.streamRunners.delete(queue);
     await this.stopConsumers((consumer) => consumer.queue === queue);
     await this.connection.withChannel((amqp) => amqp.deleteQueue(queue));
+    if (channel.spec.queueType === "stream") await this.streams.forget(queue);
   }
 
   isReady(): Promise<boolean> {
@@ -128,23 +163,40 @@ class RabbitmqChannelAdapter implements ChannelAdapter<RabbitmqChannelSpec> {
    * The status of each Subscription on a RabbitmqChannel says so.
    */
   replaySupport(channel: ChannelTarget<RabbitmqChannelSpec>): ReplaySupport {
+    if (channel.spec.queueType === "stream")
+      return { replayable: true, from: ["beginning", "time", "offset"] };
     return {
       replayable: false,
       reason: `its subscriptions' ${channel.spec.queueType} queues remove each message once it is acknowledged, so nothing is kept to replay`,
     };
   }
 
-  /** Always refused with BadRequest naming `from` (see replaySupport). */
-  seek(
+  /**
+   * On a stream queue: the subscription's consumer starts again at the stream's first message, the
+   * chunk of a time (messages of it accepted earlier skipped), or an offset; messages published
+   * before the seek are marked. Refused with BadRequest naming `from` on classic and quorum queues.
+   */
+  async seek(
     channel: ChannelTarget<RabbitmqChannelSpec>,
-    _subscription: SubscriptionTarget,
+    subscription: SubscriptionTarget,
     position: ReplayPosition,
   ): Promise<SeekResult> {
-    return Promise.reject(replayRefused(this.kind, channel, this.replaySupport(channel), position)!);
+    const refused = replayRefused(this.kind, channel, this.replaySupport(channel), position);
+    if (refused) throw refused;
+    const queue = queueName(channel, subscription);
+    const runner = this.streamRunners.get(queue);
+    if (runner) {
+      this.consumers.delete(runner.current);
+      await runner.current.close();
+    }
+    await this.streams.seek(queue, position);
+    await runner?.replace();
+    return { queue };
   }
 
   async close(): Promise<void> {
     await this.stopConsumers(() => true);
+    await this.streams.close();
     await this.connection.close();
   }
 
@@ -202,5 +254,5 @@ export const rabbitmqChannelPlugin = defineChannelPlugin<RabbitmqChannelSpec, Ra
   specSchema: rabbitmqChannelSpecSchema,
   config: rabbitmqConfig,
   brokerClasses: ["RabbitMQBroker"],
-  create: ({ config, logger }) => new RabbitmqChannelAdapter(config, logger),
+  create: ({ config, logger, dataDir }) => new RabbitmqChannelAdapter(config, logger, dataDir),
 });

@@ -26,8 +26,13 @@ export const rabbitmqChannelNames: KindNames = {
 };
 
 export const rabbitmqChannelSpecSchema = z.object({
-  /** Queue type of the subscriptions' queues; quorum queues are replicated and durable. */
-  queueType: z.enum(["quorum", "classic"], { error: 'must be "quorum" or "classic"' }).default("quorum"),
+  /**
+   * Queue type of the subscriptions' queues; quorum queues are replicated and durable. A stream keeps
+   * its messages after delivery (for messageTtl, as x-max-age), so its subscriptions can replay.
+   */
+  queueType: z
+    .enum(["quorum", "classic", "stream"], { error: 'must be "quorum", "classic" or "stream"' })
+    .default("quorum"),
   /** Unacknowledged deliveries per unordered subscription (ordered subscriptions use 1). */
   prefetch: z.number().int().min(1, "must be >= 1").max(65535, "must be <= 65535").default(10),
   /** Messages older than this are discarded by RabbitMQ (x-message-ttl). */

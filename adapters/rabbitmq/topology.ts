@@ -40,7 +40,10 @@ export async function declareQueue(
   const { queueType, messageTtl } = channel.spec;
   const args: Record<string, unknown> = { "x-queue-type": queueType };
   const ttl = messageTtl === undefined ? undefined : durationToMs(messageTtl);
-  if (ttl !== undefined) args["x-message-ttl"] = Math.round(ttl);
+  // A stream has no per-message TTL: it drops whole segments older than x-max-age.
+  if (ttl !== undefined && queueType === "stream")
+    args["x-max-age"] = `${Math.max(1, Math.round(ttl / 1000))}s`;
+  else if (ttl !== undefined) args["x-message-ttl"] = Math.round(ttl);
   const queue = queueName(channel, subscription);
   await amqp.assertQueue(queue, { durable: true, arguments: args });
   await amqp.bindQueue(queue, exchangeName(channel), "");

@@ -83,7 +83,11 @@ describeChannelAdapter<RabbitmqChannelSpec>(
     durable: true,
     sharedAcrossInstances: true,
     orderedScope: "channel",
-    replay: false,
+    replay: {
+      from: ["beginning", "time", "offset"],
+      channelSpec: () => rabbitmqChannelSpecSchema.parse({ queueType: "stream" }),
+      refusedSpec: () => rabbitmqChannelSpecSchema.parse({ queueType: "quorum" }),
+    },
     undecodable: (channel, body) => publishRaw(exchangeName(channel), body),
   },
 );
@@ -132,7 +136,8 @@ describe("RabbitmqChannel plug-in", () => {
 
   it("defaults the spec and rejects an unknown queue type", () => {
     assert.deepEqual(rabbitmqChannelSpecSchema.parse({}), { queueType: "quorum", prefetch: 10 });
-    assert.equal(rabbitmqChannelSpecSchema.safeParse({ queueType: "stream" }).success, false);
+    assert.equal(rabbitmqChannelSpecSchema.safeParse({ queueType: "lazy" }).success, false);
+    assert.equal(rabbitmqChannelSpecSchema.parse({ queueType: "stream" }).queueType, "stream");
     assert.equal(rabbitmqChannelSpecSchema.safeParse({ prefetch: 0 }).success, false);
     assert.equal(rabbitmqChannelSpecSchema.safeParse({ messageTtl: "soon" }).success, false);
   });
