@@ -13,7 +13,7 @@ import { Reconnector } from "../support.js";
  * read and not acknowledged before a restart are delivered again first.
  *
  * Each entry becomes eventing-redis's event: type `dev.knative.sources.redisstream`, source
- * `{address}/{stream}`, id the entry id, and the entry's fields and values as a JSON array
+ * `{address}/{stream}` (without credentials in the address), id the entry id, and the entry's fields and values as a JSON array
  * (`["field", "value", ...]`). `dialOptions` takes `useTLS`, `skipVerify` and the client
  * certificate, key and CA from Secrets.
  */
@@ -41,8 +41,9 @@ export const REDIS_STREAM_EVENT_TYPE = "dev.knative.sources.redisstream";
 /** How long one XREADGROUP waits for entries before looking again (so that stop is prompt). */
 const BLOCK_MS = 1_000;
 
+/** `{address}/{stream}`, without the address's credentials (they would reach every event and status). */
 function sourceOf(spec: Spec): string {
-  return `${spec.address.replace(/\/$/, "")}/${spec.stream}`;
+  return `${spec.address.replace(/\/\/[^@/]*@/, "//").replace(/\/$/, "")}/${spec.stream}`;
 }
 
 /** ioredis options for the spec, reading the Secrets `dialOptions` references. */

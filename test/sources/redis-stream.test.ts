@@ -122,6 +122,25 @@ spec:
     await redis.del(stream);
   });
 
+  it("credentials in the address stay out of the events' source and the status", async () => {
+    await herald.apply(`
+apiVersion: sources.knative.dev/v1alpha1
+kind: RedisStreamSource
+metadata: { name: secret-address }
+spec:
+  address: redis://user:s3cret@127.0.0.1:1
+  stream: s
+  sink: { uri: "http://127.0.0.1:9/" }
+`);
+    const status = await eventually(async () => {
+      const { body: applied } = await herald.get<{ status: { ceAttributes?: { source: string }[] } }>(
+        path("secret-address"),
+      );
+      return applied.status.ceAttributes;
+    });
+    assert.deepEqual(status, [{ type: "dev.knative.sources.redisstream", source: "redis://127.0.0.1:1/s" }]);
+  });
+
   it("an unreachable Redis shows as Connected=False", async () => {
     const sink = await startReceiver();
     receivers.push(sink);
