@@ -142,6 +142,43 @@ describe("replaying a Subscription through Herald", () => {
     assert.match(bad.stderr, /--from.*"yesterday" is not "beginning", an RFC 3339 time/);
   });
 
+  it("POST .../triggers/NAME/replay replays a Trigger on its Broker's channel, the same way", async () => {
+    await server.apply(`
+apiVersion: eventing.knative.dev/v1
+kind: Broker
+metadata: { name: replayed }
+---
+apiVersion: eventing.knative.dev/v1
+kind: Trigger
+metadata: { name: audit }
+spec:
+  broker: replayed
+  subscriber: { uri: "${receiver.url}trigger" }
+`);
+    const brokerUrl = `${server.url}/brokers/default/replayed`;
+    const ofThisTest = () => receiver.requests.filter((request) => request.url === "/trigger");
+    await eventually(async () => (await postEvent(brokerUrl, { id: "tr-0" })) === 202, {
+      message: "the Broker to take events",
+    });
+    assert.equal(await postEvent(brokerUrl, { id: "tr-1" }), 202);
+    await eventually(() => ofThisTest().length >= 2, { message: "the events" });
+    const start = receiver.requests.length;
+    const response = await fetch(
+      `${server.apiUrl}/apis/eventing.knative.dev/v1/namespaces/default/triggers/audit/replay`,
+      {
+        method: "POST",
+        headers: { "content-type": "application/yaml", authorization: `Bearer ${tokens.write}` },
+        body: "from: beginning\n",
+      },
+    );
+    assert.equal(response.status, 200, await response.clone().text());
+    await eventually(() => received(receiver, start).length >= 2, { message: "the replayed events" });
+    assert.deepEqual(received(receiver, start), [
+      { id: "tr-0", replay: "beginning" },
+      { id: "tr-1", replay: "beginning" },
+    ]);
+  });
+
   it("refuses a replay of a Subscription on an InMemoryChannel with 400 naming from, and its status says it cannot replay", async () => {
     await server.apply(
       channelWithSubscription({
