@@ -14,8 +14,18 @@ function readyOf(resource: Resource): Condition | undefined {
   return resource.status?.conditions?.find((c) => c.type === "Ready");
 }
 
-/** kubectl-like table: NAMESPACE NAME READY REASON URL (SINK for sources) AGE. */
+/** The value of an EventType's attribute (`spec.attributes[name]`), as `kn eventtype list` shows it. */
+function eventTypeAttribute(resource: Resource, name: string): string {
+  const { attributes } = resource.spec as { attributes?: { name: string; value?: string }[] };
+  return attributes?.find((attribute) => attribute.name === name)?.value ?? "";
+}
+
+/**
+ * kubectl-like table: NAMESPACE NAME READY REASON URL (SINK for sources) AGE; EventTypes show TYPE,
+ * SOURCE and REFERENCE instead of URL.
+ */
 export function table(resources: Resource[], withNamespace: boolean): string {
+  const eventTypes = resources.length > 0 && resources.every((r) => r.kind === "EventType");
   const sources =
     resources.length > 0 &&
     resources.every((r) => "sinkUri" in (r.status ?? {}) || "sink" in ((r.spec ?? {}) as object));
@@ -26,7 +36,15 @@ export function table(resources: Resource[], withNamespace: boolean): string {
       r.metadata.name,
       ready?.status ?? "Unknown",
       ready?.reason ?? "",
-      (sources ? (r.status?.sinkUri as string | undefined) : r.status?.address?.url) ?? "",
+      ...(eventTypes
+        ? [
+            eventTypeAttribute(r, "type"),
+            eventTypeAttribute(r, "source"),
+            ((reference) => (reference ? `${reference.kind}/${reference.name}` : ""))(
+              (r.spec as { reference?: { kind: string; name: string } }).reference,
+            ),
+          ]
+        : [(sources ? (r.status?.sinkUri as string | undefined) : r.status?.address?.url) ?? ""]),
       age(r.metadata.creationTimestamp),
     ];
   });
@@ -35,7 +53,7 @@ export function table(resources: Resource[], withNamespace: boolean): string {
     "NAME",
     "READY",
     "REASON",
-    sources ? "SINK" : "URL",
+    ...(eventTypes ? ["TYPE", "SOURCE", "REFERENCE"] : [sources ? "SINK" : "URL"]),
     "AGE",
   ];
   const all = [header, ...rows];

@@ -81,7 +81,11 @@ describe("EventType", () => {
     );
 
     const listed = await herald(plain.apiUrl, "get", "eventtypes");
-    assert.match(listed, /dev\.knative\.source\.github\.push-34cnb/);
+    assert.match(listed, /^NAME +READY +REASON +TYPE +SOURCE +REFERENCE +AGE$/m);
+    assert.match(
+      listed,
+      /^dev\.knative\.source\.github\.push-34cnb +True +dev\.knative\.source\.github\.push +https:\/\/github\.com\/knative\/eventing +Broker\/default /m,
+    );
 
     // kubectl's table: Knative's EventType columns.
     const response = await fetch(`${plain.apiUrl}${LIST}`, {
