@@ -61,8 +61,11 @@ const specSchema = z.object({
   initialOffset: z
     .enum(["earliest", "latest"], { error: 'must be "earliest" or "latest"' })
     .default("latest"),
-  /** Knative's replica count; Herald runs one consumer per source, which reads every partition. */
-  consumers: z.number().int().min(1).optional(),
+  /**
+   * Knative's number of consumers: Herald's one consumer delivers from that many partitions at once,
+   * each partition still in order.
+   */
+  consumers: z.number().int().min(1, "must be >= 1").max(1000, "must be <= 1000").optional(),
   net: netSchema.optional(),
   delivery: deliverySpecSchema.optional(),
 });
@@ -188,6 +191,7 @@ export const kafkaSource: SourceFactory<typeof specSchema> = {
         }
         await attempt.run({
           autoCommit: true,
+          partitionsConsumedConcurrently: spec.consumers ?? 1,
           eachMessage: async (payload) => {
             const { topic, partition, message } = payload;
             const event = recordToEvent(message, topic, partition, context.resource);

@@ -98,6 +98,50 @@ spec:
     assert.equal(dead!.headers["ce-type"], "dev.knative.kafka.event");
   });
 
+  it("KafkaSource consumers: that many partitions are delivered at once, each in order", async () => {
+    const kafka = new Kafka({ clientId: "herald-test", brokers: [KAFKA], logLevel: logLevel.NOTHING });
+    const topic = unique("herald-consumers");
+    const admin = kafka.admin();
+    await admin.connect();
+    await admin.createTopics({ topics: [{ topic, numPartitions: 3 }], waitForLeaders: true });
+    await admin.disconnect();
+    let active = 0;
+    let most = 0;
+    const sink = await receiver(() => {
+      active++;
+      most = Math.max(most, active);
+      setTimeout(() => active--, 200);
+      return { status: 202, delayMs: 200 };
+    });
+    await herald.apply(`
+apiVersion: sources.knative.dev/v1
+kind: KafkaSource
+metadata: { name: three-consumers }
+spec:
+  bootstrapServers: ["${KAFKA}"]
+  topics: ["${topic}"]
+  consumerGroup: ${unique("herald-consumers-group")}
+  initialOffset: earliest
+  consumers: 3
+  sink: { uri: "${sink.url}" }
+`);
+    const producer = kafka.producer();
+    await producer.connect();
+    await producer.send({
+      topic,
+      messages: [0, 1, 2].flatMap((partition) =>
+        [0, 1].map((n) => ({ partition, value: `${partition}-${n}` })),
+      ),
+    });
+    await producer.disconnect();
+    await eventually(() => sink.requests.length === 6, { timeoutMs: 60_000, message: "six records" });
+    assert.ok(most > 1, `several partitions at once (at most ${most})`);
+    for (const partition of [0, 1, 2]) {
+      const order = sink.requests.map((r) => r.body.toString()).filter((v) => v.startsWith(`${partition}-`));
+      assert.deepEqual(order, [`${partition}-0`, `${partition}-1`]);
+    }
+  });
+
   it("a source whose dead-letter sink does not resolve is not Ready and does not run", async () => {
     const sink = await receiver();
     await herald.apply(`
