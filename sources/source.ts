@@ -112,6 +112,11 @@ export interface SourceFactory<Schema extends z.ZodObject = z.ZodObject> {
    * and refuses them at apply otherwise.
    */
   readonly runsProcesses?: boolean | undefined;
+  /**
+   * The kind takes Knative's `spec.filters` (SubscriptionsAPI filters, as ApiServerSource does): the
+   * runtime checks them at apply and sends only the events they match.
+   */
+  readonly filters?: boolean | undefined;
   /** The kind's spec, without `sink` and `ceOverrides` (the runtime adds and handles those). */
   readonly specSchema: Schema;
   /** The configuration slices the kind reads (e.g. a backend's connection settings). */

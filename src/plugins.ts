@@ -1,3 +1,4 @@
+import { z } from "zod";
 import type { ChannelPlugin } from "../adapters/adapter.js";
 import type { SourceFactory } from "../sources/source.js";
 import type { ConfigSlice } from "./config-slice.js";
@@ -6,6 +7,7 @@ import { brokerConfigKinds } from "./resources/broker-configs.js";
 import { ceOverridesSchema, destinationSchema } from "./resources/common.js";
 import { apiVersionOf, channelable, definitionOf, KindRegistry } from "./resources/kinds.js";
 import { strictSchema } from "./resources/strict.js";
+import { validateTriggerFilter } from "./filters/trigger-filter.js";
 
 /** What one Herald instance runs besides its core kinds: channel backends and source kinds. */
 export interface HeraldPlugins {
@@ -32,12 +34,32 @@ export function kindsOf(plugins: HeraldPlugins): KindRegistry {
         source,
         "source",
         strictSchema(
-          source.specSchema.extend({ sink: destinationSchema, ceOverrides: ceOverridesSchema.optional() }),
+          source.specSchema.extend({
+            sink: destinationSchema,
+            ceOverrides: ceOverridesSchema.optional(),
+            ...(source.filters ? { filters: sourceFiltersSchema } : {}),
+          }),
         ),
       ),
     ),
   ]);
 }
+
+/** Knative's SubscriptionsAPI filters on a source (ApiServerSource), checked as a Trigger's are. */
+const sourceFiltersSchema = z
+  .array(z.record(z.string(), z.unknown()))
+  .optional()
+  .superRefine((filters, context) => {
+    for (const problem of validateTriggerFilter({ filters })) {
+      // Problem paths read `spec.filters[0].cesql`; the issue's path is relative to `filters`.
+      const path = problem.path
+        .replace(/^spec\.filters/, "")
+        .split(/[.[\]]/)
+        .filter(Boolean)
+        .map((part) => (/^\d+$/.test(part) ? Number(part) : part));
+      context.addIssue({ code: "custom", path, message: problem.message });
+    }
+  });
 
 /** Every configuration slice the plug-ins declare, once each (a source may read a backend's). */
 export function configSlicesOf(plugins: HeraldPlugins): ConfigSlice[] {

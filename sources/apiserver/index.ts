@@ -22,7 +22,8 @@ import type { SourceContext, SourceFactory, StoredResource } from "../source.js"
  * do. An update is any change of the resource, its status included. Secrets are never watched: their
  * values would leave Herald. A kind Herald does not serve (a `v1 Pod`) keeps the source not Ready,
  * naming it. `serviceAccountName` is accepted: Herald has no service accounts and reads its store
- * with no further permission check.
+ * with no further permission check. `filters` (Knative's SubscriptionsAPI filters, as on a Trigger)
+ * are applied by the runtime: only the events they match are sent.
  */
 const labelSelectorSchema = z.object({
   matchLabels: z.record(z.string(), z.string()).optional(),
@@ -183,6 +184,7 @@ export const apiServerSource: SourceFactory<typeof specSchema> = {
   kind: "ApiServerSource",
   plural: "apiserversources",
   shortNames: ["apiserversource"],
+  filters: true,
   specSchema,
   start(spec, context) {
     let known: Map<string, Seen> | undefined;

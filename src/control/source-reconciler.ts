@@ -7,6 +7,7 @@ import { childEnvironment, sliceOf, type HeraldConfig } from "../config.js";
 import { HeraldError } from "../errors.js";
 import type { Sender } from "../dispatcher/sender.js";
 import { withAttributes } from "../events/event.js";
+import { compileTriggerFilter } from "../filters/trigger-filter.js";
 import type { Metrics } from "../metrics.js";
 import type { DeliveryOptions } from "../dispatcher/delivery.js";
 import type { Resource } from "../resources/common.js";
@@ -209,7 +210,12 @@ export class SourceReconciler {
     const log = logger.child({
       source: `${factory.kind} ${resource.metadata.namespace}/${resource.metadata.name}`,
     });
-    const { sink: _sink, ceOverrides: _overrides, delivery: _delivery, ...own } = spec;
+    const { sink: _sink, ceOverrides: _overrides, delivery: _delivery, filters, ...own } = spec;
+    // Knative's SubscriptionsAPI filters (ApiServerSource), compiled once: unmatched events are not sent.
+    const matches =
+      factory.filters && Array.isArray(filters) && filters.length > 0
+        ? compileTriggerFilter({ filters: filters as Record<string, unknown>[] })
+        : undefined;
     try {
       current.worker = await factory.start(factory.specSchema.parse(own), {
         configOf: (slice) => sliceOf(config, slice),
@@ -243,30 +249,32 @@ export class SourceReconciler {
         },
         ceOverrides: extensions,
         send: (event) =>
-          sendToSink(
-            { sender: this.options.sender, metrics: this.options.metrics, logger: log },
-            {
-              kind: factory.kind,
-              namespace: resource.metadata.namespace,
-              name: resource.metadata.name,
-              sinkUrl: () => current.sinkUrl,
-              sinkCACerts: () => destinationCACerts((current.resource.spec as SourceSpec).sink),
-              // A source sends as itself (Knative's per-source OIDC identity) to a sink with an audience.
-              sinkIdentity: () =>
-                identityFor(
-                  current.resource,
-                  groupOf(current.resource.apiVersion),
-                  destinationAudience(
-                    this.options,
-                    (current.resource.spec as SourceSpec).sink,
-                    current.resource.metadata.namespace,
-                  ),
-                ),
-              delivery: () => current.delivery,
-              signal: abort.signal,
-            },
-            withAttributes(event, extensions),
-          ),
+          matches && !matches(withAttributes(event, extensions))
+            ? Promise.resolve(this.filteredOut(factory, resource))
+            : sendToSink(
+                { sender: this.options.sender, metrics: this.options.metrics, logger: log },
+                {
+                  kind: factory.kind,
+                  namespace: resource.metadata.namespace,
+                  name: resource.metadata.name,
+                  sinkUrl: () => current.sinkUrl,
+                  sinkCACerts: () => destinationCACerts((current.resource.spec as SourceSpec).sink),
+                  // A source sends as itself (Knative's per-source OIDC identity) to a sink with an audience.
+                  sinkIdentity: () =>
+                    identityFor(
+                      current.resource,
+                      groupOf(current.resource.apiVersion),
+                      destinationAudience(
+                        this.options,
+                        (current.resource.spec as SourceSpec).sink,
+                        current.resource.metadata.namespace,
+                      ),
+                    ),
+                  delivery: () => current.delivery,
+                  signal: abort.signal,
+                },
+                withAttributes(event, extensions),
+              ),
         setStatusFields: (fields) => {
           current.fields = { ...current.fields, ...fields };
           if (this.running.get(current.uid) === current) this.options.onStatusChange();
@@ -285,6 +293,13 @@ export class SourceReconciler {
       this.running.delete(current.uid);
     }
     return current;
+  }
+
+  /** Counts an event a source's `spec.filters` did not match; it counts as taken (nothing to retry). */
+  private filteredOut(factory: SourceFactory, resource: Resource): boolean {
+    const { namespace, name } = resource.metadata;
+    this.options.metrics.sourceEvents.inc({ kind: factory.kind, namespace, name, outcome: "filtered" });
+    return true;
   }
 
   private async stop(current: RunningSource, reason: "deleted" | "stopped"): Promise<void> {

@@ -160,6 +160,58 @@ spec:
     assert.match((await reason("secrets")).message ?? "", /Secrets are not watched/);
   });
 
+  it("spec.filters sends only the events they match, and an invalid one is refused at apply", async () => {
+    const filtered = await startReceiver();
+    try {
+      await herald.apply(`
+apiVersion: sources.knative.dev/v1
+kind: ApiServerSource
+metadata: { name: adds-only }
+spec:
+  filters:
+    - any:
+        - exact: { type: dev.knative.apiserver.ref.add }
+  mode: Reference
+  resources: [{ apiVersion: eventing.knative.dev/v1, kind: Trigger }]
+  sink: { uri: "${filtered.url}" }
+---
+apiVersion: eventing.knative.dev/v1
+kind: Trigger
+metadata: { name: watched-trigger }
+spec: { broker: default, subscriber: { uri: "http://127.0.0.1:9/" } }
+`);
+      await eventually(() => filtered.requests.length === 1, { message: "the add" });
+      assert.equal(
+        await herald.delete("/apis/eventing.knative.dev/v1/namespaces/default/triggers/watched-trigger"),
+        200,
+      );
+      // The delete event is made and counted as filtered out, never sent.
+      await eventually(
+        async () => {
+          const metrics = await (await fetch(`${herald.apiUrl}/metrics`)).text();
+          return /herald_source_events_total\{[^}]*name="adds-only"[^}]*outcome="filtered"\} 1/.test(metrics);
+        },
+        { message: "the delete event to be filtered out" },
+      );
+      assert.deepEqual(
+        filtered.requests.map((r) => r.headers["ce-type"]),
+        ["dev.knative.apiserver.ref.add"],
+      );
+      const text = await herald.applyRejected(`
+apiVersion: sources.knative.dev/v1
+kind: ApiServerSource
+metadata: { name: bad-filter }
+spec:
+  filters: [{ cesql: "type = " }]
+  resources: [{ apiVersion: eventing.knative.dev/v1, kind: Trigger }]
+  sink: { uri: "${filtered.url}" }
+`);
+      assert.match(text, /spec\.filters\[0\]\.cesql/);
+    } finally {
+      await filtered.close();
+    }
+  });
+
   it("label selectors follow Kubernetes' rules", () => {
     const labels = { app: "myapp", tier: "web" };
     assert.equal(selects(undefined, labels), true);
