@@ -38,6 +38,8 @@ describeChannelAdapter<KafkaChannelSpec>(
       }
     },
   },
+  // The replay tests (each joins the consumer group again) run from replay.test.ts.
+  "core",
 );
 
 describe("Kafka binding", () => {
