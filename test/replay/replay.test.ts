@@ -200,6 +200,24 @@ spec:
     );
     assert.equal(subscription.body.status.replay?.replayable, false);
     assert.ok(subscription.body.status.replay?.reason);
+
+    // A start position it cannot take is not ignored: the status says why.
+    await server.apply(`
+apiVersion: messaging.knative.dev/v1
+kind: Subscription
+metadata: { name: rp-memory-start, annotations: { herald.dev/replay-from: beginning } }
+spec:
+  channel: { apiVersion: messaging.knative.dev/v1, kind: Channel, name: rp-memory }
+  subscriber: { uri: "${receiver.url}memory-start" }
+`);
+    const start = await eventually(async () => {
+      const { body } = await server.get<{
+        status: { replay?: { start?: { from: string; error?: string } } };
+      }>("/apis/messaging.knative.dev/v1/namespaces/default/subscriptions/rp-memory-start");
+      return body.status.replay?.start;
+    });
+    assert.equal(start.from, "beginning");
+    assert.match(start.error ?? "", /^from: the InMemoryChannel default\/rp-memory cannot replay/);
   });
 
   it("answers a bad from, an unknown field, an unknown Subscription and a text body with errors naming them", async () => {
