@@ -176,7 +176,71 @@ export interface PingFlags {
   data?: string;
   encoding: string;
   sink?: string;
+  ceOverride: string[];
   namespace: string;
+}
+
+/** `--ce-override key=value` pairs: CloudEvents extensions a source adds to its events. */
+export function parseCeOverrides(values: readonly string[]): {
+  ceOverrides?: { extensions: Record<string, string> };
+} {
+  if (values.length === 0) return {};
+  const extensions: Record<string, string> = {};
+  for (const value of values) {
+    const equals = value.indexOf("=");
+    const key = equals > 0 ? value.slice(0, equals) : "";
+    if (!/^[a-z0-9]+$/.test(key))
+      throw new CreateUsageError(
+        `--ce-override ${value}: must be key=value, the key in lower-case letters and digits`,
+      );
+    extensions[key] = value.slice(equals + 1);
+  }
+  return { ceOverrides: { extensions } };
+}
+
+export interface ApiServerFlags {
+  resource: string[];
+  mode: string;
+  serviceAccount?: string;
+  sink?: string;
+  ceOverride: string[];
+  namespace: string;
+}
+
+/**
+ * `kn source apiserver create`: each `--resource` is `Kind:apiVersion` (kn's form, `Event:v1`,
+ * `Broker:eventing.knative.dev/v1`), optionally `:key=value` for a label selector.
+ */
+export function apiServerSourceManifest(name: string, flags: ApiServerFlags) {
+  checkName(name);
+  if (!flags.sink) throw new CreateUsageError("--sink is required: where the ApiServerSource sends");
+  if (flags.resource.length === 0)
+    throw new CreateUsageError(
+      "--resource is required: Kind:apiVersion, such as Broker:eventing.knative.dev/v1",
+    );
+  const mode = { ref: "Reference", reference: "Reference", resource: "Resource" }[flags.mode.toLowerCase()];
+  if (!mode) throw new CreateUsageError(`--mode ${flags.mode}: must be Reference or Resource`);
+  const resources = flags.resource.map((value) => {
+    const [kind, apiVersion, selector, ...rest] = value.split(":");
+    if (
+      !kind ||
+      !apiVersion ||
+      rest.length > 0 ||
+      (selector !== undefined && !/^[^=]+=[^=]*$/.test(selector))
+    )
+      throw new CreateUsageError(
+        `--resource ${value}: must be Kind:apiVersion or Kind:apiVersion:label=value`,
+      );
+    const [key, labelValue] = selector?.split("=") ?? [];
+    return { apiVersion, kind, ...(key ? { selector: { matchLabels: { [key]: labelValue ?? "" } } } : {}) };
+  });
+  return manifest("sources.knative.dev/v1", "ApiServerSource", name, flags.namespace, {
+    mode,
+    resources,
+    ...(flags.serviceAccount ? { serviceAccountName: flags.serviceAccount } : {}),
+    ...parseCeOverrides(flags.ceOverride),
+    sink: parseSink("--sink", flags.sink),
+  });
 }
 
 export function pingSourceManifest(name: string, flags: PingFlags) {
@@ -195,6 +259,7 @@ export function pingSourceManifest(name: string, flags: PingFlags) {
   return manifest("sources.knative.dev/v1", "PingSource", name, flags.namespace, {
     schedule: flags.schedule,
     ...data,
+    ...parseCeOverrides(flags.ceOverride),
     sink: parseSink("--sink", flags.sink),
   });
 }
@@ -278,5 +343,30 @@ export function registerCreateCommand(cli: Command, connection: () => Promise<Co
     .option("-e, --encoding <encoding>", "text, or base64 for binary data", "text")
     .option("-s, --sink <sink>", "ksvc:NAME, svc:NAME, broker:NAME, channel:NAME or a URL")
     .option("-n, --namespace <ns>", "namespace", "default")
+    .option(
+      "--ce-override <key=value>",
+      "a CloudEvents extension added to every event; repeat for more",
+      collect,
+      [],
+    )
     .action((name: string, flags: PingFlags) => apply(ping, () => pingSourceManifest(name, flags)));
+
+  const apiserver = source
+    .command("apiserver")
+    .description("create an ApiServerSource over Herald's resources (kn source apiserver create)")
+    .argument("<name>")
+    .option("--resource <Kind:apiVersion[:label=value]>", "a kind to watch; repeat for more", collect, [])
+    .option("--mode <mode>", "Reference (a reference as data) or Resource (the whole resource)", "Reference")
+    .option("--service-account <name>", "kept as serviceAccountName")
+    .option("-s, --sink <sink>", "ksvc:NAME, svc:NAME, broker:NAME, channel:NAME or a URL")
+    .option(
+      "--ce-override <key=value>",
+      "a CloudEvents extension added to every event; repeat for more",
+      collect,
+      [],
+    )
+    .option("-n, --namespace <ns>", "namespace", "default")
+    .action((name: string, flags: ApiServerFlags) =>
+      apply(apiserver, () => apiServerSourceManifest(name, flags)),
+    );
 }

@@ -129,6 +129,59 @@ describe("herald create", () => {
     });
   });
 
+  it("source apiserver --resource Kind:apiVersion:label=value sends the Brokers it selects, with --ce-override", async () => {
+    const watcher = await startReceiver();
+    try {
+      const run = await herald(server.apiUrl, [
+        "create",
+        "source",
+        "apiserver",
+        "brokers",
+        "--resource",
+        "Broker:eventing.knative.dev/v1:team=payments",
+        "--mode",
+        "Resource",
+        "--service-account",
+        "events-sa",
+        "--ce-override",
+        "origin=cli",
+        "--sink",
+        watcher.url,
+      ]);
+      assert.equal(run.code, 0, run.stderr);
+      const { body } = await server.get<{ spec: Record<string, unknown> }>(
+        "/apis/sources.knative.dev/v1/namespaces/default/apiserversources/brokers",
+      );
+      assert.deepEqual(body.spec.resources, [
+        {
+          apiVersion: "eventing.knative.dev/v1",
+          kind: "Broker",
+          selector: { matchLabels: { team: "payments" } },
+        },
+      ]);
+      await server.apply(`apiVersion: eventing.knative.dev/v1
+kind: Broker
+metadata: { name: payments, labels: { team: payments } }
+`);
+      await eventually(
+        () =>
+          watcher.requests.some(
+            (r) =>
+              r.headers["ce-subject"] === "/apis/eventing.knative.dev/v1/namespaces/default/brokers/payments",
+          ),
+        {
+          message: "the Broker's add",
+        },
+      );
+      const added = watcher.requests.find((r) => String(r.headers["ce-subject"]).endsWith("/payments"))!;
+      assert.equal(added.headers["ce-type"], "dev.knative.apiserver.resource.add");
+      assert.equal(added.headers["ce-origin"], "cli");
+      assert.ok(!watcher.requests.some((r) => String(r.headers["ce-subject"]).endsWith("/brokers/default")));
+    } finally {
+      await watcher.close();
+    }
+  });
+
   it("wrong or missing flags are usage errors (exit 2) naming the flag, and nothing is created", async () => {
     const cases: [string[], RegExp][] = [
       [["create", "trigger", "t1", "--sink", "event-display"], /--sink event-display: must be ksvc:NAME/],
@@ -144,6 +197,30 @@ describe("herald create", () => {
         /--schedule often: must be a cron schedule/,
       ],
       [["create", "broker", "Bad_Name"], /NAME Bad_Name: must be a lowercase RFC 1123 name/],
+      [["create", "source", "apiserver", "a1", "--sink", "ksvc:x"], /--resource is required/],
+      [
+        ["create", "source", "apiserver", "a2", "--sink", "ksvc:x", "--resource", "Broker"],
+        /--resource Broker: must be Kind:apiVersion/,
+      ],
+      [
+        [
+          "create",
+          "source",
+          "apiserver",
+          "a3",
+          "--sink",
+          "ksvc:x",
+          "--resource",
+          "Broker:v1",
+          "--mode",
+          "full",
+        ],
+        /--mode full: must be Reference or Resource/,
+      ],
+      [
+        ["create", "source", "ping", "p2", "--sink", "ksvc:x", "--ce-override", "Bad=1"],
+        /--ce-override Bad=1: must be key=value/,
+      ],
     ];
     for (const [args, message] of cases) {
       const run = await herald(server.apiUrl, args);
