@@ -40,17 +40,17 @@ const KAFKA_KEYS = {
 } as const;
 /** The broker classes whose Brokers run on the Kafka and RabbitMQ channel plug-ins. */
 const KAFKA_CLASS = "Kafka";
+const RABBITMQ_CLASS = "RabbitMQBroker";
 /** eventing-kafka-broker's annotation naming a topic the Broker uses instead of one of its own. */
 export const EXTERNAL_TOPIC_ANNOTATION = "kafka.eventing.knative.dev/external.topic";
-const RABBITMQ_CLASS = "RabbitMQBroker";
 
 /**
  * The channel a Broker runs on: from `spec.config`, else from the broker class annotation, else the
  * default channel kind. `spec.config` may reference
  * - a ConfigMap with `channel-template-spec`, as Knative's MTChannelBasedBroker reads it;
  * - a ConfigMap in the Kafka broker's shape (`default.topic.partitions`,
- *   `default.topic.replication.factor`, `default.topic.retention.ms`, `bootstrap.servers`): a
- *   KafkaChannel with those settings;
+ *   `default.topic.replication.factor`, `default.topic.config.retention.ms`, `bootstrap.servers`,
+ *   which must name the Kafka Herald runs Brokers on): a KafkaChannel with those settings;
  * - a ConfigMap a Knative install ships in `knative-eventing` that was not applied:
  *   `config-br-default-channel` is the default channel kind, `kafka-broker-config` a KafkaChannel
  *   with its defaults;
