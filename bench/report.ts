@@ -272,8 +272,8 @@ const METHOD = `# Benchmarks
 \`\`\`sh
 npm run bench                      # every case; JSON on stdout, bench/results.json and this file updated
 npm run bench -- open              # one case: open, core, triggers, kafka, rabbitmq, pubsub, nats, log
-BENCH_RUNS=1 BENCH_STEP_SECONDS=1 BENCH_LATENCY_SECONDS=2 BENCH_WARMUP_SECONDS=2 BENCH_CLOSED_SECONDS=0 \\
-  BENCH_TARGETS=forwarder,memory npm run bench -- open   # a quick run, about a minute
+BENCH_WRITE=0 BENCH_RUNS=1 BENCH_STEP_SECONDS=1 BENCH_LATENCY_SECONDS=2 BENCH_WARMUP_SECONDS=2 \\
+  BENCH_CLOSED_SECONDS=0 BENCH_TARGETS=forwarder,memory npm run bench -- open   # a quick trial, about a minute
 npx tsx bench/report.ts            # re-render this file from bench/results.json
 \`\`\`
 

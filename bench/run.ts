@@ -7,7 +7,7 @@
  * open-loop case (`open`) reads BENCH_RUNS (3), BENCH_STEP_SECONDS (5), BENCH_LATENCY_SECONDS (10),
  * BENCH_WARMUP_SECONDS (10), BENCH_CLOSED_SECONDS (5; 0 skips the closed loop), BENCH_LADDER (the
  * offered rates, comma-separated), BENCH_TARGETS (bare,forwarder,memory,log); `profile`
- * BENCH_PROFILE_RATE (1000) and BENCH_PROFILE_SECONDS (10). BENCH_SNAPSHOT=<name>
+ * BENCH_PROFILE_RATE (1000) and BENCH_PROFILE_SECONDS (10). BENCH_WRITE=0 prints only. BENCH_SNAPSHOT=<name>
  * also keeps this run's results under that name (a before/after comparison in BENCHMARKS.md).
  */
 import { availableParallelism, cpus, totalmem } from "node:os";
@@ -84,4 +84,5 @@ const document = {
   results,
 };
 console.log(JSON.stringify(document, null, 2));
-await writeResults(document, process.env.BENCH_SNAPSHOT);
+// BENCH_WRITE=0: a trial run that leaves bench/results.json and BENCHMARKS.md as they are.
+if (process.env.BENCH_WRITE !== "0") await writeResults(document, process.env.BENCH_SNAPSHOT);
