@@ -3,15 +3,12 @@ import { join } from "node:path";
 import { isDeepStrictEqual } from "node:util";
 import type { Logger } from "pino";
 import type { SourceFactory, SourceRequest, SourceResponse } from "../../sources/source.js";
-import { childEnvironment, sliceOf, type HeraldConfig } from "../config.js";
-import { HeraldError } from "../errors.js";
+import type { HeraldConfig } from "../config.js";
 import type { Sender } from "../dispatcher/sender.js";
-import { withAttributes } from "../events/event.js";
-import { compileTriggerFilter } from "../filters/trigger-filter.js";
 import type { Metrics } from "../metrics.js";
 import type { DeliveryOptions } from "../dispatcher/delivery.js";
 import type { Resource } from "../resources/common.js";
-import { coreKinds, type KindRegistry } from "../resources/kinds.js";
+import type { KindRegistry } from "../resources/kinds.js";
 import { groupOf } from "../resources/sinks.js";
 import type { ProcessSourceGate } from "./process-sources.js";
 import {
@@ -23,7 +20,7 @@ import {
   UnresolvableDestination,
 } from "./destinations.js";
 import { toDeliveryOptions } from "./delivery.js";
-import { sendToSink } from "./sink-sender.js";
+import { sourceContext } from "./source-context.js";
 import { disabledConditions, sourceStatus, type RunningSource, type SourceSpec } from "./source-status.js";
 import type { StatusWriter } from "./status.js";
 import type { ResourceStore } from "./store.js";
@@ -190,7 +187,6 @@ export class SourceReconciler {
   ): Promise<RunningSource> {
     const { config, logger } = this.options;
     const spec = resource.spec as SourceSpec;
-    const extensions = spec.ceOverrides?.extensions ?? {};
     const abort = new AbortController();
     const current: RunningSource = {
       uid: resource.metadata.uid,
@@ -210,96 +206,19 @@ export class SourceReconciler {
     const log = logger.child({
       source: `${factory.kind} ${resource.metadata.namespace}/${resource.metadata.name}`,
     });
-    const { sink: _sink, ceOverrides: _overrides, delivery: _delivery, filters, ...own } = spec;
-    // Knative's SubscriptionsAPI filters (ApiServerSource), compiled once: unmatched events are not sent.
-    const matches =
-      factory.filters && Array.isArray(filters) && filters.length > 0
-        ? compileTriggerFilter({ filters: filters as Record<string, unknown>[] })
-        : undefined;
+    const { spec: own, context } = sourceContext(this.options, current, {
+      log,
+      stateDir,
+      isCurrent: () => this.running.get(current.uid) === current,
+    });
     try {
-      current.worker = await factory.start(factory.specSchema.parse(own), {
-        configOf: (slice) => sliceOf(config, slice),
-        childEnvironment: (extra) => childEnvironment(extra),
-        logger: log,
-        resource: {
-          namespace: resource.metadata.namespace,
-          name: resource.metadata.name,
-          uid: resource.metadata.uid,
-        },
-        stateFile: join(stateDir, `${resource.metadata.uid}.json`),
-        apiUrl: this.options.baseUrl(),
-        listResources: (apiVersion, kind, namespace) => {
-          const definition = this.options.kinds.find(apiVersion, kind);
-          if (!definition) return undefined;
-          return { plural: definition.plural, items: this.options.store.list(definition, namespace) };
-        },
-        signal: abort.signal,
-        sinkUrl: () => current.sinkUrl,
-        secret: ({ name, key }) => {
-          const secret = this.options.store.get(coreKinds.secret, resource.metadata.namespace, name);
-          if (!secret)
-            throw new HeraldError("NotFound", `Secret ${resource.metadata.namespace}/${name} not found`);
-          const value = secret.spec[key];
-          if (value === undefined)
-            throw new HeraldError(
-              "NotFound",
-              `Secret ${resource.metadata.namespace}/${name} has no key ${key}`,
-            );
-          return Buffer.from(value, "base64").toString("utf8");
-        },
-        ceOverrides: extensions,
-        send: (event) =>
-          matches && !matches(withAttributes(event, extensions))
-            ? Promise.resolve(this.filteredOut(factory, resource))
-            : sendToSink(
-                { sender: this.options.sender, metrics: this.options.metrics, logger: log },
-                {
-                  kind: factory.kind,
-                  namespace: resource.metadata.namespace,
-                  name: resource.metadata.name,
-                  sinkUrl: () => current.sinkUrl,
-                  sinkCACerts: () => destinationCACerts((current.resource.spec as SourceSpec).sink),
-                  // A source sends as itself (Knative's per-source OIDC identity) to a sink with an audience.
-                  sinkIdentity: () =>
-                    identityFor(
-                      current.resource,
-                      groupOf(current.resource.apiVersion),
-                      destinationAudience(
-                        this.options,
-                        (current.resource.spec as SourceSpec).sink,
-                        current.resource.metadata.namespace,
-                      ),
-                    ),
-                  delivery: () => current.delivery,
-                  signal: abort.signal,
-                },
-                withAttributes(event, extensions),
-              ),
-        setStatusFields: (fields) => {
-          current.fields = { ...current.fields, ...fields };
-          if (this.running.get(current.uid) === current) this.options.onStatusChange();
-        },
-        setCondition: (type, status, reason, message) => {
-          const previous = current.conditions.get(type);
-          const next = { type, status, reason, message };
-          if (isDeepStrictEqual(previous, next)) return;
-          current.conditions.set(type, next);
-          if (this.running.get(current.uid) === current) this.options.onStatusChange();
-        },
-      });
+      current.worker = await factory.start(factory.specSchema.parse(own), context);
     } catch (error) {
       current.startError = error instanceof Error ? error.message : String(error);
       log.warn({ err: error }, "source failed to start; retried at the next resync");
       this.running.delete(current.uid);
     }
     return current;
-  }
-
-  /** Counts an event a source's `spec.filters` did not match; it counts as taken (nothing to retry). */
-  private filteredOut(factory: SourceFactory, resource: Resource): boolean {
-    const { namespace, name } = resource.metadata;
-    this.options.metrics.sourceEvents.inc({ kind: factory.kind, namespace, name, outcome: "filtered" });
-    return true;
   }
 
   private async stop(current: RunningSource, reason: "deleted" | "stopped"): Promise<void> {
