@@ -16,6 +16,7 @@ import { ChannelReconciler } from "./control/channel-reconciler.js";
 import { ConfigDirectory } from "./control/config-dir.js";
 import { ChannelDirectory } from "./control/directory.js";
 import { EventPolicyReconciler } from "./control/event-policies.js";
+import { ingressAddresses } from "./control/ingress-policies.js";
 import { ProcessSourceGate } from "./control/process-sources.js";
 import { ReconcileLoop } from "./control/reconcile-loop.js";
 import { ResourceService } from "./control/resource-service.js";
@@ -237,7 +238,9 @@ export async function createHerald(options: HeraldOptions): Promise<Herald> {
       channels.report(problems);
       brokers.report(problems);
       ingressPolicies.replace(
-        eventPolicies.ingressAddresses(
+        ingressAddresses(
+          eventPolicies,
+          { store, kinds },
           (kind, namespace, name) => directory.atAddress(namespace, name)?.kind === kind,
         ),
       );
