@@ -53,7 +53,4 @@ export const rabbitmqClusterKind = {
 } as const satisfies KindDefinition<unknown>;
 
 /** Every broker configuration kind, for the kind registry. */
-export const brokerConfigKinds: readonly KindDefinition[] = [
-  rabbitmqBrokerConfigKind,
-  rabbitmqClusterKind,
-];
+export const brokerConfigKinds: readonly KindDefinition[] = [rabbitmqBrokerConfigKind, rabbitmqClusterKind];
