@@ -98,8 +98,17 @@ export class ChannelDirectory {
       get message() {
         return runtime.message;
       },
-      publish: (events) =>
-        runtime.adapter.publish(runtime.target, prepare(events), { signal: AbortSignal.timeout(timeoutMs) }),
+      publish: async (events) => {
+        // A timer cleared once the backend answered: an AbortSignal.timeout per publish would stay
+        // armed and fire after every event, long after its publish ended.
+        const deadline = new AbortController();
+        const timer = setTimeout(() => deadline.abort(), timeoutMs);
+        try {
+          return await runtime.adapter.publish(runtime.target, prepare(events), { signal: deadline.signal });
+        } finally {
+          clearTimeout(timer);
+        }
+      },
     };
   }
 }
