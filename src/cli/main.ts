@@ -4,7 +4,6 @@ import { join } from "node:path";
 import { Command, CommanderError, Option } from "commander";
 import { cliEnvironment, ConfigError, loadConfig } from "../config.js";
 import { defaultPlugins } from "../default-plugins.js";
-import { createHerald } from "../herald.js";
 import { createLogger } from "../logger.js";
 import { configSlicesOf, kindsOf } from "../plugins.js";
 import type { Resource } from "../resources/common.js";
@@ -142,6 +141,8 @@ function program(): Command {
         slices,
       );
       const logger = createLogger(config.logLevel, slices);
+      // Loaded for serve only: the other commands start without the control plane.
+      const { createHerald } = await import("../herald.js");
       const herald = await createHerald({ config, logger, plugins: defaultPlugins });
       let stopping = false;
       const stop = (signal: string) => {
