@@ -107,8 +107,19 @@ metadata: { name: ${name} }
         timeoutMs: 60_000,
         message: "every event delivered",
       });
-      // Each event went to the subscriber once, not once per process.
-      assert.equal(shared.requests.length, ids.length);
+      // Shared, not once per process: were each process consuming the whole topic, every event would
+      // arrive twice. Kafka delivers at least once, so a rebalance while the two members settle may
+      // repeat the events whose offsets were not yet committed; most still arrive exactly once.
+      const times = (id: string) => shared.requests.filter((r) => r.headers["ce-id"] === id).length;
+      const once = ids.filter((id) => times(id) === 1);
+      assert.ok(
+        once.length > ids.length / 2,
+        `${once.length} of ${ids.length} events arrived exactly once (${shared.requests.length} deliveries)`,
+      );
+      assert.ok(
+        ids.every((id) => times(id) <= 2),
+        "no event arrived more than twice",
+      );
     } finally {
       await admin.disconnect();
       await Promise.all([first.close(), second.close()]);
