@@ -15,7 +15,7 @@ const PROCESS_SOURCES = "/apis/sources.herald.dev/v1alpha1/namespaces/default/pr
 const CHANNELS = "/apis/messaging.knative.dev/v1/namespaces/default/channels";
 const SECRETS = "/api/v1/namespaces/default/secrets";
 
-/** The ProcessSource of the review's C1: a command run as Herald's user. */
+/** A ProcessSource that runs a command as Herald's user. */
 const processSource = (name: string) => ({
   metadata: { name },
   spec: {

@@ -132,7 +132,7 @@ describe("destinations that point at Herald's own resource API (H2)", () => {
     await herald.close();
   });
 
-  it("refuses the review's SSRF subscription at apply, naming the field", async () => {
+  it("refuses a subscription aimed at Herald's own API (SSRF) at apply, naming the field", async () => {
     const text = await herald.applyRejected(
       subscription(
         "ssrf-to-api",
