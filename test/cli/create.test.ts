@@ -1,37 +1,19 @@
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { after, before, describe, it } from "node:test";
 import { parseSink } from "../../src/cli/create.js";
 import { eventually } from "../support/eventually.js";
 import { InProcessHerald } from "../support/herald.js";
 import { startReceiver, type Receiver } from "../support/receiver.js";
+import { runCli, type CliRun } from "../support/cli.js";
 
 /**
  * `herald create ...`, the kn workflows in one line each: a Broker, a Trigger to a ksvc, a PingSource
  * to the Broker, and the ping reaching the ksvc; a Channel and a Subscription with reply and
  * dead-letter sinks; flags that are wrong are usage errors naming the flag.
  */
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
-function herald(server: string, args: string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = spawn(
-      process.execPath,
-      ["--import", "tsx", "src/cli/main.ts", "--server", server, ...args],
-      {
-        stdio: ["ignore", "pipe", "pipe"],
-      },
-    );
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on("exit", (code) => resolve({ code, stdout, stderr }));
-  });
+function herald(server: string, args: string[]): Promise<CliRun> {
+  return runCli(["--server", server, ...args]);
 }
 
 describe("herald create", () => {

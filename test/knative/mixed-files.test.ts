@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { InProcessHerald } from "../support/herald.js";
+import { runCli, type CliRun } from "../support/cli.js";
 
 /**
  * Files as Knative users write them: Herald applies the kinds it runs and leaves every other kind
@@ -77,24 +77,8 @@ async function apply(herald: InProcessHerald, yaml: string): Promise<{ status: n
   return { status: response.status, body: (await response.json()) as ApplyAnswer };
 }
 
-function cli(
-  server: string,
-  args: string[],
-  stdin = "",
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(
-      process.execPath,
-      ["--import", "tsx", "src/cli/main.ts", "--server", server, ...args],
-      { stdio: ["pipe", "pipe", "pipe"] },
-    );
-    child.stdin.end(stdin);
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on("exit", (code) => resolve({ code, stdout, stderr }));
-  });
+function cli(server: string, args: string[], stdin = ""): Promise<CliRun> {
+  return runCli(["--server", server, ...args], { stdin });
 }
 
 describe("mixed files", () => {

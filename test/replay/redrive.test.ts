@@ -1,30 +1,14 @@
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { after, before, describe, it } from "node:test";
 import { eventually } from "../support/eventually.js";
 import { InProcessHerald } from "../support/herald.js";
 import { startReceiver, type Receiver } from "../support/receiver.js";
+import { runCli, type CliRun } from "../support/cli.js";
 
 const LOG_CHANNEL = "apiVersion: messaging.herald.dev/v1alpha1\n    kind: LogChannel";
 
-function herald(
-  server: string,
-  args: string[],
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(
-      process.execPath,
-      ["--import", "tsx", "src/cli/main.ts", "--server", server, ...args],
-      {
-        stdio: ["ignore", "pipe", "pipe"],
-      },
-    );
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on("exit", (code) => resolve({ code, stdout, stderr }));
-  });
+function herald(server: string, args: string[]): Promise<CliRun> {
+  return runCli(["--server", server, ...args]);
 }
 
 async function post(url: string, id: string, type: string): Promise<number> {

@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -9,6 +8,7 @@ import { eventually } from "../support/eventually.js";
 import { InProcessHerald, postEvent } from "../support/herald.js";
 import { startReceiver, type Receiver } from "../support/receiver.js";
 import { channelWithSubscription } from "../support/streams.js";
+import { runCli, type CliRun } from "../support/cli.js";
 
 const LOG_CHANNEL = "apiVersion: messaging.herald.dev/v1alpha1\n    kind: LogChannel";
 const MEMORY_CHANNEL = "apiVersion: messaging.knative.dev/v1\n    kind: InMemoryChannel";
@@ -24,24 +24,8 @@ function received(receiver: Receiver, from = 0): { id: string; replay: string | 
   }));
 }
 
-function herald(
-  server: string,
-  args: string[],
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(
-      process.execPath,
-      ["--import", "tsx", "src/cli/main.ts", "--server", server, ...args],
-      {
-        stdio: ["ignore", "pipe", "pipe"],
-      },
-    );
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on("exit", (code) => resolve({ code, stdout, stderr }));
-  });
+function herald(server: string, args: string[]): Promise<CliRun> {
+  return runCli(["--server", server, ...args]);
 }
 
 describe("replaying a Subscription through Herald", () => {

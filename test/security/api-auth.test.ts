@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -10,6 +9,7 @@ import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from "j
 import { addToken, removeToken } from "../../src/auth/token-file.js";
 import { eventually } from "../support/eventually.js";
 import { InProcessHerald } from "../support/herald.js";
+import { runCli, type CliRun } from "../support/cli.js";
 
 const PROCESS_SOURCES = "/apis/sources.herald.dev/v1alpha1/namespaces/default/processsources";
 const CHANNELS = "/apis/messaging.knative.dev/v1/namespaces/default/channels";
@@ -52,24 +52,8 @@ async function call(
   };
 }
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function cli(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", ...args], {
-      stdio: ["ignore", "pipe", "pipe"],
-      env: { PATH: process.env.PATH ?? "", HOME: "/nonexistent", ...env },
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on("exit", (code) => resolve({ code, stdout, stderr }));
-  });
+function cli(args: string[], env: Record<string, string> = {}): Promise<CliRun> {
+  return runCli(args, { env: { PATH: process.env.PATH ?? "", HOME: "/nonexistent", ...env } });
 }
 
 describe("resource API authentication with bearer tokens", () => {

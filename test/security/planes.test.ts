@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { connect } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { eventually } from "../support/eventually.js";
 import { HeraldProcess, InProcessHerald, postEvent } from "../support/herald.js";
 import { startReceiver, type Receiver } from "../support/receiver.js";
+import { runCli, type CliRun } from "../support/cli.js";
 
 const channel = (name: string) =>
   `apiVersion: messaging.knative.dev/v1\nkind: Channel\nmetadata: { name: ${name} }\n`;
@@ -17,18 +17,8 @@ spec:
 ${destinations}
 `;
 
-function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", ...args], {
-      stdio: ["ignore", "pipe", "pipe"],
-      env: { PATH: process.env.PATH ?? "", HOME: "/nonexistent" },
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on("exit", (code) => resolve({ code, stdout, stderr }));
-  });
+function cli(args: string[]): Promise<CliRun> {
+  return runCli(args, { env: { PATH: process.env.PATH ?? "", HOME: "/nonexistent" } });
 }
 
 describe("secure default", () => {
