@@ -3,7 +3,7 @@ import { after, before, describe, it } from "node:test";
 import { eventually } from "../support/eventually.js";
 import { InProcessHerald } from "../support/herald.js";
 import { publish, TestIssuer } from "../support/oidc-issuer.js";
-import { startReceiver, type Receiver } from "../support/receiver.js";
+import { startReceiver, startReplier, type Receiver } from "../support/receiver.js";
 
 interface Condition {
   type: string;
@@ -155,17 +155,7 @@ spec:
   });
 
   it("a spec.from ref resolves to the identity Herald sends as for that Trigger, and its replies pass", async () => {
-    const replier = await startReceiver((_request, index) => ({
-      status: 200,
-      headers: {
-        "ce-specversion": "1.0",
-        "ce-id": `reply-${index}`,
-        "ce-type": "com.shop.replied",
-        "ce-source": "/replier",
-        "content-type": "text/plain",
-      },
-      body: "ok",
-    }));
+    const replier = await startReplier({ type: "com.shop.replied", source: "/replier", body: "ok" });
     const final = await startReceiver();
     receivers.push(replier, final);
     await herald.apply(`

@@ -4,7 +4,7 @@ import { SignJWT } from "jose";
 import { eventually } from "../support/eventually.js";
 import { InProcessHerald } from "../support/herald.js";
 import { publish, TestIssuer } from "../support/oidc-issuer.js";
-import { startReceiver, type Receiver } from "../support/receiver.js";
+import { startReceiver, startReplier, type Receiver } from "../support/receiver.js";
 
 interface Addressable {
   status: {
@@ -223,17 +223,7 @@ spec:
 
   it("a Sequence keeps working: its steps' replies into its next channels carry Herald's tokens", async () => {
     const step = (name: string) =>
-      startReceiver((_request, index) => ({
-        status: 200,
-        headers: {
-          "ce-specversion": "1.0",
-          "ce-id": `${name}-${index}`,
-          "ce-type": `dev.herald.${name}`,
-          "ce-source": `/${name}`,
-          "content-type": "text/plain",
-        },
-        body: name,
-      }));
+      startReplier({ type: `dev.herald.${name}`, source: `/${name}`, idPrefix: name, body: name });
     const first = await step("first");
     const second = await step("second");
     const reply = await startReceiver();
@@ -264,17 +254,7 @@ spec:
   });
 
   it("accepts Herald's own tokens: a Trigger's reply reaches its Broker, and a second Trigger delivers it", async () => {
-    const replier = await startReceiver((_request, index) => ({
-      status: 200,
-      headers: {
-        "ce-specversion": "1.0",
-        "ce-id": `reply-${index}`,
-        "ce-type": "dev.herald.replied",
-        "ce-source": "/replier",
-        "content-type": "text/plain",
-      },
-      body: "answer",
-    }));
+    const replier = await startReplier({ type: "dev.herald.replied", source: "/replier", body: "answer" });
     const final = await startReceiver();
     receivers.push(replier, final);
     await herald.apply(`

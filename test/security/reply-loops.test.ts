@@ -2,21 +2,11 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { eventually } from "../support/eventually.js";
 import { InProcessHerald, postEvent } from "../support/herald.js";
-import { startReceiver, type Receiver } from "../support/receiver.js";
+import { startReplier, type Receiver } from "../support/receiver.js";
 
 /** A subscriber that answers every event with a new one: a loop once its replies come back. */
 function replying(): Promise<Receiver> {
-  return startReceiver((_request, index) => ({
-    status: 200,
-    headers: {
-      "ce-specversion": "1.0",
-      "ce-id": `reply-${index}`,
-      "ce-type": "loop",
-      "ce-source": "/loop",
-      "content-type": "text/plain",
-    },
-    body: "again",
-  }));
+  return startReplier({ type: "loop", source: "/loop", body: "again" });
 }
 
 interface Stored {

@@ -77,3 +77,26 @@ export async function startReceiver(respond?: Receiver["respond"]): Promise<Rece
   (receiver as { url: string }).url = `http://127.0.0.1:${port}/`;
   return receiver;
 }
+
+/**
+ * A subscriber that answers every event with a new CloudEvent (binary mode) of `type` from `source`,
+ * its id `{idPrefix}-{n}`: a reply for Herald to forward.
+ */
+export function startReplier(reply: {
+  readonly type: string;
+  readonly source: string;
+  readonly idPrefix?: string;
+  readonly body?: string;
+}): Promise<Receiver> {
+  return startReceiver((_request, index) => ({
+    status: 200,
+    headers: {
+      "ce-specversion": "1.0",
+      "ce-id": `${reply.idPrefix ?? "reply"}-${index}`,
+      "ce-type": reply.type,
+      "ce-source": reply.source,
+      "content-type": "text/plain",
+    },
+    body: reply.body ?? "reply",
+  }));
+}
