@@ -1,5 +1,6 @@
 import { apiVersionOf, type KindDefinition, type KindRegistry } from "./kinds.js";
 import { isServiceKind } from "./sinks.js";
+import { unrunKindVerdict } from "./unrun-kinds.js";
 
 /**
  * A document of a kind Herald does not run, left aside when its file is applied: Knative manifests
@@ -50,13 +51,22 @@ function distance(a: string, b: string, limit: number): number {
  * - a kind Herald serves, written with a version it does not serve, is refused naming the versions;
  * - an unknown kind in one of Herald's own groups, or one a letter away from a kind Herald serves
  *   in that group (`Triger`, `rabbitmqsource`), is refused as a mistake;
+ * - IntegrationSource and IntegrationSink are refused, saying what to use instead (unrun-kinds.ts,
+ *   which reads the document `body` for it);
  * - any other kind (apps/v1 Deployment, v1 Service, serving.knative.dev Service, RBAC, the Knative
  *   kinds Herald does not run) is left aside, with the reason.
  */
-export function kindVerdict(kinds: KindRegistry, apiVersion: string, kind: string): KindVerdict {
+export function kindVerdict(
+  kinds: KindRegistry,
+  apiVersion: string,
+  kind: string,
+  body?: unknown,
+): KindVerdict {
   const served = kinds.find(apiVersion, kind);
   if (served) return { served };
   const { group } = split(apiVersion);
+  const unrun = unrunKindVerdict(group, kind, body);
+  if (unrun) return unrun;
   const inGroup = kinds.all().filter((definition) => definition.group === group);
   const sameKind = inGroup.find((definition) => definition.kind === kind);
   if (sameKind)
