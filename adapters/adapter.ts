@@ -3,6 +3,7 @@ import type { ConfigSlice } from "../src/config-slice.js";
 import { backendUnavailable, HeraldError } from "../src/errors.js";
 import type { CloudEvent } from "../src/events/event.js";
 import type { KindNames } from "../src/resources/kind.js";
+import type { TopologyKind } from "./topology-kind.js";
 import type { z } from "zod";
 
 /**
@@ -255,6 +256,8 @@ export interface ChannelPlugin<Spec = unknown, Config = unknown> {
   readonly config?: ConfigSlice<Config> | undefined;
   /** Values of the `eventing.knative.dev/broker.class` annotation whose Brokers run on this kind. */
   readonly brokerClasses?: readonly string[] | undefined;
+  /** Kinds declared on the backend besides channels (RabbitMQ's Queue...); see topology-kind.ts. */
+  readonly topologyKinds?: readonly TopologyKind[] | undefined;
   create(context: AdapterContext<Config>): ChannelAdapter<Spec>;
 }
 

@@ -27,6 +27,7 @@ import { ResourceStore } from "./control/store.js";
 import { DeadLetterService } from "./control/dead-letters.js";
 import { ReplayService } from "./control/replay.js";
 import { SubscriptionReconciler } from "./control/subscription-reconciler.js";
+import { TopologyReconciler } from "./control/topology-reconciler.js";
 import { Sender } from "./dispatcher/sender.js";
 import { EventTypeReconciler } from "./eventtypes/event-types.js";
 import { ParallelReconciler } from "./flows/parallel.js";
@@ -39,7 +40,7 @@ import { IngressPolicies } from "./ingress/authorization.js";
 import { createIngressHandler, isIngressPath } from "./ingress/ingress.js";
 import { Metrics } from "./metrics.js";
 import { coreKinds } from "./resources/kinds.js";
-import { brokerClassesOf, kindsOf, type HeraldPlugins } from "./plugins.js";
+import { brokerClassesOf, kindsOf, topologyKindsOf, type HeraldPlugins } from "./plugins.js";
 import { createListener, loadClientTls, ServerCertificate } from "./tls.js";
 import { createTracing } from "./tracing.js";
 
@@ -223,6 +224,14 @@ export async function createHerald(options: HeraldOptions): Promise<Herald> {
     onStatusChange: () => void loop.run(),
     processes,
   });
+  const topology = new TopologyReconciler({
+    config,
+    logger,
+    kinds,
+    store,
+    status,
+    topologyKinds: topologyKindsOf(plugins),
+  });
   // One pass, in Knative's dependency order: owners ask for backing channels, the channels run,
   // owners report them (a Broker's address is what its Triggers reply to), consumers and sources follow.
   const loop = new ReconcileLoop(
@@ -254,6 +263,8 @@ export async function createHerald(options: HeraldOptions): Promise<Herald> {
       await subscriptions.reconcile();
       sequences.report(problems);
       parallels.report(problems);
+      // The queues and exchanges a RabbitmqSource consumes from are declared before it starts.
+      await topology.reconcile();
       await sources.reconcile();
       await eventTypes.reconcile();
     },

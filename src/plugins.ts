@@ -1,5 +1,6 @@
 import { z } from "zod";
 import type { ChannelPlugin } from "../adapters/adapter.js";
+import type { TopologyKind } from "../adapters/topology-kind.js";
 import type { SourceFactory } from "../sources/source.js";
 import type { ConfigSlice } from "./config-slice.js";
 import type { ChannelTemplate } from "./control/brokers.js";
@@ -29,6 +30,10 @@ export function kindsOf(plugins: HeraldPlugins): KindRegistry {
     ...plugins.channels.map((plugin) =>
       definitionOf(plugin.kind, "backing-channel", strictSchema(channelable(plugin.specSchema))),
     ),
+    ...topologyKindsOf(plugins).map((kind) => ({
+      ...definitionOf(kind, "config", strictSchema(kind.specSchema)),
+      immutableFields: kind.immutableFields,
+    })),
     ...plugins.sources.map((source) =>
       definitionOf(
         source,
@@ -43,6 +48,11 @@ export function kindsOf(plugins: HeraldPlugins): KindRegistry {
       ),
     ),
   ]);
+}
+
+/** The kinds the channel plug-ins declare on their backends (RabbitMQ's Queue...), each plug-in's in order. */
+export function topologyKindsOf(plugins: HeraldPlugins): TopologyKind[] {
+  return plugins.channels.flatMap((plugin) => plugin.topologyKinds ?? []);
 }
 
 /** Knative's SubscriptionsAPI filters on a source (ApiServerSource), checked as a Trigger's are. */

@@ -27,6 +27,7 @@ import { Publisher } from "./publisher.js";
 import { StreamPositions } from "./stream.js";
 import { rabbitmqChannelNames, rabbitmqChannelSpecSchema, type RabbitmqChannelSpec } from "./spec.js";
 import { declareExchange, declareQueue, exchangeName, queueName } from "./topology.js";
+import { rabbitmqTopologyKinds } from "./topology-kinds/index.js";
 
 export { exchangeName, queueName } from "./topology.js";
 
@@ -254,5 +255,6 @@ export const rabbitmqChannelPlugin = defineChannelPlugin<RabbitmqChannelSpec, Ra
   specSchema: rabbitmqChannelSpecSchema,
   config: rabbitmqConfig,
   brokerClasses: ["RabbitMQBroker"],
+  topologyKinds: rabbitmqTopologyKinds,
   create: ({ config, logger, dataDir }) => new RabbitmqChannelAdapter(config, logger, dataDir),
 });

@@ -204,6 +204,12 @@ export class Admission {
           ];
     const stored = <Spec, Kind extends string>(definition: KindDefinition<Spec, Kind>) =>
       this.store.get(definition, metadata.namespace, metadata.name);
+    const { immutableFields } = manifest.definition;
+    const existing = immutableFields && stored(manifest.definition);
+    if (immutableFields && existing)
+      return immutableFields.flatMap((field) =>
+        changed(`spec.${field}`, existing.spec[field], manifest.spec[field]),
+      );
     const channel = specOf(manifest, coreKinds.channel);
     const existingChannel = channel && stored(coreKinds.channel);
     if (channel && existingChannel)

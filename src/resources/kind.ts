@@ -51,4 +51,6 @@ export interface KindDefinition<
   readonly specField?: "spec" | "data" | "top-level";
   /** Cluster-scoped, as a Namespace: its metadata.namespace is ignored and stored empty. */
   readonly clusterScoped?: boolean;
+  /** Spec fields that cannot change once applied: such an apply is refused naming the field. */
+  readonly immutableFields?: readonly string[];
 }
