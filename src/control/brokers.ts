@@ -55,7 +55,9 @@ export const EXTERNAL_TOPIC_ANNOTATION = "kafka.eventing.knative.dev/external.to
  *   `config-br-default-channel` is the default channel kind, `kafka-broker-config` a KafkaChannel
  *   with its defaults;
  * - a RabbitmqBrokerConfig: a RabbitmqChannel with its `queueType`, once the RabbitmqCluster it
- *   names exists.
+ *   names exists;
+ * - a RabbitmqCluster (eventing-rabbitmq's deprecated form, still served): a RabbitmqChannel with
+ *   classic queues, once that RabbitmqCluster exists.
  * Returns an error message, naming the field or resource, when the configuration cannot be used.
  */
 export function brokerChannelTemplate(
@@ -80,10 +82,24 @@ export function brokerChannelTemplate(
     if (spec.config.kind === rabbitmqBrokerConfigKind.kind) {
       const config = store.get(rabbitmqBrokerConfigKind, namespace, spec.config.name);
       if (!config) return `spec.config: ${what} not found`;
-      return rabbitmqTemplate(store, config.spec, namespace, classes);
+      return rabbitmqTemplate(
+        store,
+        config.spec,
+        namespace,
+        classes,
+        "RabbitmqBrokerConfig spec.rabbitmqClusterReference",
+      );
+    }
+    if (spec.config.kind === rabbitmqClusterKind.kind) {
+      // eventing-rabbitmq's older form (pkg/brokerconfig/service.go): the cluster itself, classic queues.
+      const config = {
+        rabbitmqClusterReference: { name: spec.config.name, namespace },
+        queueType: "classic",
+      } as const;
+      return rabbitmqTemplate(store, config, namespace, classes, "spec.config");
     }
     if (spec.config.kind !== "ConfigMap")
-      return `spec.config: kind ${spec.config.kind} is not supported (use a ConfigMap or a RabbitmqBrokerConfig)`;
+      return `spec.config: kind ${spec.config.kind} is not supported (use a ConfigMap, a RabbitmqBrokerConfig or a RabbitmqCluster)`;
     const configMap = store.get(coreKinds.configMap, namespace, spec.config.name);
     if (!configMap) {
       if (namespace === KNATIVE_NAMESPACE && spec.config.name === DEFAULT_CHANNEL_CONFIG) return fallback;
@@ -116,7 +132,8 @@ export function brokerChannelTemplate(
 export function isRabbitmqBroker(broker: BrokerResource): boolean {
   return (
     broker.metadata.annotations?.[BROKER_CLASS_ANNOTATION] === RABBITMQ_CLASS ||
-    broker.spec.config?.kind === rabbitmqBrokerConfigKind.kind
+    broker.spec.config?.kind === rabbitmqBrokerConfigKind.kind ||
+    broker.spec.config?.kind === rabbitmqClusterKind.kind
   );
 }
 
@@ -167,7 +184,7 @@ function kafkaTemplate(
 }
 
 /**
- * A RabbitmqChannel from a RabbitmqBrokerConfig. Herald has one RabbitMQ connection
+ * A RabbitmqChannel from a RabbitmqBrokerConfig (or the one a RabbitmqCluster config stands for). Herald has one RabbitMQ connection
  * (HERALD_RABBITMQ_URL): a RabbitmqCluster resource stands for it, so a reference by name resolves
  * once that RabbitmqCluster is applied; a connectionSecret (a connection of the Broker's own) cannot
  * be honoured and is refused with the reason.
@@ -177,6 +194,8 @@ function rabbitmqTemplate(
   config: RabbitmqBrokerConfigSpec,
   namespace: string,
   classes: ReadonlyMap<string, ChannelTemplate>,
+  /** Where the cluster reference was written, for the not-found message. */
+  field: string,
 ): ChannelTemplate | string {
   const rabbitmq = classes.get(RABBITMQ_CLASS);
   if (!rabbitmq) return "spec.config: no channel plug-in serves the RabbitMQBroker class";
@@ -190,7 +209,7 @@ function rabbitmqTemplate(
   const clusterNamespace = reference.namespace ?? namespace;
   if (!store.get(rabbitmqClusterKind, clusterNamespace, reference.name!))
     return (
-      `RabbitmqBrokerConfig spec.rabbitmqClusterReference: RabbitmqCluster ${clusterNamespace}/${reference.name} ` +
+      `${field}: RabbitmqCluster ${clusterNamespace}/${reference.name} ` +
       "not found (apply it: a RabbitmqCluster stands for Herald's RabbitMQ connection, HERALD_RABBITMQ_URL)"
     );
   return { ...rabbitmq, spec: { queueType: config.queueType } };

@@ -74,6 +74,22 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 }
 
 /**
+ * A value without the null fields of its objects (array items are kept): the API server prunes a
+ * null from a custom resource's field whose schema does not make it nullable (Kubernetes,
+ * "Defaulting and Nullable"), and decodes a null ObjectMeta map as none, so `annotations:` or
+ * `delivery:` left empty, or holding only a comment, is an absent field.
+ */
+function withoutNulls(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(withoutNulls);
+  if (!isRecord(value)) return value;
+  return Object.fromEntries(
+    Object.entries(value)
+      .filter(([, child]) => child !== null)
+      .map(([key, child]) => [key, withoutNulls(child)]),
+  );
+}
+
+/**
  * The limits every manifest is held to, wherever it comes from (API, `/apply`, the config folder):
  * a resource nested deeper than `maxDepth` objects and arrays, or larger than `maxBytes` as JSON,
  * is refused before its schema is checked, so that no resource can make the store unwritable or
@@ -144,7 +160,7 @@ export function validateManifest(
   if (verdict && "refused" in verdict) problems.push({ path: at("kind"), message: verdict.refused });
   if (verdict && "leftAside" in verdict)
     problems.push({ path: at("kind"), message: `${verdict.leftAside}: it cannot be applied on its own` });
-  const metadata = objectMetaSchema.safeParse(input.metadata ?? undefined);
+  const metadata = objectMetaSchema.safeParse(withoutNulls(input.metadata ?? undefined));
   if (!metadata.success) problems.push(...problemsFromZod(metadata.error, at("metadata")));
   let spec: Record<string, unknown> | undefined;
   if (definition) {
@@ -158,7 +174,7 @@ export function validateManifest(
     } else {
       for (const key of Object.keys(input))
         if (!envelope.has(key) && key !== field) problems.push({ path: at(key), message: "unknown field" });
-      body = input[field] ?? {};
+      body = withoutNulls(input[field] ?? {});
     }
     const parsed = definition.specSchema.safeParse(body);
     if (parsed.success) spec = parsed.data;
