@@ -9,7 +9,9 @@
  * rabbitmq` (the names in test/support/services.ts); a file without one needs none. `--list` prints
  * the selected files and what each needs, and runs nothing.
  *
- * Files that need nothing run first, two at a time. Then the services the remaining files need,
+ * Files that need nothing run first, shared among a few processes that each run their files one after
+ * another (test/support/batches.ts): starting a process per file cost more than most files take. Then
+ * the services the remaining files need,
  * and only those, are started or reused (their addresses exported through the environment), those
  * files run one at a time, since they share the brokers and some disturb a broker on purpose
  * (closing its connections, stopping it), and what this run started is stopped.
@@ -17,9 +19,11 @@
 import { spawn } from "node:child_process";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
+import { runInBatches } from "./support/batches.js";
 import { isServiceName, services, type RunningService, type ServiceName } from "./support/services.js";
 
-const UNIT_CONCURRENCY = 2;
+/** Processes running the files that need no service; their tests wait on I/O part of the time. */
+const UNIT_PROCESSES = 2;
 const TEST_TIMEOUT_MS = 180_000;
 
 function findTests(dir: string): string[] {
@@ -133,12 +137,10 @@ process.on("SIGINT", () => {
 
 let failed = false;
 if (unitFiles.length > 0) {
-  console.log(`${count(unitFiles.length, "file")} needing no service, run ${UNIT_CONCURRENCY} at a time`);
-  failed =
-    (await runTests(
-      unitFiles.map((file) => file.path),
-      UNIT_CONCURRENCY,
-    )) !== 0;
+  failed = !(await runInBatches(
+    unitFiles.map((file) => file.path),
+    UNIT_PROCESSES,
+  ));
 }
 
 if (integrationFiles.length > 0 && !interrupted) {
