@@ -2,4 +2,5 @@
 // Runs the TypeScript CLI through tsx, so `npm link` / `npx herald` work from a checkout.
 import { register } from "tsx/esm/api";
 register();
-await import("../src/cli/main.ts");
+const { runProcess } = await import("../src/cli/main.ts");
+await runProcess();

@@ -1,6 +1,7 @@
 import { type Command } from "commander";
 import { stringify } from "yaml";
 import { request, type Connection } from "./client.js";
+import type { Output } from "./io.js";
 
 /**
  * `herald create trigger|subscription|channel|broker|source ping NAME ...`: the one-line equivalents
@@ -267,7 +268,11 @@ export function pingSourceManifest(name: string, flags: PingFlags) {
 const collect = (value: string, previous: string[]) => [...previous, value];
 
 /** Registers `herald create ...`. */
-export function registerCreateCommand(cli: Command, connection: () => Promise<Connection>): void {
+export function registerCreateCommand(
+  cli: Command,
+  connection: () => Promise<Connection>,
+  stdout: Output,
+): void {
   const apply = async (command: Command, build: () => ReturnType<typeof manifest>) => {
     let built: ReturnType<typeof manifest>;
     try {
@@ -280,7 +285,7 @@ export function registerCreateCommand(cli: Command, connection: () => Promise<Co
       text: stringify(built),
       contentType: "application/yaml",
     });
-    process.stdout.write(
+    stdout.write(
       `${built.kind.toLowerCase()}/${built.metadata.name} created in namespace ${built.metadata.namespace}\n`,
     );
   };

@@ -1,6 +1,7 @@
 import { InvalidArgumentError, Option, type Command } from "commander";
 import { request, type Connection } from "./client.js";
 import { output } from "./format.js";
+import type { Output } from "./io.js";
 
 const channelPath = (namespace: string, name: string) =>
   `/apis/messaging.knative.dev/v1/namespaces/${encodeURIComponent(namespace)}/channels/${encodeURIComponent(name)}`;
@@ -29,7 +30,11 @@ interface Summary {
  * `herald dlq list|show` and `herald redrive`: the dead letters kept in a Herald channel used as a
  * dead-letter sink, and sending them again to where they failed (see control/dead-letters.ts).
  */
-export function registerDeadLetterCommands(cli: Command, connection: () => Promise<Connection>): void {
+export function registerDeadLetterCommands(
+  cli: Command,
+  connection: () => Promise<Connection>,
+  stdout: Output,
+): void {
   const dlq = cli
     .command("dlq")
     .description("look at the dead letters kept in a channel used as a dead-letter sink");
@@ -52,11 +57,11 @@ export function registerDeadLetterCommands(cli: Command, connection: () => Promi
         `${channelPath(opts.namespace, channel)}/deadletters${query}`,
       )) as { items: Summary[] };
       if (opts.output !== "table") {
-        process.stdout.write(`${output({ items }, opts.output)}\n`);
+        stdout.write(`${output({ items }, opts.output)}\n`);
         return;
       }
       if (items.length === 0) {
-        process.stdout.write(`No dead letters in ${opts.namespace}/${channel}.\n`);
+        stdout.write(`No dead letters in ${opts.namespace}/${channel}.\n`);
         return;
       }
       const rows = [
@@ -70,7 +75,7 @@ export function registerDeadLetterCommands(cli: Command, connection: () => Promi
         ]),
       ];
       const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
-      process.stdout.write(
+      stdout.write(
         rows
           .map((row) =>
             row
@@ -94,7 +99,7 @@ export function registerDeadLetterCommands(cli: Command, connection: () => Promi
         "GET",
         `${channelPath(opts.namespace, channel)}/deadletters/${encodeURIComponent(id)}`,
       );
-      process.stdout.write(`${output(shown, opts.output)}\n`);
+      stdout.write(`${output(shown, opts.output)}\n`);
     });
 
   cli
@@ -129,7 +134,7 @@ export function registerDeadLetterCommands(cli: Command, connection: () => Promi
             contentType: "application/json",
           },
         )) as { sent: number; failed: number; remained: number };
-        process.stdout.write(
+        stdout.write(
           `${report.sent} sent, ${report.failed} failed again, ${report.remained} remained in ${opts.namespace}/${channel}\n`,
         );
       },

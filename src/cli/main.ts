@@ -1,6 +1,8 @@
 import { randomUUID } from "node:crypto";
+import { realpathSync } from "node:fs";
 import { readdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { Command, CommanderError, Option } from "commander";
 import { cliEnvironment, ConfigError, loadConfig } from "../config.js";
 import { defaultPlugins } from "../default-plugins.js";
@@ -19,6 +21,7 @@ import { describe, output, table } from "./format.js";
 import { registerCreateCommand } from "./create.js";
 import { registerDeadLetterCommands } from "./dlq.js";
 import { registerReplayCommand } from "./replay.js";
+import { processIo, type CliIo } from "./io.js";
 
 const kinds = kindsOf(defaultPlugins);
 const slices = configSlicesOf(defaultPlugins);
@@ -57,11 +60,12 @@ async function manifestFiles(folder: string, recursive: boolean): Promise<string
 
 async function readManifestSources(
   path: string,
+  stdin: CliIo["stdin"],
   recursive = false,
 ): Promise<{ name: string; text: string }[]> {
   if (path === "-") {
     const chunks: Buffer[] = [];
-    for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+    for await (const chunk of stdin) chunks.push(Buffer.from(chunk));
     return [{ name: "stdin", text: Buffer.concat(chunks).toString("utf8") }];
   }
   const info = await stat(path).catch(() => {
@@ -72,7 +76,7 @@ async function readManifestSources(
   return Promise.all(files.map(async (name) => ({ name, text: await readFile(name, "utf8") })));
 }
 
-function program(): Command {
+function program(io: CliIo): Command {
   const cli = new Command("herald")
     .description("Herald: a CloudEvents eventing broker that runs Knative Eventing's resources anywhere")
     .addOption(new Option("--server <url>", "Herald API address (env HERALD_SERVER)"))
@@ -84,15 +88,19 @@ function program(): Command {
       ),
     )
     .exitOverride()
-    .configureOutput({ outputError: (text, write) => write(text) });
+    .configureOutput({
+      writeOut: (text) => io.stdout.write(text),
+      writeErr: (text) => io.stderr.write(text),
+      outputError: (text, write) => write(text),
+    });
   let resolved: Promise<Connection> | undefined;
   const connection = () =>
     (resolved ??= resolveConnection(
       cli.opts<{ server?: string; token?: string; context?: string }>(),
-      cliEnvironment(),
+      cliEnvironment(io.env),
     ));
   const tokenFileOf = (flag: string | undefined): string => {
-    const path = flag ?? cliEnvironment().tokenFile;
+    const path = flag ?? cliEnvironment(io.env).tokenFile;
     if (!path) throw new UsageError("name the token file with --token-file FILE or HERALD_TOKEN_FILE");
     return path;
   };
@@ -170,7 +178,7 @@ function program(): Command {
     .requiredOption("-f, --filename <path>", "a file, a folder of files, or - for stdin")
     .option("-R, --recursive", "with a folder, the files of its subfolders too")
     .action(async ({ filename, recursive }: { filename: string; recursive?: boolean }) => {
-      const sources = await readManifestSources(filename, recursive);
+      const sources = await readManifestSources(filename, io.stdin, recursive);
       // Validate locally first, so problems name the file they are in.
       for (const source of sources) readManifests(kinds, source.text, source.name);
       const text = sources.map((s) => s.text).join("\n---\n");
@@ -179,9 +187,9 @@ function program(): Command {
         contentType: "application/yaml",
       })) as { items: Resource[]; leftAside?: LeftAside[] };
       for (const item of result.items)
-        process.stdout.write(`${item.kind.toLowerCase()}/${item.metadata.name} applied\n`);
+        io.stdout.write(`${item.kind.toLowerCase()}/${item.metadata.name} applied\n`);
       for (const note of result.leftAside ?? [])
-        process.stdout.write(
+        io.stdout.write(
           `${note.kind.toLowerCase()}/${note.name ?? "(unnamed)"} left aside: ${note.reason}\n`,
         );
     });
@@ -211,7 +219,7 @@ function program(): Command {
             "GET",
             resourcePath(definition, opts.namespace, name),
           )) as Resource;
-          process.stdout.write(
+          io.stdout.write(
             `${opts.output === "table" ? table([resource], false) : output(resource, opts.output)}\n`,
           );
           return;
@@ -223,9 +231,9 @@ function program(): Command {
         )) as {
           items: Resource[];
         };
-        if (opts.output !== "table") process.stdout.write(`${output(list, opts.output)}\n`);
-        else if (list.items.length === 0) process.stdout.write(`No ${definition.plural} found.\n`);
-        else process.stdout.write(`${table(list.items, Boolean(opts.allNamespaces))}\n`);
+        if (opts.output !== "table") io.stdout.write(`${output(list, opts.output)}\n`);
+        else if (list.items.length === 0) io.stdout.write(`No ${definition.plural} found.\n`);
+        else io.stdout.write(`${table(list.items, Boolean(opts.allNamespaces))}\n`);
       },
     );
 
@@ -241,7 +249,7 @@ function program(): Command {
         "GET",
         resourcePath(kindArgument(kind), opts.namespace, name),
       )) as Resource;
-      process.stdout.write(`${describe(resource)}\n`);
+      io.stdout.write(`${describe(resource)}\n`);
     });
 
   cli
@@ -253,7 +261,7 @@ function program(): Command {
     .action(async (kind: string, name: string, opts: { namespace: string }) => {
       const definition = kindArgument(kind);
       await request(await connection(), "DELETE", resourcePath(definition, opts.namespace, name));
-      process.stdout.write(`${definition.kind.toLowerCase()}/${name} deleted\n`);
+      io.stdout.write(`${definition.kind.toLowerCase()}/${name} deleted\n`);
     });
 
   cli
@@ -315,12 +323,12 @@ function program(): Command {
       const text = await response.text();
       if (response.status !== 202)
         throw new ApiError(response.status, text ? (JSON.parse(text) as ApiError["body"]) : {});
-      process.stdout.write(`event ${headers["ce-id"]} accepted (202)\n`);
+      io.stdout.write(`event ${headers["ce-id"]} accepted (202)\n`);
     });
 
-  registerReplayCommand(cli, connection);
-  registerDeadLetterCommands(cli, connection);
-  registerCreateCommand(cli, connection);
+  registerReplayCommand(cli, connection, io.stdout);
+  registerDeadLetterCommands(cli, connection, io.stdout);
+  registerCreateCommand(cli, connection, io.stdout);
   const token = cli.command("token").description("manage the resource API's bearer tokens (the token file)");
   token
     .command("create")
@@ -332,8 +340,8 @@ function program(): Command {
       if (!isRole(opts.role)) throw new UsageError(`--role ${opts.role}: must be one of ${ROLES.join(", ")}`);
       const path = tokenFileOf(opts.tokenFile);
       const created = await addToken(path, name, opts.role);
-      process.stdout.write(`${created}\n`);
-      process.stderr.write(
+      io.stdout.write(`${created}\n`);
+      io.stderr.write(
         `token ${name} (role ${opts.role}) added to ${path}: only its hash is stored, so keep it now ` +
           "(HERALD_TOKEN, --token, or a context in ~/.config/herald/config.yaml)\n",
       );
@@ -345,7 +353,7 @@ function program(): Command {
     .action(async (opts: { tokenFile?: string }) => {
       const entries = await readTokenFile(tokenFileOf(opts.tokenFile));
       const width = Math.max(4, ...entries.map((entry) => entry.name.length));
-      process.stdout.write(
+      io.stdout.write(
         `${["NAME".padEnd(width), "ROLE"].join("   ")}\n${entries.map((entry) => `${entry.name.padEnd(width)}   ${entry.role}\n`).join("")}`,
       );
     });
@@ -357,14 +365,19 @@ function program(): Command {
     .action(async (name: string, opts: { tokenFile?: string }) => {
       const path = tokenFileOf(opts.tokenFile);
       if (!(await removeToken(path, name))) throw new UsageError(`${path} has no token named ${name}`);
-      process.stdout.write(`token ${name} deleted\n`);
+      io.stdout.write(`token ${name} deleted\n`);
     });
   return cli;
 }
 
-async function main(argv: string[]): Promise<number> {
+/**
+ * Runs one `herald` command line (`args` without node and the script), reading and writing only
+ * through `io`, and resolves with its exit code: tests run the CLI in their own process this way.
+ * `serve` is the exception: it starts Herald in this process and keeps it running.
+ */
+export async function main(args: readonly string[], io: CliIo = processIo): Promise<number> {
   try {
-    await program().parseAsync(argv);
+    await program(io).parseAsync(args, { from: "user" });
     return EXIT.ok;
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
@@ -374,33 +387,39 @@ async function main(argv: string[]): Promise<number> {
       error instanceof TokenFileError ||
       error instanceof ConnectionError
     ) {
-      process.stderr.write(`error: ${error.message}\n`);
+      io.stderr.write(`error: ${error.message}\n`);
       return EXIT.usage;
     }
     if (error instanceof HeraldError && error.code === "InvalidResource") {
       const problems =
         (error.details as { problems?: { path: string; message: string }[] } | undefined)?.problems ?? [];
-      process.stderr.write(
+      io.stderr.write(
         `error: invalid manifest\n${problems.map((p) => `  ${p.path}: ${p.message}`).join("\n")}\n`,
       );
       return EXIT.usage;
     }
     if (error instanceof ServerUnreachable) {
-      process.stderr.write(`error: ${error.message}\n`);
+      io.stderr.write(`error: ${error.message}\n`);
       return EXIT.unreachable;
     }
     if (error instanceof ApiError) {
       const problems = error.body.details?.problems ?? [];
-      process.stderr.write(
+      io.stderr.write(
         `error: ${error.body.message ?? `HTTP ${error.status}`} (HTTP ${error.status})\n${problems.map((p) => `  ${p.path}: ${p.message}\n`).join("")}`,
       );
       return EXIT.refused;
     }
-    process.stderr.write(`error: ${error instanceof Error ? error.message : String(error)}\n`);
+    io.stderr.write(`error: ${error instanceof Error ? error.message : String(error)}\n`);
     return EXIT.refused;
   }
 }
 
-const code = await main(process.argv);
-// `serve` keeps running; every other command exits with its code.
-if (process.argv[2] !== "serve" || code !== EXIT.ok) process.exitCode = code;
+/** The command line of this process: `tsx src/cli/main.ts ...`, or bin/herald.js. */
+export async function runProcess(): Promise<void> {
+  const code = await main(process.argv.slice(2));
+  // `serve` keeps running; every other command exits with its code.
+  if (process.argv[2] !== "serve" || code !== EXIT.ok) process.exitCode = code;
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href)
+  await runProcess();

@@ -1,6 +1,7 @@
 import { InvalidArgumentError, type Command } from "commander";
 import { parseReplayFrom } from "../resources/delivery-annotations.js";
 import { request, type Connection } from "./client.js";
+import type { Output } from "./io.js";
 
 /** The path of a Subscription's or Trigger's replay subresource. */
 function replayPath(kind: "subscription" | "trigger", namespace: string, name: string): string {
@@ -20,7 +21,11 @@ function fromOption(value: string): string {
  * `herald replay subscription|trigger NAME --from <RFC 3339 time | offset | beginning>`: moves the
  * consumer's position on its channel; the events handed over again carry `heraldreplay`.
  */
-export function registerReplayCommand(cli: Command, connection: () => Promise<Connection>): void {
+export function registerReplayCommand(
+  cli: Command,
+  connection: () => Promise<Connection>,
+  stdout: Output,
+): void {
   cli
     .command("replay")
     .description(
@@ -48,7 +53,7 @@ export function registerReplayCommand(cli: Command, connection: () => Promise<Co
         const facts = Object.entries(answer.backend)
           .map(([key, value]) => `${key}=${value}`)
           .join(" ");
-        process.stdout.write(
+        stdout.write(
           `${kind}/${name} replaying from ${answer.mark} on ${answer.channel}${facts ? ` (${facts})` : ""}\n`,
         );
       },

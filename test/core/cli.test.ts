@@ -6,7 +6,7 @@ import { after, before, describe, it } from "node:test";
 import { eventually } from "../support/eventually.js";
 import { InProcessHerald } from "../support/herald.js";
 import { startReceiver, type Receiver } from "../support/receiver.js";
-import { runCli, type CliRun } from "../support/cli.js";
+import { runCli, runCliProcess, type CliRun } from "../support/cli.js";
 
 function herald(server: string, args: string[], stdin?: string): Promise<CliRun> {
   return runCli(["--server", server, ...args], stdin === undefined ? {} : { stdin });
@@ -144,5 +144,14 @@ spec:
     const unreachable = await herald("http://127.0.0.1:9", ["get", "channels"]);
     assert.equal(unreachable.code, 3);
     assert.match(unreachable.stderr, /cannot reach Herald/);
+  });
+
+  it("runs as a process of its own, with the command's output and exit code", async () => {
+    const listed = await runCliProcess(["--server", server.url, "get", "channels", "-o", "json"]);
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.ok(Array.isArray((JSON.parse(listed.stdout) as { items: unknown }).items));
+    const missing = await runCliProcess(["--server", server.url, "describe", "channel", "nope"]);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /not found/);
   });
 });

@@ -1,4 +1,5 @@
 import { spawn } from "node:child_process";
+import { main } from "../../src/cli/main.js";
 
 export interface CliRun {
   readonly code: number | null;
@@ -6,14 +7,32 @@ export interface CliRun {
   readonly stderr: string;
 }
 
+interface CliOptions {
+  readonly stdin?: string;
+  /** The whole environment the command sees (its process environment, or what it reads of it). */
+  readonly env?: Record<string, string>;
+}
+
 /**
- * Runs the herald CLI as a process, as a user would (`herald ...args`), and resolves with its exit
- * code and output. `stdin` is piped in (`apply -f -`); `env`, when given, is the whole environment.
+ * Runs a herald command (`herald ...args`) in this process, through the CLI's `main` with its input,
+ * output and environment given, and resolves with its exit code and output: what a user's shell
+ * would see, without starting a process per command. `stdin` is piped in (`apply -f -`). Commands
+ * that must be a process of their own (`serve`, signals) use runCliProcess.
  */
-export function runCli(
-  args: readonly string[],
-  options: { readonly stdin?: string; readonly env?: Record<string, string> } = {},
-): Promise<CliRun> {
+export async function runCli(args: readonly string[], options: CliOptions = {}): Promise<CliRun> {
+  let stdout = "";
+  let stderr = "";
+  const code = await main(args, {
+    stdin: [options.stdin ?? ""],
+    stdout: { write: (text: string) => (stdout += text) },
+    stderr: { write: (text: string) => (stderr += text) },
+    env: options.env,
+  });
+  return { code, stdout, stderr };
+}
+
+/** Runs the herald CLI as a process, as a user would, and resolves with its exit code and output. */
+export function runCliProcess(args: readonly string[], options: CliOptions = {}): Promise<CliRun> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", ...args], {
       stdio: ["pipe", "pipe", "pipe"],
