@@ -11,6 +11,7 @@ import {
   type EventHandler,
   type SubscriptionTarget,
 } from "../adapter.js";
+import { Acknowledger, type Delivery } from "./acks.js";
 import { fromAmqpMessage } from "./binding.js";
 import type { RabbitmqChannelSpec } from "./spec.js";
 import { queueName } from "./topology.js";
@@ -43,14 +44,16 @@ export interface StreamCursor {
 interface Session {
   readonly model: ChannelModel;
   readonly amqp: Channel;
+  readonly acks: Acknowledger;
   tag?: string;
   open: boolean;
 }
 
 /**
  * One subscription's consumer of its queue. Manual acks: a message is acked only after the handler
- * resolved. Prefetch bounds the handler calls in flight: 1 when ordered, else the smaller of the
- * subscription's maxInFlight and the channel's `prefetch`.
+ * resolved, in batches (acks.ts: one `multiple` ack for the finished prefix of delivery tags).
+ * Prefetch bounds the handler calls in flight: 1 when ordered, else the subscription's maxInFlight,
+ * or the channel's `prefetch` when that is smaller.
  *
  * A rejected message is retried in place after REDELIVERY_DELAY_MS, in both modes, and never nacked:
  * RabbitMQ hands a requeued message out again at once, and a quorum queue puts it behind the later
@@ -94,13 +97,20 @@ export class QueueConsumer {
     if (session?.open && session.tag !== undefined)
       await session.amqp.cancel(session.tag).catch(() => undefined);
     await Promise.allSettled([...this.inFlight]);
+    session?.acks.flush(true);
     // Closing the channel hands every unacknowledged message back to RabbitMQ.
     await session?.amqp.close().catch(() => undefined);
   }
 
   private async consume(model: ChannelModel): Promise<void> {
     const amqp = await model.createChannel();
-    const session: Session = { model, amqp, open: true };
+    const prefetch = prefetchOf(this.options.channel, this.options.subscription);
+    const session: Session = {
+      model,
+      amqp,
+      acks: new Acknowledger(amqp, () => session.open, Math.max(1, Math.floor(prefetch / 2))),
+      open: true,
+    };
     this.session = session;
     amqp.on("error", (error: Error) =>
       this.options.logger.warn(
@@ -112,9 +122,6 @@ export class QueueConsumer {
       session.open = false;
       if (!this.stopping) this.options.onLost(this);
     });
-    const { subscription, channel } = this.options;
-    const prefetch =
-      subscription.ordering === "ordered" ? 1 : Math.min(subscription.maxInFlight, channel.spec.prefetch);
     await amqp.prefetch(prefetch);
     const { stream } = this.options;
     const consumeOptions = stream ? { arguments: { "x-stream-offset": stream.start() } } : {};
@@ -128,9 +135,11 @@ export class QueueConsumer {
         }
         // After close began, a late delivery stays unacknowledged and returns to the queue.
         if (this.stopping) return;
+        // Tracked here, in the order of delivery tags, for the batched acks.
+        const delivery = session.acks.track(message);
         const work: Promise<unknown> = stream
-          ? this.handleStream(session, message, stream)
-          : this.handle(session, message);
+          ? this.handleStream(session, message, delivery, stream)
+          : this.handle(session, message, delivery);
         this.inFlight.add(work);
         void work.finally(() => this.inFlight.delete(work));
       },
@@ -140,21 +149,31 @@ export class QueueConsumer {
   }
 
   /** A stream message: handled like a queue's, its offset reported to the cursor. */
-  private async handleStream(session: Session, message: ConsumeMessage, stream: StreamCursor): Promise<void> {
+  private async handleStream(
+    session: Session,
+    message: ConsumeMessage,
+    delivery: Delivery,
+    stream: StreamCursor,
+  ): Promise<void> {
     const offset = Number(message.properties.headers?.["x-stream-offset"]);
     stream.taken(offset);
     const verdict = stream.verdict(message);
     if (verdict.skip) {
-      ack(session, message);
+      session.acks.done(delivery);
       stream.done(offset);
       return;
     }
-    const handled = await this.handle(session, message, verdict.mark);
+    const handled = await this.handle(session, message, delivery, verdict.mark);
     if (handled) stream.done(offset);
   }
 
   /** Resolves true once the handler resolved (and the message was acked). */
-  private async handle(session: Session, message: ConsumeMessage, mark?: string): Promise<boolean> {
+  private async handle(
+    session: Session,
+    message: ConsumeMessage,
+    delivery: Delivery,
+    mark?: string,
+  ): Promise<boolean> {
     const decoded = this.decode(message);
     const { context } = decoded;
     const event =
@@ -162,7 +181,7 @@ export class QueueConsumer {
     for (;;) {
       try {
         await this.options.handler(event, context);
-        ack(session, message);
+        session.acks.done(delivery);
         return true;
       } catch (error) {
         this.options.logger.debug(
@@ -191,12 +210,11 @@ export class QueueConsumer {
   }
 }
 
-/** Acks unless the channel is gone, in which case RabbitMQ has returned the message to the queue. */
-function ack(session: Session, message: ConsumeMessage): void {
-  if (!session.open) return;
-  try {
-    session.amqp.ack(message);
-  } catch {
-    // The channel closed between the check and the call: the message is returned all the same.
-  }
+/** Unacknowledged deliveries at once: 1 when ordered, else maxInFlight or the channel's smaller `prefetch`. */
+export function prefetchOf(
+  channel: ChannelTarget<RabbitmqChannelSpec>,
+  subscription: SubscriptionTarget,
+): number {
+  if (subscription.ordering === "ordered") return 1;
+  return Math.min(subscription.maxInFlight, channel.spec.prefetch ?? subscription.maxInFlight);
 }

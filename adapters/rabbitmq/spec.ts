@@ -33,8 +33,11 @@ export const rabbitmqChannelSpecSchema = z.object({
   queueType: z
     .enum(["quorum", "classic", "stream"], { error: 'must be "quorum", "classic" or "stream"' })
     .default("quorum"),
-  /** Unacknowledged deliveries per unordered subscription (ordered subscriptions use 1). */
-  prefetch: z.number().int().min(1, "must be >= 1").max(65535, "must be <= 65535").default(10),
+  /**
+   * Unacknowledged deliveries per unordered subscription, when fewer than its in-flight bound
+   * (maxInFlight, the default); ordered subscriptions use 1.
+   */
+  prefetch: z.number().int().min(1, "must be >= 1").max(65535, "must be <= 65535").optional(),
   /** Messages older than this are discarded by RabbitMQ (x-message-ttl). */
   messageTtl: durationSchema.optional(),
 });

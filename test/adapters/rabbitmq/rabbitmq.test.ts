@@ -135,7 +135,7 @@ describe("RabbitmqChannel plug-in", () => {
   });
 
   it("defaults the spec and rejects an unknown queue type", () => {
-    assert.deepEqual(rabbitmqChannelSpecSchema.parse({}), { queueType: "quorum", prefetch: 10 });
+    assert.deepEqual(rabbitmqChannelSpecSchema.parse({}), { queueType: "quorum" });
     assert.equal(rabbitmqChannelSpecSchema.safeParse({ queueType: "lazy" }).success, false);
     assert.equal(rabbitmqChannelSpecSchema.parse({ queueType: "stream" }).queueType, "stream");
     assert.equal(rabbitmqChannelSpecSchema.safeParse({ prefetch: 0 }).success, false);
