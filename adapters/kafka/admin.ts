@@ -8,6 +8,15 @@ const TOPOLOGY_WAIT_MS = 30_000;
 const TOPOLOGY_POLL_MS = 100;
 const ONE_WEEK_MS = 604_800_000;
 
+/** An external topic that is not there; `reason` is Knative's for it, shown in the channel's status. */
+export class TopicNotPresent extends Error {
+  readonly reason = "TopicNotPresentOrInvalid";
+
+  constructor(topic: string) {
+    super(`topic ${topic} does not exist in Kafka (an external topic must be created beforehand)`);
+  }
+}
+
 interface Connection {
   readonly admin: Admin;
   readonly ready: Promise<void>;
@@ -54,6 +63,18 @@ export class KafkaAdmin {
       const partitions = metadata.topics[0]?.partitions ?? [];
       return partitions.length > 0 && partitions.every((partition) => partition.leader >= 0);
     });
+  }
+
+  /**
+   * Resolves with the partition count of a topic that must exist already (an external topic);
+   * rejects with TopicNotPresent when it does not, or has no partition.
+   */
+  async requireTopic(topic: string): Promise<number> {
+    if (!(await this.listTopics()).includes(topic)) throw new TopicNotPresent(topic);
+    const metadata = await this.run((admin) => admin.fetchTopicMetadata({ topics: [topic] }));
+    const partitions = metadata.topics[0]?.partitions.length ?? 0;
+    if (partitions === 0) throw new TopicNotPresent(topic);
+    return partitions;
   }
 
   /** Deletes the topic (a missing one counts as deleted) and resolves once metadata no longer lists it. */

@@ -100,6 +100,7 @@ class KafkaChannelAdapter implements ChannelAdapter<KafkaChannelSpec> {
 
   async createChannel(channel: ChannelTarget<KafkaChannelSpec>): Promise<ChannelBackendStatus> {
     const topic = topicName(channel);
+    if (channel.spec.externalTopic) return { topic, partitions: await this.admin.requireTopic(topic) };
     await this.admin.createTopic(topic, channel.spec);
     return { topic, partitions: channel.spec.numPartitions };
   }
@@ -107,7 +108,7 @@ class KafkaChannelAdapter implements ChannelAdapter<KafkaChannelSpec> {
   async deleteChannel(channel: ChannelTarget<KafkaChannelSpec>): Promise<void> {
     const topic = topicName(channel);
     await this.closeSubscriptions(topic, () => true);
-    if (this.settings.keepTopicsOnDelete) return;
+    if (this.settings.keepTopicsOnDelete || channel.spec.externalTopic) return;
     await this.admin.deleteTopic(topic);
     this.producer.forget(topic);
   }

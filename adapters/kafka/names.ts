@@ -6,13 +6,18 @@
  * namespace and name, never its uid: Herald processes that load the same manifests join one group
  * and share the partitions instead of each delivering every event.
  */
-export function topicName(channel: { readonly namespace: string; readonly name: string }): string {
-  return `knative-messaging-kafka.${channel.namespace}.${channel.name}`;
+export function topicName(channel: {
+  readonly namespace: string;
+  readonly name: string;
+  readonly spec?: { readonly externalTopic?: string | undefined };
+}): string {
+  return channel.spec?.externalTopic ?? `knative-messaging-kafka.${channel.namespace}.${channel.name}`;
 }
 
 export function groupId(
   channel: { readonly namespace: string; readonly name: string },
   subscription: { readonly name: string },
 ): string {
-  return `${topicName(channel)}.${subscription.name}`;
+  // Named after the channel, also when it runs on an external topic.
+  return `knative-messaging-kafka.${channel.namespace}.${channel.name}.${subscription.name}`;
 }

@@ -10,5 +10,10 @@ export const kafkaChannelSpecSchema = z.object({
   replicationFactor: z.number().int().min(1, "must be >= 1").default(1),
   /** Topic retention (retention.ms); Knative's default is one week. */
   retentionDuration: durationSchema.default("PT168H"),
+  /**
+   * Herald's: an existing topic used instead of knative-messaging-kafka.{namespace}.{channel}, as a
+   * Kafka Broker's `kafka.eventing.knative.dev/external.topic` asks; never created nor deleted.
+   */
+  externalTopic: z.string().min(1, "must not be empty").optional(),
 });
 export type KafkaChannelSpec = z.output<typeof kafkaChannelSpecSchema>;

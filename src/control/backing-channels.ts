@@ -139,7 +139,7 @@ export class BackingChannelReconciler {
           directory.set(runtime);
           facts = runtime.facts;
           backend = !runtime.ready
-            ? conditions.markFalse("BackendReady", "BackendUnavailable", runtime.message)
+            ? conditions.markFalse("BackendReady", runtime.reason ?? "BackendUnavailable", runtime.message)
             : unreachable.has(runtime.kind)
               ? conditions.markFalse(
                   "BackendReady",
@@ -195,6 +195,8 @@ export class BackingChannelReconciler {
       runtime.ready = true;
     } catch (error) {
       runtime.message = error instanceof Error ? error.message : String(error);
+      const { reason } = error as { reason?: unknown };
+      if (typeof reason === "string") runtime.reason = reason;
       this.deps.logger.warn({ channel: runtime.key, err: error }, "channel backend not ready");
     }
     return runtime;

@@ -69,13 +69,24 @@ export function brokerChannelTemplate(
   kafkaBootstrapServers?: readonly string[],
 ): ChannelTemplate | string {
   const { spec } = broker;
-  const externalTopic = broker.metadata.annotations?.[EXTERNAL_TOPIC_ANNOTATION];
-  if (externalTopic !== undefined)
-    return (
-      `metadata.annotations[${EXTERNAL_TOPIC_ANNOTATION}]: Herald runs a Broker on a topic of its own ` +
-      `(knative-messaging-kafka.{namespace}.{broker}-kne-trigger) and cannot use the topic ${externalTopic}; ` +
-      "remove the annotation, or read the topic with a KafkaSource"
+  const { [EXTERNAL_TOPIC_ANNOTATION]: externalTopic, ...annotations } = broker.metadata.annotations ?? {};
+  if (externalTopic !== undefined) {
+    // eventing-kafka-broker: the Broker runs on that existing topic, never created nor deleted.
+    const at = `metadata.annotations[${EXTERNAL_TOPIC_ANNOTATION}]`;
+    const template = brokerChannelTemplate(
+      store,
+      { ...broker, metadata: { ...broker.metadata, annotations } },
+      classes,
+      fallback,
+      kafkaBootstrapServers,
     );
+    if (typeof template === "string") return template;
+    const kafka = classes.get(KAFKA_CLASS);
+    if (!kafka || template.kind !== kafka.kind || template.apiVersion !== kafka.apiVersion)
+      return `${at}: only a Broker of class ${KAFKA_CLASS} runs on an external topic (this one runs on a ${template.kind})`;
+    if (!externalTopic) return `${at}: must name a topic`;
+    return { ...template, spec: { ...template.spec, externalTopic } };
+  }
   if (spec.config) {
     const namespace = spec.config.namespace ?? broker.metadata.namespace;
     const what = `${spec.config.kind} ${namespace}/${spec.config.name}`;

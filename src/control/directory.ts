@@ -20,6 +20,8 @@ export interface ChannelRuntime {
   ready: boolean;
   /** Why the backend is not ready. */
   message: string | undefined;
+  /** The backend's reason for it, when it gives one (Kafka's TopicNotPresentOrInvalid). */
+  reason?: string | undefined;
   /** Backend facts shown in status (topic name...). */
   facts: Record<string, string | number>;
 }
