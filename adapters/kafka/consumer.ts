@@ -1,4 +1,4 @@
-import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from "kafkajs";
+import type { EachBatchPayload, Kafka, KafkaMessage } from "kafkajs";
 import type { Logger } from "pino";
 import type { CloudEvent } from "../../src/events/event.js";
 import {
@@ -8,8 +8,15 @@ import {
   type SubscriptionHandle,
   type SubscriptionTarget,
 } from "../adapter.js";
+import { OffsetCommits, type TakenOffset } from "./offsets.js";
+import { OrderedLanes, Slots } from "./window.js";
 
 const HEARTBEAT_MS = 3_000;
+/**
+ * How long `close` waits for its last commit: kafkajs retries a refused one (the group rebalancing
+ * as members leave) for many seconds. What it did not commit is delivered again by the next member.
+ */
+const CLOSE_COMMIT_MS = 3_000;
 
 export interface ConsumerOptions {
   readonly client: Kafka;
@@ -26,11 +33,17 @@ export interface ConsumerOptions {
 }
 
 /**
- * One subscription's consumer group member. Offsets are committed manually and only past events
- * whose handler resolved. Ordered: one event at a time per partition (partitions in parallel), a
- * rejected event retried in place after REDELIVERY_DELAY_MS, before any later one. Unordered: up to
- * maxInFlight events of a fetched batch at once; the contiguous completed prefix is committed.
- * `close` stops fetching, waits for the handler calls in flight and leaves the rest uncommitted.
+ * One subscription's consumer group member. Fetching and delivering are decoupled: a fetched batch
+ * is handed over without waiting for its slowest event, and offsets are committed manually, in the
+ * background (offsets.ts), only below the lowest record whose handler has not resolved.
+ *
+ * - Unordered: up to maxInFlight handler calls at once across the member's partitions; a batch
+ *   waits only for a free slot, never for the events before it to finish.
+ * - Ordered: one event at a time per partition, partitions in parallel (window.ts); a rejected
+ *   event is retried in place after REDELIVERY_DELAY_MS, before any later one of its partition.
+ *
+ * `close` stops fetching, waits for the handler calls in flight, commits what finished and leaves
+ * the rest uncommitted for the next member.
  */
 export async function startConsumer(options: ConsumerOptions): Promise<SubscriptionHandle> {
   const { client, topic, group, subscription, logger } = options;
@@ -40,31 +53,46 @@ export async function startConsumer(options: ConsumerOptions): Promise<Subscript
     heartbeatInterval: HEARTBEAT_MS,
     retry: { retries: 8, restartOnFailure: async () => true },
   });
-  const state = { closing: false };
+  const commits = new OffsetCommits(consumer, topic, group, logger);
+  const state: ConsumerState = { closing: false, inFlight: new Set() };
+  const ordered = subscription.ordering === "ordered";
+  const slots = new Slots(subscription.maxInFlight);
+  const lanes = new OrderedLanes({
+    run: (partition, message) => deliver(options, state, partition, message),
+    pause: (partition) => consumer.pause([{ topic, partitions: [partition] }]),
+    resume: (partition) => consumer.resume([{ topic, partitions: [partition] }]),
+  });
   consumer.on(consumer.events.CRASH, (event) => {
     const error = event.payload.error;
     logger.warn({ group, err: error.message, restart: event.payload.restart }, "Kafka consumer crashed");
   });
+  // Commit what finished before the partitions move to another member, so it need not repeat them.
+  consumer.on(consumer.events.REBALANCING, () => void commits.commit());
   try {
     await consumer.connect();
     await consumer.subscribe({ topic, fromBeginning: true });
-    const ordered = subscription.ordering === "ordered";
     await consumer.run({
       autoCommit: false,
-      partitionsConsumedConcurrently: ordered ? 4 : 1,
+      partitionsConsumedConcurrently: 1,
       eachBatchAutoResolve: false,
       eachBatch: (payload) =>
         ordered
-          ? consumeInOrder(payload, consumer, topic, options, state)
-          : consumeConcurrently(payload, consumer, topic, options, state),
+          ? Promise.resolve(queueInOrder(payload, lanes, commits, state))
+          : dispatchConcurrently(payload, slots, commits, options, state),
     });
   } catch (error) {
     await consumer.disconnect().catch(() => undefined);
     throw error;
   }
+  commits.start();
   return {
     close: async () => {
       state.closing = true;
+      consumer.pause([{ topic }]);
+      slots.close();
+      lanes.close();
+      await Promise.allSettled([...state.inFlight, lanes.settled()]);
+      await untilTimeout(commits.stop(), CLOSE_COMMIT_MS);
       await consumer
         .disconnect()
         .catch((error: unknown) =>
@@ -76,74 +104,89 @@ export async function startConsumer(options: ConsumerOptions): Promise<Subscript
 
 interface ConsumerState {
   closing: boolean;
+  /** Handler calls of unordered delivery not settled yet. */
+  readonly inFlight: Set<Promise<void>>;
 }
 
-async function consumeInOrder(
+/** Whether the rest of a batch must be left: the consumer stops, or the batch is from before a rebalance. */
+function mustStop(payload: EachBatchPayload, state: ConsumerState): boolean {
+  return state.closing || !payload.isRunning() || payload.isStale();
+}
+
+/**
+ * Starts a handler call per record as slots free up, and returns once every record of the batch
+ * started, so the next fetch does not wait for the slowest event of this one.
+ */
+async function dispatchConcurrently(
   payload: EachBatchPayload,
-  consumer: Consumer,
-  topic: string,
+  slots: Slots,
+  commits: OffsetCommits,
   options: ConsumerOptions,
   state: ConsumerState,
 ): Promise<void> {
   const { batch } = payload;
+  const offsets = commits.partition(batch.partition);
   const stopBeating = keepBeating(payload);
   try {
     for (const message of batch.messages) {
-      if (!payload.isRunning() || payload.isStale() || state.closing) return;
-      await deliver(options, state, batch.partition, message);
+      if (mustStop(payload, state) || !(await slots.acquire())) return;
+      if (mustStop(payload, state)) {
+        slots.release();
+        return;
+      }
+      const taken = offsets.take(BigInt(message.offset));
+      if (taken === undefined) slots.release();
+      else track(state, deliverTaken(options, state, batch.partition, message, taken, slots));
       payload.resolveOffset(message.offset);
-      await commit(consumer, topic, batch.partition, message.offset);
     }
   } finally {
     stopBeating();
   }
 }
 
-async function consumeConcurrently(
-  payload: EachBatchPayload,
-  consumer: Consumer,
-  topic: string,
+async function deliverTaken(
   options: ConsumerOptions,
   state: ConsumerState,
+  partition: number,
+  message: KafkaMessage,
+  taken: TakenOffset,
+  slots: Slots,
 ): Promise<void> {
-  const { batch } = payload;
-  const stopBeating = keepBeating(payload);
   try {
-    // A pool of maxInFlight workers over the batch; only the contiguous completed prefix is committed.
-    const messages = batch.messages;
-    const done = new Array<boolean>(messages.length).fill(false);
-    let next = 0;
-    let failure: Error | undefined;
-    const worker = async () => {
-      while (next < messages.length && failure === undefined) {
-        const index = next++;
-        try {
-          await deliver(options, state, batch.partition, messages[index]!);
-          done[index] = true;
-        } catch (error) {
-          failure = asError(error);
-        }
-      }
-    };
-    await Promise.all(
-      Array.from({ length: Math.min(options.subscription.maxInFlight, messages.length) }, worker),
-    );
-    let contiguous = -1;
-    while (contiguous + 1 < messages.length && done[contiguous + 1]) contiguous++;
-    if (contiguous >= 0) {
-      const last = messages[contiguous]!;
-      payload.resolveOffset(last.offset);
-      await commit(consumer, topic, batch.partition, last.offset);
-    }
-    if (failure !== undefined) throw failure;
+    await deliver(options, state, partition, message);
+    taken.done = true;
+  } catch {
+    // Only while closing: the record stays uncommitted for the next member.
   } finally {
-    stopBeating();
+    slots.release();
   }
+}
+
+/** Queues the batch on its partition's lane (up to the lane's bound; the rest is fetched again). */
+function queueInOrder(
+  payload: EachBatchPayload,
+  lanes: OrderedLanes,
+  commits: OffsetCommits,
+  state: ConsumerState,
+): void {
+  const { batch } = payload;
+  const offsets = commits.partition(batch.partition);
+  for (const message of batch.messages) {
+    if (mustStop(payload, state) || !lanes.hasRoom(batch.partition)) break;
+    const taken = offsets.take(BigInt(message.offset));
+    if (taken !== undefined) lanes.push(batch.partition, message, taken);
+    payload.resolveOffset(message.offset);
+  }
+}
+
+function track(state: ConsumerState, work: Promise<void>): void {
+  state.inFlight.add(work);
+  void work.finally(() => state.inFlight.delete(work));
 }
 
 /**
  * Calls the handler until it resolves, waiting REDELIVERY_DELAY_MS after each rejection. Once the
- * consumer is closing, a rejection ends the batch instead, leaving the event uncommitted.
+ * consumer is closing, a rejection rejects instead, leaving the event uncommitted.
  */
 async function deliver(
   options: ConsumerOptions,
@@ -164,15 +207,20 @@ async function deliver(
   }
 }
 
-/** Commits past `offset`: the next consumer of the group starts at the following record. */
-async function commit(consumer: Consumer, topic: string, partition: number, offset: string): Promise<void> {
-  await consumer.commitOffsets([{ topic, partition, offset: (BigInt(offset) + 1n).toString() }]);
-}
-
-/** Heartbeats while a long batch is being handled, so the group does not evict this member. */
+/** Heartbeats while a batch waits for free slots, so the group does not evict this member. */
 function keepBeating(payload: EachBatchPayload): () => void {
   const timer = setInterval(() => void payload.heartbeat().catch(() => undefined), HEARTBEAT_MS);
   return () => clearInterval(timer);
+}
+
+async function untilTimeout(work: Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)));
+  try {
+    await Promise.race([work, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 function asError(error: unknown): Error {
