@@ -8,6 +8,11 @@ import { deliverySpecSchema } from "../../src/resources/common.js";
 import { sourceUri, type SourceFactory } from "../source.js";
 import { InFlight, Reconnector } from "../support.js";
 import { rabbitmqConfig } from "../../adapters/rabbitmq/config.js";
+import {
+  inVhost,
+  RABBITMQ_CLUSTER,
+  requireRabbitmqCluster,
+} from "../../adapters/rabbitmq/cluster-reference.js";
 
 /**
  * sources.knative.dev/v1alpha1 RabbitmqSource, with eventing-rabbitmq's fields where they make sense
@@ -93,26 +98,20 @@ export const rabbitmqSource: SourceFactory<typeof specSchema> = {
   async start(spec, context) {
     const secretName = spec.rabbitmqClusterReference?.connectionSecret?.name;
     const clusterName = spec.rabbitmqClusterReference?.name;
-    if (!secretName && clusterName) {
-      // A RabbitmqCluster stands for Herald's RabbitMQ connection: a reference by name resolves once it exists.
-      const namespace = spec.rabbitmqClusterReference?.namespace ?? context.resource.namespace;
-      const clusters =
-        context.listResources("rabbitmq.com/v1beta1", "RabbitmqCluster", namespace)?.items ?? [];
-      if (!clusters.some((cluster) => cluster.metadata.name === clusterName))
-        throw new Error(
-          `spec.rabbitmqClusterReference: RabbitmqCluster ${namespace}/${clusterName} not found (apply it: ` +
-            "a RabbitmqCluster stands for Herald's RabbitMQ connection, HERALD_RABBITMQ_URL)",
-        );
-    }
+    if (!secretName && clusterName)
+      requireRabbitmqCluster(
+        { name: clusterName, namespace: spec.rabbitmqClusterReference?.namespace },
+        context.resource.namespace,
+        (namespace, name) =>
+          (
+            context.listResources(RABBITMQ_CLUSTER.apiVersion, RABBITMQ_CLUSTER.kind, namespace)?.items ?? []
+          ).some((cluster) => cluster.metadata.name === name),
+      );
     let url = secretName
       ? context.secret({ name: secretName, key: "uri" })
       : context.configOf(rabbitmqConfig).url;
     const { vhost } = spec.rabbitmqResourcesConfig;
-    if (vhost !== undefined) {
-      const parsed = new URL(url);
-      parsed.pathname = `/${encodeURIComponent(vhost)}`;
-      url = parsed.toString();
-    }
+    if (vhost !== undefined) url = inVhost(url, vhost);
     const resources = spec.rabbitmqResourcesConfig;
     const queue = queueOf(spec, context.resource);
     /** Whether this source declared its exchange (and so deletes it with itself), across restarts. */

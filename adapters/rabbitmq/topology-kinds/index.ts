@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import type { Channel, ChannelModel } from "amqplib";
 import { defineTopologyKind, type TopologyContext, type TopologyKind } from "../../topology-kind.js";
+import { inVhost, RABBITMQ_CLUSTER, requireRabbitmqCluster } from "../cluster-reference.js";
 import { rabbitmqConfig } from "../config.js";
 import {
   bindingSpecSchema,
@@ -23,8 +24,6 @@ import {
  * The fields the operator's webhooks refuse to update are immutable here too.
  */
 
-const RABBITMQ_CLUSTER = "rabbitmq.com/v1beta1";
-
 /** The amqp:// URL of the referenced RabbitMQ, in `vhost`; throws saying why there is none. */
 function urlOf(
   reference: RabbitmqClusterReference,
@@ -37,16 +36,13 @@ function urlOf(
       "spec.rabbitmqClusterReference.connectionSecret: Herald declares on its own RabbitMQ connection " +
         "(HERALD_RABBITMQ_URL); reference a RabbitmqCluster by name instead",
     );
-  const namespace = reference.namespace || target.namespace;
-  if (!context.exists(RABBITMQ_CLUSTER, "RabbitmqCluster", namespace, reference.name!))
-    throw new Error(
-      `spec.rabbitmqClusterReference: RabbitmqCluster ${namespace}/${reference.name} not found (apply it: ` +
-        "a RabbitmqCluster stands for Herald's RabbitMQ connection, HERALD_RABBITMQ_URL)",
-    );
+  requireRabbitmqCluster(
+    { name: reference.name!, namespace: reference.namespace },
+    target.namespace,
+    (namespace, name) => context.exists(RABBITMQ_CLUSTER.apiVersion, RABBITMQ_CLUSTER.kind, namespace, name),
+  );
   const { url, urlFile } = context.configOf(rabbitmqConfig);
-  const parsed = new URL(urlFile ? readFileSync(urlFile, "utf8").trim() : url);
-  parsed.pathname = `/${encodeURIComponent(vhost)}`;
-  return parsed.toString();
+  return inVhost(urlFile ? readFileSync(urlFile, "utf8").trim() : url, vhost);
 }
 
 /** Runs `work` on a channel of a connection of its own, closed afterwards; errors without credentials. */
