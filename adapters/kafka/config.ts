@@ -1,6 +1,7 @@
 import { logLevel, type KafkaConfig, type SASLOptions } from "kafkajs";
 import { z } from "zod";
 import { booleanish, commaList, type ConfigSlice } from "../../src/config-slice.js";
+import { bootstrapAliasesSchema } from "./aliases.js";
 
 const kafkaSettingsSchema = z.object({
   bootstrapServers: commaList.default(["127.0.0.1:9092"]),
@@ -16,6 +17,8 @@ const kafkaSettingsSchema = z.object({
     .optional(),
   /** Keep topics when a KafkaChannel is deleted. */
   keepTopicsOnDelete: booleanish.default(false),
+  /** Kafka addresses manifests name, mapped to this Kafka (see aliases.ts). */
+  bootstrapAliases: bootstrapAliasesSchema.default({}),
 });
 
 export type KafkaSettings = z.output<typeof kafkaSettingsSchema>;
@@ -29,6 +32,7 @@ export const kafkaConfig: ConfigSlice<KafkaSettings> = {
     HERALD_KAFKA_CLIENT_ID: "clientId",
     HERALD_KAFKA_SSL: "ssl",
     HERALD_KAFKA_KEEP_TOPICS: "keepTopicsOnDelete",
+    HERALD_KAFKA_BOOTSTRAP_ALIASES: "bootstrapAliases",
   },
   fromEnvironment(env) {
     if (!env.HERALD_KAFKA_SASL_USERNAME) return undefined;

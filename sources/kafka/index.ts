@@ -7,7 +7,9 @@ import {
   type SASLOptions,
 } from "kafkajs";
 import { z } from "zod";
+import { aliasedServers, aliasHint } from "../../adapters/kafka/aliases.js";
 import { fromKafkaMessage } from "../../adapters/kafka/binding.js";
+import { kafkaConfig } from "../../adapters/kafka/config.js";
 import type { AttributeValue, CloudEvent } from "../../src/events/event.js";
 import { deliverySpecSchema } from "../../src/resources/common.js";
 import { secretKeySelectorSchema, sourceUri, type SourceContext, type SourceFactory } from "../source.js";
@@ -155,15 +157,18 @@ export const kafkaSource: SourceFactory<typeof specSchema> = {
   plural: "kafkasources",
   shortNames: ["kafkasource"],
   specSchema,
+  // For the bootstrap aliases (HERALD_KAFKA_BOOTSTRAP_ALIASES) only: the source has its own servers.
+  config: [kafkaConfig],
   ceAttributes: (spec, resource) =>
     spec.topics.map((topic) => ({
       type: KAFKA_EVENT_TYPE,
       source: `${sourceUri("kafkasources", resource)}#${topic}`,
     })),
   async start(spec, context) {
+    const aliases = context.configOf(kafkaConfig).bootstrapAliases;
     const kafka = new Kafka({
       clientId: `herald-kafkasource-${context.resource.name}`,
-      brokers: spec.bootstrapServers,
+      brokers: aliasedServers(spec.bootstrapServers, aliases),
       logLevel: logLevel.NOTHING,
       connectionTimeout: 3_000,
       retry: { retries: 5, initialRetryTime: 300, maxRetryTime: 5_000 },
@@ -205,7 +210,9 @@ export const kafkaSource: SourceFactory<typeof specSchema> = {
           },
         });
       } catch (error) {
-        context.setCondition("Connected", "False", "ConnectionFailed", (error as Error).message);
+        const { message } = error as Error;
+        const hint = /ENOTFOUND|EAI_AGAIN/.test(message) ? aliasHint(spec.bootstrapServers, aliases) : "";
+        context.setCondition("Connected", "False", "ConnectionFailed", `${message}${hint}`);
         retry(attempt);
       }
     });
