@@ -413,7 +413,9 @@ export function cliEnvironment(env: Env = process.env): {
     server: blankless(env.HERALD_SERVER),
     token: blankless(env.HERALD_TOKEN),
     tokenFile: blankless(env.HERALD_TOKEN_FILE),
-    configFile: blankless(env.HERALD_CONFIG) ?? join(homedir(), ".config", "herald", "config.yaml"),
+    configFile:
+      blankless(env.HERALD_CONFIG) ??
+      join(blankless(env.HOME) ?? homedir(), ".config", "herald", "config.yaml"),
     configFileNamed: blankless(env.HERALD_CONFIG) !== undefined,
   };
 }

@@ -2,7 +2,14 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { kafkaConfig } from "../adapters/kafka/config.js";
 import { pubsubConfig } from "../adapters/pubsub/config.js";
-import { ConfigError, loadConfig, publicBaseUrl, sliceOf, type HeraldConfigInput } from "../src/config.js";
+import {
+  cliEnvironment,
+  ConfigError,
+  loadConfig,
+  publicBaseUrl,
+  sliceOf,
+  type HeraldConfigInput,
+} from "../src/config.js";
 import { defaultPlugins } from "../src/default-plugins.js";
 import { configSlicesOf } from "../src/plugins.js";
 
@@ -82,5 +89,12 @@ describe("configuration", () => {
       publicBaseUrl(load({ publicUrl: "https://events.example.com/" }, {})),
       "https://events.example.com",
     );
+  });
+
+  it("finds the CLI's config file under the HOME of the environment it is given, or at HERALD_CONFIG", () => {
+    assert.equal(cliEnvironment({ HOME: "/home/ada" }).configFile, "/home/ada/.config/herald/config.yaml");
+    const named = cliEnvironment({ HOME: "/home/ada", HERALD_CONFIG: "/etc/herald.yaml" });
+    assert.equal(named.configFile, "/etc/herald.yaml");
+    assert.equal(named.configFileNamed, true);
   });
 });
