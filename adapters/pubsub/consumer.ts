@@ -24,6 +24,18 @@ const RESTART_DELAY_MS = 1_000;
  * while Pub/Sub is unreachable); one not sent by then is redelivered after the ack deadline.
  */
 const CLOSE_TIMEOUT = Duration.from({ seconds: 10 });
+/**
+ * How long acks (and nacks) wait to share a request (1 ms for an ordered subscription, which holds
+ * one message at a time). The library frees a message's flow-control slot only once its ack was
+ * sent, so this delay adds to every event's hold on the window: the library's 100 ms capped a
+ * subscription at maxInFlight / 0.1 s events per second. The count that flushes a batch at once
+ * stays the library's (3 000): the window never holds that many, and a count reached while adding
+ * makes the library flush before queueing, which lost the nacks of a closing stream.
+ */
+const ACK_BATCH_MS = { ordered: 1, unordered: 5 } as const;
+/** Flow-control bytes per in-flight slot (Pub/Sub messages are at most 10 MB). */
+const BYTES_PER_SLOT = 1024 * 1024;
+const RETRY_MAX_BACKOFF = Duration.from({ seconds: 5 });
 
 export interface ConsumerOptions {
   readonly client: PubSub;
@@ -44,8 +56,9 @@ export interface ConsumerOptions {
 /**
  * Streaming pull for one Herald Subscription.
  *
- * - Flow control: at most `maxInFlight` messages (1 when ordered) are held by handlers at once; the
- *   library does not hand over more until one of them is acked or nacked.
+ * - Flow control: at most `maxInFlight` messages (1 when ordered), and maxInFlight MiB, are held by
+ *   handlers at once; the library does not hand over more until one of them is acked or nacked.
+ *   Acks and nacks are sent in batches, at most ACK_BATCH_MS after the first.
  * - Ack after the handler resolved; nack `REDELIVERY_DELAY_MS` after it rejected (the message stays
  *   leased and holds its flow-control slot meanwhile), so a handler that keeps rejecting is never
  *   called in a hot loop. While a handler runs, the library keeps extending the message's ack
@@ -71,9 +84,15 @@ export class PubSubConsumer {
   start(): void {
     const { client, name, subscription, topology } = this.options;
     const ordered = subscription.ordering === "ordered";
+    const window = ordered ? 1 : subscription.maxInFlight;
     const deadline = Duration.from({ seconds: topology.ackDeadlineSeconds });
     const pull = client.subscription(name, {
-      flowControl: { maxMessages: ordered ? 1 : subscription.maxInFlight, allowExcessMessages: false },
+      flowControl: {
+        maxMessages: window,
+        maxBytes: window * BYTES_PER_SLOT,
+        allowExcessMessages: false,
+      },
+      batching: { maxMilliseconds: ACK_BATCH_MS[subscription.ordering] },
       minAckDeadline: deadline,
       maxAckDeadline: deadline,
       maxExtensionTime: MAX_LEASE,
@@ -81,7 +100,7 @@ export class PubSubConsumer {
       closeOptions: { behavior: "NACK", timeout: CLOSE_TIMEOUT },
       streamingOptions: {
         maxStreams: ordered ? 1 : 2,
-        retryMaxBackoff: Duration.from({ seconds: 5 }),
+        retryMaxBackoff: RETRY_MAX_BACKOFF,
       },
     });
     pull.on("message", (message: Message) => this.receive(pull, message));
@@ -105,18 +124,24 @@ export class PubSubConsumer {
       this.blockedKeys.delete(key);
     }
     const { event, reason } = this.decode(message);
-    const lease = new Lease(message, this.options.topology.ackDeadlineSeconds);
+    // A lease of its own only for a message whose handler asks for more time (a retry wait).
+    let lease: Lease | undefined;
+    let settled = false;
     const context: DeliveryContext = {
       undecodable: reason,
-      extendDeadline: (ms) => lease.extend(ms),
+      extendDeadline: (ms) => {
+        if (!settled) (lease ??= new Lease(message, this.options.topology.ackDeadlineSeconds)).extend(ms);
+      },
     };
     const handled = this.options.handler(event, context).then(
       () => {
-        lease.end();
+        settled = true;
+        lease?.end();
         message.ack();
       },
       async () => {
-        lease.end();
+        settled = true;
+        lease?.end();
         if (key) this.blockedKeys.set(key, message.id);
         await delay(REDELIVERY_DELAY_MS);
         message.nack();
