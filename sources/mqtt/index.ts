@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { connect, type IClientOptions, type IPublishPacket, type MqttClient } from "mqtt";
+import type { IClientOptions, IPublishPacket, MqttClient } from "mqtt";
 import { z } from "zod";
 import type { AttributeValue, CloudEvent } from "../../src/events/event.js";
 import { fromStructuredJson } from "../../src/events/http.js";
@@ -95,6 +95,8 @@ export const mqttSource: SourceFactory<typeof specSchema> = {
       ...(spec.username ? { username: context.secret(spec.username.secretKeyRef) } : {}),
       ...(spec.password ? { password: context.secret(spec.password.secretKeyRef) } : {}),
     };
+    // Loaded when a source starts: the CLI and a Herald without this kind never load the client.
+    const { connect } = await import("mqtt");
     const client: MqttClient = connect(spec.url, options);
     const inFlight = new InFlight();
     // The acknowledgement (PUBACK/PUBREC) goes out when `done` is called: after the sink accepted.

@@ -1,4 +1,4 @@
-import { PubSub, type Message, type Subscription } from "@google-cloud/pubsub";
+import type { Message, Subscription } from "@google-cloud/pubsub";
 import { z } from "zod";
 import { pubsubClientConfig } from "../../adapters/pubsub/client.js";
 import { pubsubConfig } from "../../adapters/pubsub/config.js";
@@ -94,6 +94,8 @@ export const cloudPubSubSource: SourceFactory<typeof specSchema> = {
     spec.topic ? [{ type: PUBSUB_EVENT_TYPE, source: topicSource(spec.project ?? "", spec.topic) }] : [],
   async start(spec, context) {
     const settings = context.configOf(pubsubConfig);
+    // Loaded when a source starts: the CLI and a Herald without this kind never load the client.
+    const { PubSub } = await import("@google-cloud/pubsub");
     const client = new PubSub(pubsubClientConfig(settings));
     const project = spec.project ?? settings.projectId;
     const { namespace, name, uid } = context.resource;

@@ -1,4 +1,4 @@
-import { Redis, type RedisOptions } from "ioredis";
+import type { Redis, RedisOptions } from "ioredis";
 import { z } from "zod";
 import type { CloudEvent } from "../../src/events/event.js";
 import { secretKeySelectorSchema, type SourceContext, type SourceFactory } from "../source.js";
@@ -99,7 +99,9 @@ export const redisStreamSource: SourceFactory<typeof specSchema> = {
   shortNames: ["redisstreamsource"],
   specSchema,
   ceAttributes: (spec) => [{ type: REDIS_STREAM_EVENT_TYPE, source: sourceOf(spec) }],
-  start(spec, context) {
+  async start(spec, context) {
+    // Loaded when a source starts: the CLI and a Herald without this kind never load the client.
+    const { Redis } = await import("ioredis");
     const { url, options } = clientOptions(spec, context);
     const group = spec.group ?? `herald-redisstreamsource-${context.resource.uid}`;
     const clients = new Set<Redis>();
@@ -172,7 +174,7 @@ export const redisStreamSource: SourceFactory<typeof specSchema> = {
 
     context.setCondition("Connected", "Unknown", "Connecting");
     reconnector.start();
-    return Promise.resolve({
+    return {
       async stop(reason) {
         reconnector.stop();
         for (const client of clients) client.disconnect();
@@ -195,6 +197,6 @@ export const redisStreamSource: SourceFactory<typeof specSchema> = {
           }
         }
       },
-    });
+    };
   },
 };
