@@ -1,4 +1,4 @@
-import { homedir } from "node:os";
+import { availableParallelism, homedir } from "node:os";
 import { join } from "node:path";
 import { z } from "zod";
 import { isLoopbackHost, isSecureEnough } from "./auth/hosts.js";
@@ -162,6 +162,15 @@ export const configSchema = z.object({
   maxConnections: positiveInt.optional(),
   /** How long a listener keeps an idle keep-alive connection open. */
   keepAliveTimeoutMs: positiveInt.default(65_000),
+  /**
+   * Processes that serve ingress, dispatch and the API on the same ports (`serve --workers`);
+   * `auto` is one per available core. 1 runs Herald in one process.
+   */
+  workers: z
+    .union([z.literal("auto").transform(() => availableParallelism()), positiveInt], {
+      error: 'must be a positive whole number or "auto"',
+    })
+    .default(1),
 });
 
 /** The core settings. */
@@ -226,6 +235,7 @@ export const environmentVariables = {
   HERALD_WEBHOOK_ALLOWED_ORIGINS: "webhookAllowedOrigins",
   HERALD_REQUEST_TIMEOUT_MS: "requestTimeoutMs",
   HERALD_HEADERS_TIMEOUT_MS: "headersTimeoutMs",
+  HERALD_WORKERS: "workers",
 } as const;
 
 function setPath(target: Record<string, unknown>, path: string, value: unknown): void {

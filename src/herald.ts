@@ -2,6 +2,7 @@ import type { RequestListener, Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Logger } from "pino";
 import { createApiApp, createPublicApp, type ApiDeps } from "./api/app.js";
+import type { HeraldWorker } from "./cluster/replica-store.js";
 import { Authenticator } from "./auth/authenticator.js";
 import { isWildcardHost } from "./auth/hosts.js";
 import { IdentityIssuer } from "./auth/identity.js";
@@ -50,6 +51,8 @@ export interface HeraldOptions {
   readonly plugins: HeraldPlugins;
   /** How often every resource is reconciled again besides on changes (default 5 s). */
   readonly resyncMs?: number;
+  /** One worker of `serve --workers N`: the primary's store, whether it leads, /metrics of all. */
+  readonly worker?: HeraldWorker;
 }
 
 export interface Herald {
@@ -72,12 +75,16 @@ export async function createHerald(options: HeraldOptions): Promise<Herald> {
   const { config, logger, plugins } = options;
   const kinds = kindsOf(plugins);
   const metrics = new Metrics();
-  const store = new ResourceStore({
-    dataDir: config.dataDir,
-    kinds,
-    logger,
-    maxResources: config.maxResources,
-  });
+  const store =
+    options.worker?.store ??
+    new ResourceStore({
+      dataDir: config.dataDir,
+      kinds,
+      logger,
+      maxResources: config.maxResources,
+    });
+  // Only the leading worker (or the one Herald) loads the config folder and runs the sources.
+  const leads = options.worker?.leads ?? true;
   await store.load();
   const adapters = new AdapterRegistry(plugins.channels, config, logger, metrics);
   // Herald's own OIDC issuer (its key kept in the data directory): deliveries to a destination with
@@ -265,7 +272,7 @@ export async function createHerald(options: HeraldOptions): Promise<Herald> {
       parallels.report(problems);
       // The queues and exchanges a RabbitmqSource consumes from are declared before it starts.
       await topology.reconcile();
-      await sources.reconcile();
+      if (leads) await sources.reconcile();
       await eventTypes.reconcile();
     },
     store,
@@ -273,6 +280,8 @@ export async function createHerald(options: HeraldOptions): Promise<Herald> {
     metrics,
   );
   const resources = new ResourceService(kinds, store, admission, loop, processes);
+  // Another worker's change, or the leader's statuses, arrived from the primary.
+  options.worker?.store.onChange(() => void loop.run());
 
   let started = false;
   const separate = config.apiPort !== undefined;
@@ -287,7 +296,7 @@ export async function createHerald(options: HeraldOptions): Promise<Herald> {
   let allowedOrigins: readonly string[] = config.allowedOrigins;
   const deps: ApiDeps = {
     resources,
-    registry: metrics.registry,
+    registry: options.worker?.registry ?? metrics.registry,
     maxBodyBytes: config.maxBodyBytes,
     logger,
     authenticator,
@@ -384,9 +393,8 @@ export async function createHerald(options: HeraldOptions): Promise<Herald> {
   bound.self = new SelfAddresses(listeners, { publicUrl: baseUrl, names: config.allowedHosts });
   // The config folder before the first pass of its own: its resources are then reconciled as applied
   // from it (a ProcessSource there runs without --allow-process-sources), not as left from before.
-  const configDirectory = config.configDir
-    ? new ConfigDirectory(config.configDir, resources, logger)
-    : undefined;
+  const configDirectory =
+    config.configDir && leads ? new ConfigDirectory(config.configDir, resources, logger) : undefined;
   if (configDirectory) {
     await configDirectory.load();
     configDirectory.watch();

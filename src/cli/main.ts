@@ -128,6 +128,10 @@ function program(io: CliIo): Command {
     .option("--token-file <path>", "hashed bearer tokens: the API asks for one (env HERALD_TOKEN_FILE)")
     .option("--tls-cert <file>", "serve HTTPS with this PEM certificate (env HERALD_TLS_CERT_FILE)")
     .option("--tls-key <file>", "the certificate's PEM private key (env HERALD_TLS_KEY_FILE)")
+    .option(
+      "--workers <n>",
+      "processes sharing the ports, or auto (one per core); default 1 (env HERALD_WORKERS)",
+    )
     .action(async (flags: Record<string, string | undefined>) => {
       const config = loadConfig(
         {
@@ -144,11 +148,19 @@ function program(io: CliIo): Command {
           apiHost: flags.apiHost,
           tokenFile: flags.tokenFile,
           tls: { certFile: flags.tlsCert, keyFile: flags.tlsKey },
+          workers: flags.workers,
         },
         undefined,
         slices,
       );
       const logger = createLogger(config.logLevel, slices);
+      if (config.workers > 1) {
+        // A primary owning the store and N worker processes on the same ports (src/cluster/).
+        const { serveWorkers } = await import("../cluster/serve.js");
+        const url = await serveWorkers(config, logger, defaultPlugins);
+        if (url) process.stdout.write(`herald serving on ${url} with ${config.workers} workers\n`);
+        return;
+      }
       // Loaded for serve only: the other commands start without the control plane.
       const { createHerald } = await import("../herald.js");
       const herald = await createHerald({ config, logger, plugins: defaultPlugins });

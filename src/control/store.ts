@@ -5,7 +5,7 @@ import { HeraldError } from "../errors.js";
 import type { Resource, ResourceStatus } from "../resources/common.js";
 import { apiVersionOf, type KindDefinition, type KindRegistry } from "../resources/kinds.js";
 import { invalidResource, type Manifest } from "../resources/validation.js";
-import { SnapshotFile } from "./snapshot-file.js";
+import { SnapshotFile, type Snapshot } from "./snapshot-file.js";
 
 export function resourceKey(group: string, kind: string, namespace: string, name: string): string {
   return `${group}/${kind}/${namespace}/${name}`;
@@ -48,13 +48,13 @@ export interface ResourceStoreOptions {
  * How the snapshot is written and recovered is SnapshotFile's.
  */
 export class ResourceStore {
-  private resources = new Map<string, Resource>();
+  protected resources = new Map<string, Resource>();
   private readonly kinds: KindRegistry;
   private readonly maxResources: number;
   private readonly snapshots: SnapshotFile;
   /** Changes and writes, one at a time. */
   private queue: Promise<unknown> = Promise.resolve();
-  private version = 0;
+  protected version = 0;
   private dirty = false;
 
   constructor(options: ResourceStoreOptions) {
@@ -71,6 +71,11 @@ export class ResourceStore {
       // A kind no longer known (for example after a downgrade) is kept out rather than crash the start.
       if (this.kinds.find(resource.apiVersion, resource.kind)) this.resources.set(keyOf(resource), resource);
     }
+  }
+
+  /** Every resource and the version counter, as the snapshot file holds them (sent to `serve --workers`). */
+  snapshot(): Snapshot {
+    return { version: this.version, resources: [...this.resources.values()] };
   }
 
   /** The stored resource of a kind; its spec has the type the kind's schema produces. */

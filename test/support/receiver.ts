@@ -9,6 +9,8 @@ export interface ReceivedRequest {
   readonly body: Buffer;
   /** Arrival time, from performance.now(). */
   readonly at: number;
+  /** The sender's port of the connection (which process sent it, with test/cluster's socket owner). */
+  readonly remotePort?: number;
 }
 
 export interface ReplyPlan {
@@ -55,6 +57,7 @@ export async function startReceiver(respond?: Receiver["respond"]): Promise<Rece
         headers: req.headers,
         body: Buffer.concat(chunks),
         at: performance.now(),
+        remotePort: req.socket.remotePort,
       };
       const index = requests.push(request) - 1;
       const plan = receiver.respond(request, index);
