@@ -45,13 +45,17 @@ function urlOf(
   return inVhost(urlFile ? readFileSync(urlFile, "utf8").trim() : url, vhost);
 }
 
+/** How long declaring waits for a connection to RabbitMQ. */
+const CONNECT_TIMEOUT_MS = 5_000;
+
 /** Runs `work` on a channel of a connection of its own, closed afterwards; errors without credentials. */
 async function onChannel(url: string, work: (channel: Channel) => Promise<unknown>): Promise<void> {
   let connection: ChannelModel | undefined;
   try {
     // Loaded on first use, so a Herald that declares nothing on RabbitMQ never loads amqplib.
     const { connect } = await import("amqplib");
-    connection = await connect(url);
+    // A RabbitMQ that does not answer fails the declaration, instead of holding up the reconcile pass.
+    connection = await connect(url, { timeout: CONNECT_TIMEOUT_MS });
     connection.on("error", () => undefined);
     const channel = await connection.createChannel();
     channel.on("error", () => undefined);
