@@ -63,6 +63,11 @@ export async function benchBackend(options: {
   /** YAML `spec.channelTemplate` of the channel under test. */
   channelTemplate: string;
   raw: () => Promise<RawPublisher>;
+  /**
+   * Called once the ingress channel exists, before its load, with its name; what it returns runs
+   * after the load (RabbitMQ binds a queue to the channel's exchange, as a Subscription would).
+   */
+  prepareIngress?: (channel: string) => Promise<() => Promise<void>>;
 }) {
   const loadOptions = {
     durationSeconds: options.durationSeconds,
@@ -83,19 +88,23 @@ spec:
   channelTemplate:
 ${options.channelTemplate}
 `;
+  // New names each time: a backend's topic, exchange or stream outlives Herald and is named after them.
+  const suffix = Date.now().toString(36);
+  const [ingressName, e2eName] = [`bench-ingress-${suffix}`, `bench-e2e-${suffix}`];
   try {
-    await herald.apply(channel("bench-ingress"));
-    const ingress = await load(herald.channelUrl("bench-ingress"), loadOptions);
-    await herald.apply(`${channel("bench-e2e")}---
+    await herald.apply(channel(ingressName));
+    const cleanUp = await options.prepareIngress?.(ingressName);
+    const ingress = await load(herald.channelUrl(ingressName), loadOptions).finally(() => cleanUp?.());
+    await herald.apply(`${channel(e2eName)}---
 apiVersion: messaging.knative.dev/v1
 kind: Subscription
-metadata: { name: bench-e2e }
+metadata: { name: ${e2eName} }
 spec:
-  channel: { apiVersion: messaging.knative.dev/v1, kind: Channel, name: bench-e2e }
+  channel: { apiVersion: messaging.knative.dev/v1, kind: Channel, name: ${e2eName} }
   subscriber: { uri: "http://127.0.0.1:${subscriber.port}/" }
 `);
     const started = performance.now();
-    const sent = await load(herald.channelUrl("bench-e2e"), { ...loadOptions, stamp: true });
+    const sent = await load(herald.channelUrl(e2eName), { ...loadOptions, stamp: true });
     const expected = sent.requests - sent.non2xx - sent.errors;
     const deadline = Date.now() + 120_000;
     let stats = { count: 0, p50: 0, p99: 0 };

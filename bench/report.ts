@@ -9,6 +9,8 @@ import { readFile, writeFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { format, resolveConfig } from "prettier";
 import type { Spread } from "./open.js";
+import { renderCeilingCase } from "./report-baselines.js";
+import { METHOD } from "./report-method.js";
 
 const RESULTS = fileURLToPath(new URL("./results.json", import.meta.url));
 const CLOSED_LOOP_NOTES = fileURLToPath(new URL("./closed-loop.md", import.meta.url));
@@ -33,7 +35,7 @@ interface CaseRecord {
   result: unknown;
 }
 
-interface Results {
+export interface Results {
   cases: Record<string, CaseRecord>;
   snapshots: Record<string, CaseRecord>;
 }
@@ -96,6 +98,15 @@ const POINT_NAMES: Record<string, string> = {
   at80: "80% of max",
 };
 
+/** The backends with an open-loop target and a `<name>-baseline` target. */
+const BACKENDS = ["kafka", "rabbitmq", "pubsub", "nats"];
+const BACKEND_TITLES: Record<string, string> = {
+  kafka: "Kafka",
+  rabbitmq: "RabbitMQ",
+  pubsub: "Pub/Sub (emulator)",
+  nats: "NATS JetStream",
+};
+
 function renderOpenLoop(record: CaseRecord): string {
   const result = record.result as OpenLoopResult;
   const { method } = result;
@@ -153,15 +164,18 @@ function renderOpenLoop(record: CaseRecord): string {
       .filter((name) => names.includes(name) && names.includes("forwarder"))
       .map((name) => ratios(name, "forwarder")),
     ...(names.includes("forwarder") && names.includes("bare") ? [ratios("forwarder", "bare")] : []),
-    ...(names.includes("kafka") && names.includes("kafka-baseline")
-      ? [ratios("kafka", "kafka-baseline")]
-      : []),
+    ...BACKENDS.filter((name) => names.includes(name) && names.includes(`${name}-baseline`)).map((name) =>
+      ratios(name, `${name}-baseline`),
+    ),
     ...names
       .filter((name) => name.includes("@") && names.includes(name.split("@")[0]!))
       .map((name) => ratios(name.split("@")[0]!, name)),
   ].join("\n");
   const during = result.loadAverage.oneMinuteDuring;
-  return `## Open loop: core${names.includes("kafka") ? " and Kafka" : ""}
+  const backends = BACKENDS.filter((name) => names.includes(name) || names.includes(`${name}-baseline`));
+  const covered = ["core", ...backends.map((name) => BACKEND_TITLES[name]!)];
+  const title = covered.length > 1 ? `${covered.slice(0, -1).join(", ")} and ${covered.at(-1)}` : "core";
+  return `## Open loop: ${title}
 
 \`${record.command}\` at commit \`${record.commit}\`, ${record.at.slice(0, 16).replace("T", " ")} UTC.
 Machine: ${record.machine.cpus} vCPU (${record.machine.model ?? "unknown CPU"}), ${record.machine.memoryGiB} GiB,
@@ -183,7 +197,11 @@ ${throughput}
 Ratios of the medians:
 
 ${comparisons}
-
+${
+  backends.includes("pubsub")
+    ? "\nThe Pub/Sub targets run on Google's emulator (a Java process on the same cores), not the service: compare them with each other only.\n"
+    : ""
+}
 ${latency}
 
 End-to-end latency is from the event's intended send time to its arrival at the subscriber (for the
@@ -267,59 +285,7 @@ ${table(
 `;
 }
 
-const METHOD = `# Benchmarks
-
-<!-- Rendered by \`npm run bench\` (bench/report.ts) from bench/results.json: edit those, not this file. -->
-
-\`\`\`sh
-npm run bench                      # every case; JSON on stdout, bench/results.json and this file updated
-npm run bench -- open              # one case: open, core, triggers, kafka, rabbitmq, pubsub, nats, log
-BENCH_WRITE=0 BENCH_RUNS=1 BENCH_STEP_SECONDS=1 BENCH_LATENCY_SECONDS=2 BENCH_WARMUP_SECONDS=2 \\
-  BENCH_CLOSED_SECONDS=0 BENCH_TARGETS=forwarder,memory npm run bench -- open   # a quick trial, about a minute
-npx tsx bench/report.ts            # re-render this file from bench/results.json
-\`\`\`
-
-## Method (the open-loop case, \`open\`)
-
-- **Load generator, open model.** A worker thread with an undici Pool (256 connections) sends by the
-  clock at a constant arrival rate, whatever the server answers; every event carries its *intended*
-  send time in the \`benchintended\` extension (\`ce-benchintended\`). Latency is counted from that
-  time, so a stall of the server (or of the generator) is counted in full, with no coordinated
-  omission. The generator reports the rate it actually issued at and how late it fell behind; a step
-  where it issued less than 97% of the offered rate does not count as sustained. The bare
-  \`node:http\` server is its check: the generator reaches the offered rate against it.
-- **Subscriber.** A separate \`node:http\` process answering \`202\` records, per event, intended send
-  time to arrival into an HDR histogram (\`hdr-histogram-js\`, microseconds, 3 significant digits).
-- **Maximum sustainable throughput.** A ladder of offered rates (steps of \`BENCH_STEP_SECONDS\`),
-  stopped at the first rate that is not sustained; the figure is the highest sustained rate. A rate is
-  sustained when ≥99% of the step's events were delivered by the end of the step (so the backlog is
-  bounded), p99 end-to-end latency is under 50 ms, and no request failed or was refused. The ladder
-  goes on while the target *keeps up* (the same without the latency limit), and that rate is
-  reported too: on a loaded machine, scheduling delays alone can push p99 past 50 ms. The 50% and
-  80% points are taken of the sustainable rate, or of the kept-up rate when none was sustained.
-- **Latency at fixed rates below saturation**: p50, p99, p99.9 and max at 1k events/s and at 50% and
-  80% of that run's maximum, each over \`BENCH_LATENCY_SECONDS\`, with the target's CPU µs per
-  delivered event (utime + stime from \`/proc/<pid>/stat\`) and RSS.
-- **Cold and warm.** Each run starts the target afresh and measures 1k/s cold (the first load the
-  process sees); then \`BENCH_WARMUP_SECONDS\` of the same load before the ladder and the warm points.
-- **Closed loop, secondary.** autocannon (50 connections) at saturation, as the older cases: the rate
-  of accepted requests and of deliveries (accepted until the last one arrived).
-- **Runs** are interleaved (run 1 of every target, then run 2...) and each figure is the median of
-  the runs with its range.
-- **Fair baselines.** The bare server (ingress only) and a minimal Node forwarder doing Herald's
-  delivery work with Herald's strategy and defaults: node:http, a bounded FIFO of 10 000 (503 when
-  full), \`202\` after the enqueue, 100 deliveries in flight over an undici Pool of 64 connections.
-  Herald runs with its defaults (bounded in-memory capacity, \`herald serve\` through tsx).
-- **Kafka** (targets \`kafka\`, \`kafka-baseline\`): Herald's KafkaChannel (1 partition; its idempotent
-  acks=all producer with group commit; unordered delivery, 100 in flight per fetched batch) on the
-  Kafka at 127.0.0.1:9092, against a kafkajs forwarder in one process with the same strategy
-  (\`bench/open-loop/kafka-forwarder.ts\`). Each start uses a new topic and consumer group.
-- **Two versions in one run.** A target \`memory@<dir>\` or \`log@<dir>\` runs Herald from another
-  checkout (for instance \`git worktree add /tmp/base <commit>\`), interleaved with this one under the
-  same machine load: \`BENCH_TARGETS=forwarder,memory,memory@/tmp/base npm run bench -- open\`.
-`;
-
-async function render(results: Results): Promise<string> {
+export async function render(results: Results): Promise<string> {
   const sections = [METHOD];
   const open = results.cases.open;
   if (open) sections.push(renderOpenLoop(open));
@@ -328,6 +294,11 @@ async function render(results: Results): Promise<string> {
   sections.push(renderSnapshots(results.snapshots));
   const others = Object.entries(results.cases).filter(([name]) => name !== "open" && name !== "profile");
   for (const [name, record] of others) {
+    const ceiling = renderCeilingCase(name, record);
+    if (ceiling) {
+      sections.push(ceiling);
+      continue;
+    }
     sections.push(`## \`${name}\` (closed loop), latest JSON
 
 \`${record.command}\` at \`${record.commit}\`, ${record.at}, load average ${record.loadAverage.before.join(" / ")}.

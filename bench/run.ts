@@ -3,7 +3,9 @@
  * merges each case's result into bench/results.json and regenerates BENCHMARKS.md from that file.
  * Each case compares Herald against a baseline measured in the same run.
  *
- * BENCH_DURATION (seconds per load phase) and BENCH_CONNECTIONS tune the closed-loop cases. The
+ * BENCH_DURATION (seconds per load phase) and BENCH_CONNECTIONS tune the closed-loop cases; kafka and
+ * rabbitmq run BENCH_RUNS rounds (3) against Kafka's own tools and RabbitMQ PerfTest (java, their jars
+ * fetched by Maven on first use), kafka's sized by BENCH_KAFKA_RECORDS and BENCH_KAFKA_LATENCY_MESSAGES. The
  * open-loop case (`open`) reads BENCH_RUNS (3), BENCH_STEP_SECONDS (5), BENCH_LATENCY_SECONDS (10),
  * BENCH_WARMUP_SECONDS (10), BENCH_CLOSED_SECONDS (5; 0 skips the closed loop), BENCH_LADDER (the
  * offered rates, comma-separated), BENCH_TARGETS (bare,forwarder,memory,log); `profile`
@@ -54,8 +56,8 @@ const cases: Record<string, () => Promise<unknown>> = {
     benchProfile({ rate: env("BENCH_PROFILE_RATE", 1000), seconds: env("BENCH_PROFILE_SECONDS", 10) }),
   core: () => benchCore(options),
   triggers: () => benchTriggers(options),
-  kafka: () => benchKafka(options),
-  rabbitmq: () => benchRabbitmq(options),
+  kafka: () => benchKafka({ ...options, runs: env("BENCH_RUNS", 3) }),
+  rabbitmq: () => benchRabbitmq({ ...options, runs: env("BENCH_RUNS", 3) }),
   pubsub: () => benchPubSub(options),
   nats: () => benchNats(options),
   log: () => benchLog(options),
