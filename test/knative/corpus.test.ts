@@ -9,16 +9,25 @@ import { parseAllDocuments } from "yaml";
 import type { Resource } from "../../src/resources/common.js";
 import { InProcessHerald } from "../support/herald.js";
 import { startReceiver, type Receiver } from "../support/receiver.js";
+import { corpusSummary, type DocumentResult, type Outcome } from "./corpus-report.js";
+import { corpusUnits, type CorpusUnit } from "./corpus-units.js";
+import { knativeRefusal } from "./knative-accepts.js";
 
 /**
  * Every Knative Eventing document published in Knative's repositories (`shared/knative-manifests/`
- * beside this repository, listed by its `index.json`), applied file by file, unchanged, to one
- * Herald whose only configuration is the rule that maps Services to URLs (here a local receiver).
- * Each indexed document ends in one outcome: `ready` (applied and Ready=True), `not-ready` (applied,
- * with the Ready reason), `refused` (the file was refused, with the problems of that document) or
- * `left-aside` (a kind Herald does not run, with Herald's note). The summary goes to stdout and
- * every document's outcome to a JSON file; the test fails when a document listed in
- * `corpus-baseline.json` (index ids, no manifest content) is no longer `ready`.
+ * beside this repository, listed by its `index.json`), applied unchanged as users apply it, to one
+ * Herald configured with the rule that maps Services to URLs (here a local receiver) and, as this
+ * machine's Kafka, the alias of the docs' Kafka address (HERALD_KAFKA_BOOTSTRAP_ALIASES).
+ * The corpus is applied unit by unit (corpus-units.ts): a documentation page's blocks one after
+ * another, a sample folder's files as `kubectl apply -R -f` does; each file goes to /apply, which
+ * takes a file all or nothing, and when a file of several documents is refused its documents are
+ * applied one by one, as kubectl applies each object, so a refused document refuses only itself.
+ * Once the unit has settled, each indexed document ends in one outcome: `ready` (applied and
+ * Ready=True), `not-ready` (applied, with the Ready reason), `refused` (with the problems of that
+ * document) or `left-aside` (a kind Herald does not run, with Herald's note); then the unit is
+ * deleted. Documents that current Knative refuses too (knative-accepts.ts) are counted apart.
+ * The summary goes to stdout and every document's outcome to a JSON file; the test fails when a
+ * document listed in `corpus-baseline.json` (index ids, no manifest content) is no longer `ready`.
  * Set HERALD_CORPUS_UPDATE_BASELINE=1 to rewrite the baseline with today's ready documents.
  */
 interface IndexEntry {
@@ -30,17 +39,6 @@ interface IndexEntry {
   name: string | null;
 }
 
-type Outcome = "ready" | "not-ready" | "refused" | "left-aside";
-
-interface DocumentResult {
-  id: number;
-  file: string;
-  kind: string;
-  name: string | null;
-  outcome: Outcome;
-  reason?: string;
-}
-
 interface ApplyAnswer {
   items?: Resource[];
   leftAside?: { document: string; apiVersion?: string; kind?: string; name?: string; reason: string }[];
@@ -48,13 +46,39 @@ interface ApplyAnswer {
   details?: { problems?: { path: string; message: string }[] };
 }
 
+/** A document applied, left aside or refused, waiting for its unit to settle. */
+interface Applied {
+  entry: IndexEntry;
+  item?: Resource;
+  leftAside?: string;
+  refused?: string;
+}
+
 const repositoryRoot = resolve(import.meta.dirname, "../..");
 const corpus = resolve(repositoryRoot, "../shared/knative-manifests");
 const baselineFile = join(import.meta.dirname, "corpus-baseline.json");
-/** How long one file's resources may take to settle (sources connect to their brokers). */
+/** How long one unit's resources may take to settle (sources connect to their brokers). */
 const SETTLE_DEADLINE_MS = 6_000;
 /** Statuses unchanged this long, with none still Unknown, are taken as settled. */
 const QUIET_MS = 1_000;
+
+/** The documents of a corpus file, as plain values (empty documents included, as the index counts them). */
+function documentsOf(file: string): unknown[] {
+  const parsed = parseAllDocuments(readFileSync(join(corpus, file), "utf8"));
+  return (Array.isArray(parsed) ? parsed : [parsed]).map((document) => document.toJS() as unknown);
+}
+
+/** Kind, namespace and name: what makes a second apply replace an object. */
+function keyOf(document: unknown): string {
+  const { kind, metadata } = (document ?? {}) as {
+    kind?: string;
+    metadata?: { name?: string; namespace?: string };
+  };
+  return `${kind} ${metadata?.namespace ?? "default"}/${metadata?.name}`;
+}
+
+/** A reason naming an object that does not exist: its kind, then namespace/name. */
+const MISSING = /\b([A-Z]\w+) ([\w.-]+\/[\w.-]+)(?: in [\w.]+)? (?:not found|does not exist)/;
 
 const readyOf = (resource: Resource | undefined) =>
   resource?.status.conditions?.find((condition) => condition.type === "Ready");
@@ -67,7 +91,11 @@ describe("Knative manifests, unchanged", () => {
     receiver = await startReceiver();
     herald = await InProcessHerald.start({
       config: { serviceUrlTemplate: `${receiver.url}{namespace}/{name}` },
-      env: { PUBSUB_EMULATOR_HOST: process.env.PUBSUB_EMULATOR_HOST ?? "127.0.0.1:8085" },
+      env: {
+        PUBSUB_EMULATOR_HOST: process.env.PUBSUB_EMULATOR_HOST ?? "127.0.0.1:8085",
+        // The Kafka address Knative's docs write is this machine's Kafka (Herald's default, 127.0.0.1:9092).
+        HERALD_KAFKA_BOOTSTRAP_ALIASES: "my-cluster-kafka-bootstrap.kafka:9092=127.0.0.1:9092",
+      },
     });
   });
   after(async () => {
@@ -104,83 +132,123 @@ describe("Knative manifests, unchanged", () => {
     }
   };
 
-  it("applies every indexed document and keeps the baseline Ready", async () => {
+  const postApply = async (text: string) => {
+    const response = await fetch(`${herald.url}/apply`, {
+      method: "POST",
+      headers: { "content-type": "application/yaml" },
+      body: text,
+    });
+    return { status: response.status, answer: (await response.json()) as ApplyAnswer };
+  };
+  const problemsOf = (answer: ApplyAnswer, documentIndex?: number) =>
+    (answer.details?.problems ?? [])
+      .filter((p) => documentIndex === undefined || p.path.startsWith(`request body[${documentIndex}]`))
+      .map((p) => `${p.path}: ${p.message}`)
+      .join("; ") || `refused: ${answer.message ?? "no message"}`;
+  const outcomeOf = (entry: IndexEntry, answer: ApplyAnswer): Applied => {
+    const note = answer.leftAside?.find((n) => n.kind === entry.kind && (n.name ?? null) === entry.name);
+    const item = answer.items?.find((i) => i.kind === entry.kind && i.metadata.name === entry.name);
+    if (note) return { entry, leftAside: note.reason };
+    if (!item) return { entry, refused: "applied, but Herald returned no resource for it" };
+    return { entry, item };
+  };
+
+  /** Applies one file; a refused file of several documents is applied document by document. */
+  const applyFile = async (text: string, entries: IndexEntry[], created: Resource[]): Promise<Applied[]> => {
+    const post = async (body: string) => {
+      const answer = await postApply(body);
+      if (answer.status === 200) created.push(...(answer.answer.items ?? []));
+      return answer;
+    };
+    const whole = await post(text);
+    if (whole.status === 200) return entries.map((entry) => outcomeOf(entry, whole.answer));
+    const parsed = parseAllDocuments(text);
+    const documents = Array.isArray(parsed) ? parsed : [parsed];
+    if (documents.length < 2) return entries.map((entry) => ({ entry, refused: problemsOf(whole.answer) }));
+    const answers = new Map<number, { status: number; answer: ApplyAnswer }>();
+    for (const [i, document] of documents.entries())
+      if (document.contents !== null) answers.set(i, await post(String(document)));
+    return entries.map((entry) => {
+      const own = answers.get(entry.doc_index);
+      if (!own) return { entry, refused: problemsOf(whole.answer, entry.doc_index) };
+      return own.status === 200 ? outcomeOf(entry, own.answer) : { entry, refused: problemsOf(own.answer) };
+    });
+  };
+
+  const deleteAll = async (items: readonly Resource[]) => {
+    for (const item of [...items].reverse()) {
+      const definition = herald.herald.resources.kinds.find(item.apiVersion, item.kind);
+      if (definition && stored(item))
+        await herald.herald.resources.delete(definition, item.metadata.namespace, item.metadata.name);
+    }
+  };
+
+  it("applies every indexed document as users do and keeps the baseline Ready", async () => {
     assert.ok(
       existsSync(join(corpus, "index.json")),
       `no Knative manifests at ${corpus}: put shared/knative-manifests/ (with its index.json) beside this repository`,
     );
     const index = JSON.parse(readFileSync(join(corpus, "index.json"), "utf8")) as IndexEntry[];
-    const byFile = new Map<string, IndexEntry[]>();
-    for (const entry of index) byFile.set(entry.file, [...(byFile.get(entry.file) ?? []), entry]);
+    const units = corpusUnits(index.map((entry) => entry.file));
 
     const results: DocumentResult[] = [];
-    for (const [file, entries] of byFile) {
-      const text = readFileSync(join(corpus, file), "utf8");
-      const response = await fetch(`${herald.url}/apply`, {
-        method: "POST",
-        headers: { "content-type": "application/yaml" },
-        body: text,
-      });
-      const answer = (await response.json()) as ApplyAnswer;
-      const record = (entry: IndexEntry, outcome: Outcome, reason?: string) =>
-        results.push({ id: entry.id, file, kind: entry.kind, name: entry.name, outcome, reason });
-      if (response.status !== 200) {
-        const problems = answer.details?.problems ?? [];
-        const parsed = parseAllDocuments(text);
-        const documents = Array.isArray(parsed) && parsed.length > 1;
-        for (const entry of entries) {
-          const own = problems.filter(
-            (p) => !documents || p.path.startsWith(`request body[${entry.doc_index}]`),
+    const measure = (unit: CorpusUnit, applied: readonly Applied[]) => {
+      const defined = new Set(unit.files.flatMap((file) => documentsOf(file).map(keyOf)));
+      for (const { entry, item, leftAside, refused } of applied) {
+        const record = (outcome: Outcome, reason?: string) => {
+          const missing = MISSING.exec(reason ?? "");
+          results.push({
+            id: entry.id,
+            file: entry.file,
+            unit: unit.name,
+            kind: entry.kind,
+            name: entry.name,
+            outcome,
+            reason,
+            knativeRefuses: knativeRefusal(documentsOf(entry.file)[entry.doc_index]),
+            outsideUnit: missing && !defined.has(`${missing[1]} ${missing[2]}`) ? missing[0] : undefined,
+          });
+        };
+        const current = item && stored(item);
+        const ready = readyOf(current);
+        if (leftAside) record("left-aside", leftAside);
+        else if (refused || !item) record("refused", refused);
+        else if (ready?.status === "True" || (current && !current.status.conditions)) record("ready");
+        else
+          record(
+            "not-ready",
+            current
+              ? `${ready?.reason ?? "no Ready condition"}${ready?.message ? `: ${ready.message}` : ""}`
+              : "deleted by a later document of its unit",
           );
-          const reason = own.length
-            ? own.map((p) => `${p.path}: ${p.message}`).join("; ")
-            : `another document of the file was refused: ${answer.message ?? response.status}`;
-          record(entry, "refused", reason);
-        }
-        continue;
       }
-      const items = answer.items ?? [];
+    };
+    for (const unit of units) {
+      let pending: Applied[] = [];
+      // Every resource a file created, indexed or not (ConfigMaps, Secrets), is deleted after the unit.
+      const items: Resource[] = [];
+      for (const file of unit.files) {
+        // A later block that applies an object again (a page's Broker, extended) is measured on its
+        // own: the earlier document's outcome is taken before it is replaced.
+        const replaced = new Set(documentsOf(file).map(keyOf));
+        const earlier = pending.filter((a) => a.item && replaced.has(keyOf(a.item)));
+        if (earlier.length) {
+          await settle(items);
+          measure(unit, earlier);
+          pending = pending.filter((a) => !earlier.includes(a));
+        }
+        const entries = index.filter((entry) => entry.file === file);
+        pending.push(...(await applyFile(readFileSync(join(corpus, file), "utf8"), entries, items)));
+      }
       await settle(items);
-      for (const entry of entries) {
-        const note = answer.leftAside?.find((n) => n.kind === entry.kind && (n.name ?? null) === entry.name);
-        const item = items.find((i) => i.kind === entry.kind && i.metadata.name === entry.name);
-        if (note) record(entry, "left-aside", note.reason);
-        else if (!item) record(entry, "refused", "applied, but Herald returned no resource for it");
-        else {
-          const ready = readyOf(stored(item));
-          if (ready?.status === "True" || (stored(item) && !stored(item)!.status.conditions))
-            record(entry, "ready");
-          else
-            record(
-              entry,
-              "not-ready",
-              `${ready?.reason ?? "no Ready condition"}${ready?.message ? `: ${ready.message}` : ""}`,
-            );
-        }
-      }
-      for (const item of [...items].reverse()) {
-        const definition = herald.herald.resources.kinds.find(item.apiVersion, item.kind);
-        if (definition && stored(item))
-          await herald.herald.resources.delete(definition, item.metadata.namespace, item.metadata.name);
-      }
+      measure(unit, pending);
+      await deleteAll(items);
     }
+    results.sort((x, y) => x.id - y.id);
 
     const report = join(tmpdir(), "herald-knative-corpus.json");
     writeFileSync(report, `${JSON.stringify(results, null, 1)}\n`);
-    const outcomes: Outcome[] = ["ready", "not-ready", "refused", "left-aside"];
-    const count = (list: DocumentResult[], outcome: Outcome) =>
-      list.filter((r) => r.outcome === outcome).length;
-    const lines = [
-      `Knative corpus: ${results.length} documents in ${byFile.size} files`,
-      ...outcomes.map((o) => `  ${o.padEnd(12)} ${count(results, o)}`),
-      `  ${"kind".padEnd(22)} ${outcomes.map((o) => o.padStart(12)).join("")}`,
-      ...[...new Set(results.map((r) => r.kind))].sort().map((kind) => {
-        const ofKind = results.filter((r) => r.kind === kind);
-        return `  ${kind.padEnd(22)} ${outcomes.map((o) => String(count(ofKind, o)).padStart(12)).join("")}`;
-      }),
-      `every document's outcome: ${report}`,
-    ];
-    process.stdout.write(`${lines.join("\n")}\n`);
+    process.stdout.write(`${corpusSummary(results, units.length, report)}\n`);
 
     const ready = results.filter((r) => r.outcome === "ready").map((r) => r.id);
     if (process.env.HERALD_CORPUS_UPDATE_BASELINE === "1") {
