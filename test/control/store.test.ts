@@ -1,21 +1,10 @@
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { after, before, describe, it } from "node:test";
+import { runCli, type CliRun } from "../support/cli.js";
 import { InProcessHerald } from "../support/herald.js";
 
-function herald(server: string, args: string[]): Promise<{ code: number | null; stdout: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(
-      process.execPath,
-      ["--import", "tsx", "src/cli/main.ts", "--server", server, ...args],
-      {
-        stdio: ["ignore", "pipe", "inherit"],
-      },
-    );
-    let stdout = "";
-    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-    child.on("exit", (code) => resolve({ code, stdout }));
-  });
+function herald(server: string, args: string[]): Promise<CliRun> {
+  return runCli(["--server", server, ...args]);
 }
 
 describe('listing core kinds (group "")', () => {
@@ -52,10 +41,10 @@ data: { a: b }
 
   it("`herald get secrets` and `herald get configmaps -A` show them", async () => {
     const secrets = await herald(server.url, ["get", "secrets"]);
-    assert.equal(secrets.code, 0);
+    assert.equal(secrets.code, 0, secrets.stderr);
     assert.match(secrets.stdout, /listed-secret/);
     const configMaps = await herald(server.url, ["get", "configmaps", "-A"]);
-    assert.equal(configMaps.code, 0);
+    assert.equal(configMaps.code, 0, configMaps.stderr);
     assert.match(configMaps.stdout, /listed-config/);
   });
 });

@@ -1,9 +1,8 @@
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { after, before, describe, it } from "node:test";
+import { runCli } from "../support/cli.js";
 import { eventually } from "../support/eventually.js";
 import { InProcessHerald, postEvent } from "../support/herald.js";
 
@@ -30,12 +29,9 @@ interface EventType {
 const LIST = "/apis/eventing.knative.dev/v1beta3/namespaces/default/eventtypes";
 
 async function herald(server: string, ...args: string[]): Promise<string> {
-  const { stdout } = await promisify(execFile)(
-    process.execPath,
-    ["--import", "tsx", "src/cli/main.ts", "--server", server, ...args],
-    { cwd: join(import.meta.dirname, "../..") },
-  );
-  return stdout;
+  const run = await runCli(["--server", server, ...args]);
+  assert.equal(run.code, 0, run.stderr);
+  return run.stdout;
 }
 
 describe("EventType", () => {
