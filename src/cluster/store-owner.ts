@@ -1,4 +1,5 @@
 import type { AggregatorRegistry, RegistryContentType } from "prom-client";
+import { parse as parseYaml } from "yaml";
 import { HeraldError } from "../errors.js";
 import type { Snapshot } from "../control/snapshot-file.js";
 import type { ResourceStore } from "../control/store.js";
@@ -19,6 +20,17 @@ export function unshareableReason(kind: string, workers: number): string {
     `${kind} keeps its events in one process, and serve runs ${workers} worker processes; ` +
     "use a broker-backed channel (KafkaChannel, RabbitmqChannel, PubSubChannel, NatsJetStreamChannel) or --workers 1"
   );
+}
+
+/** The channel kind a Broker's ConfigMap (`channel-template-spec`, as Knative's) names, if any. */
+function brokerTemplateKind(text: unknown): unknown {
+  if (typeof text !== "string") return undefined;
+  try {
+    return (parseYaml(text) as { kind?: unknown } | null)?.kind;
+  } catch {
+    // Not YAML: the Broker reconciler reports it on the Broker.
+    return undefined;
+  }
 }
 
 /** The stored resources that the workers could not share, named `Kind namespace/name`. */
@@ -95,13 +107,18 @@ export class StoreOwner {
   private refuseUnshareable(manifests: readonly Manifest[]): void {
     const problems = manifests.flatMap((manifest, index) => {
       const at = manifests.length > 1 ? `[${index}].` : "";
-      const template = (manifest.spec as { channelTemplate?: { kind?: unknown } }).channelTemplate?.kind;
       if (UNSHAREABLE_CHANNEL_KINDS.has(manifest.kind))
         return [{ path: `${at}kind`, message: unshareableReason(manifest.kind, this.workers) }];
+      // A Channel's, Sequence's or Parallel's template, or a Broker's ConfigMap as Knative's.
+      const [field, template] =
+        manifest.kind === "ConfigMap"
+          ? ["data.channel-template-spec", brokerTemplateKind(manifest.spec["channel-template-spec"])]
+          : [
+              "spec.channelTemplate.kind",
+              (manifest.spec as { channelTemplate?: { kind?: unknown } }).channelTemplate?.kind,
+            ];
       if (typeof template === "string" && UNSHAREABLE_CHANNEL_KINDS.has(template))
-        return [
-          { path: `${at}spec.channelTemplate.kind`, message: unshareableReason(template, this.workers) },
-        ];
+        return [{ path: `${at}${field}`, message: unshareableReason(template, this.workers) }];
       return [];
     });
     if (problems.length > 0) throw invalidResource(problems);

@@ -82,7 +82,7 @@ spec:
     }
   });
 
-  it("refuses a Channel on InMemoryChannel, naming the field", async () => {
+  it("refuses a Channel or a Broker ConfigMap on InMemoryChannel, naming the field", async () => {
     const text = await cluster.herald.applyRejected(`
 apiVersion: messaging.knative.dev/v1
 kind: Channel
@@ -92,6 +92,18 @@ spec:
 `);
     assert.match(text, /spec\.channelTemplate\.kind/);
     assert.match(text, /InMemoryChannel keeps its events in one process/);
+    // Knative's way to give Brokers a channel kind.
+    const configMap = await cluster.herald.applyRejected(`
+apiVersion: v1
+kind: ConfigMap
+metadata: { name: imc-channel }
+data:
+  channel-template-spec: |
+    apiVersion: messaging.knative.dev/v1
+    kind: InMemoryChannel
+`);
+    assert.match(configMap, /data\.channel-template-spec/);
+    assert.match(configMap, /InMemoryChannel keeps its events in one process/);
   });
 
   it("stops every worker gracefully on SIGTERM to the primary", async () => {
