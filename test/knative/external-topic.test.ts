@@ -42,10 +42,9 @@ describe("Kafka Broker on an external topic", () => {
   const readyOf = async (path: string) =>
     (await herald.get<Status>(path)).body.status?.conditions?.find((c) => c.type === "Ready");
 
-  it("delivers through the named topic, never creating or deleting it", async () => {
+  it("is not Ready until the named topic exists, then delivers through it, never creating or deleting it", async () => {
     const namespace = `external-${randomUUID().slice(0, 6)}`;
     const topic = `herald-external-${randomUUID().slice(0, 8)}`;
-    await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: 2 }] });
     try {
       await herald.apply(`apiVersion: eventing.knative.dev/v1
 kind: Broker
@@ -65,6 +64,14 @@ spec:
 `);
       const broker = `/apis/eventing.knative.dev/v1/namespaces/${namespace}/brokers/default`;
       const trigger = `/apis/eventing.knative.dev/v1/namespaces/${namespace}/triggers/all`;
+      // Not Ready while the topic does not exist, as Knative's Kafka broker; Ready once it is created.
+      const missing = await eventually(async () => {
+        const ready = await readyOf(broker);
+        return ready?.status === "False" && ready;
+      });
+      assert.equal(missing.reason, "TopicNotPresentOrInvalid");
+      assert.ok(!(await admin.listTopics()).includes(topic), "Herald does not create the external topic");
+      await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: 2 }] });
       await eventually(async () => (await readyOf(trigger))?.status === "True", {
         timeoutMs: 30_000,
         message: "the Trigger of the external-topic Broker to be Ready",

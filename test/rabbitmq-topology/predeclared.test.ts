@@ -161,11 +161,14 @@ describe("RabbitMQ Queue, Exchange and Binding", () => {
       200,
     );
     assert.ok(await exists("checkQueue", queue));
-    for (const path of [
-      `${at}/bindings/binding`,
-      `${at}/queues/source-queue`,
-      `${at}/exchanges/source-exchange`,
-    ])
+    // Without the Binding, what is published to the exchange no longer reaches the queue.
+    assert.equal(await herald.delete(`${at}/bindings/binding`), 200);
+    const unbound = await amqp.createConfirmChannel();
+    unbound.publish(exchange, "", Buffer.from('{"order":43}'), { messageId: "order-43" });
+    await unbound.waitForConfirms();
+    assert.equal((await unbound.checkQueue(queue)).messageCount, 0);
+    await unbound.close();
+    for (const path of [`${at}/queues/source-queue`, `${at}/exchanges/source-exchange`])
       assert.equal(await herald.delete(path), 200);
     await eventually(
       async () => !(await exists("checkQueue", queue)) && !(await exists("checkExchange", exchange)),
