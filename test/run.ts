@@ -18,12 +18,13 @@
  */
 import { spawn } from "node:child_process";
 import { readdirSync, readFileSync, statSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { join, relative } from "node:path";
 import { runInBatches } from "./support/batches.js";
 import { isServiceName, services, type RunningService, type ServiceName } from "./support/services.js";
 
-/** Processes running the files that need no service; their tests wait on I/O part of the time. */
-const UNIT_PROCESSES = 2;
+/** Processes running the files that need no service: one per core, at least two (tests also wait). */
+const UNIT_PROCESSES = Math.min(4, Math.max(2, availableParallelism()));
 const TEST_TIMEOUT_MS = 180_000;
 
 function findTests(dir: string): string[] {

@@ -325,9 +325,12 @@ describe("herald serve --tls-cert --tls-key", () => {
         { timeoutMs: 30_000, message: "herald to answer /readyz over HTTPS" },
       );
     } finally {
-      const exited = new Promise((resolve) => child.once("exit", resolve));
-      child.kill("SIGTERM");
-      await exited;
+      // A process that already exited (it failed to start) sends no other exit event.
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = new Promise((resolve) => child.once("exit", resolve));
+        child.kill("SIGTERM");
+        await exited;
+      }
       await trusting.close();
       await rm(dir, { recursive: true, force: true });
     }
