@@ -29,6 +29,9 @@ export async function runWorker(
   plugins: HeraldPlugins,
 ): Promise<void> {
   process.on("SIGINT", () => undefined);
+  // Answers the primary's metrics requests from the start (with nothing until Herald's registry is set
+  // below), so that /metrics never waits for a worker that is still starting.
+  new AggregatorRegistry();
   const link = new PrimaryLink();
   // Asked to stop while still starting: stop as soon as there is a Herald to close.
   let stopAsked = false;
@@ -41,8 +44,6 @@ export async function runWorker(
     welcome.leads,
     welcome.snapshot,
   );
-  // Answers the primary's metrics requests with this worker's registry (set below).
-  new AggregatorRegistry();
   const herald = await createHerald({
     config,
     logger,

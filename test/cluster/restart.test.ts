@@ -37,6 +37,10 @@ describe("herald serve --workers 2 when a worker dies", () => {
     // The killed worker's partitions move once Kafka ends its session (30 s), then their events arrive.
     await cluster.everyDelivered(ids, 120_000);
     assert.equal((await fetch(`${cluster.herald.url}/readyz`)).status, 200);
+    // Metrics still come from every worker, the new one included.
+    const metrics = await fetch(`${cluster.herald.url}/metrics`);
+    assert.equal(metrics.status, 200);
+    assert.match(await metrics.text(), /herald_reconcile_passes_total \d+/);
   });
 
   it("stops every worker gracefully on SIGTERM to the primary", async () => {
