@@ -209,7 +209,12 @@ export async function createHerald(options: HeraldOptions): Promise<Herald> {
   const eventTransforms = new EventTransformReconciler(sinkDeps);
   const processes = new ProcessSourceGate(plugins.sources, config.allowProcessSources, [coreKinds.jobSink]);
   const jobSinks = new JobSinkReconciler({ ...sinkDeps, processes, dataDir: config.dataDir });
-  const kafkaSinks = new KafkaSinkReconciler({ ...sinkDeps, onStatusChange: () => void loop.run() });
+  const kafkaSinks = new KafkaSinkReconciler({
+    ...sinkDeps,
+    kafkaBootstrapAliases: (config.kafka as { bootstrapAliases?: Record<string, string> } | undefined)
+      ?.bootstrapAliases,
+    onStatusChange: () => void loop.run(),
+  });
   const eventTypes = new EventTypeReconciler({
     kinds,
     store,

@@ -1,4 +1,5 @@
 import { Kafka, logLevel, type KafkaConfig, type Message, type Producer, type SASLOptions } from "kafkajs";
+import { aliasedServers, aliasHint } from "../../adapters/kafka/aliases.js";
 import { toKafkaMessage } from "../../adapters/kafka/binding.js";
 import type { CloudEvent } from "../events/event.js";
 import { toStructuredJson } from "../events/http.js";
@@ -45,7 +46,13 @@ export class KafkaSinkReconciler {
   private readonly runtimes = new Map<string, SinkRuntime>();
   private static readonly PLURAL = coreKinds.kafkaSink.plural;
 
-  constructor(private readonly deps: SinkReconcilerDeps & { onStatusChange(): void }) {}
+  constructor(
+    private readonly deps: SinkReconcilerDeps & {
+      onStatusChange(): void;
+      /** Kafka addresses manifests name, mapped to this machine's (HERALD_KAFKA_BOOTSTRAP_ALIASES). */
+      kafkaBootstrapAliases?: Readonly<Record<string, string>> | undefined;
+    },
+  ) {}
 
   async reconcile(): Promise<void> {
     const { store, status } = this.deps;
@@ -154,7 +161,11 @@ export class KafkaSinkReconciler {
       if (this.runtimes.get(key) !== runtime) return;
       runtime.state = "failed";
       runtime.failedAt = Date.now();
-      runtime.message = `${spec.bootstrapServers.join(", ")}: ${(error as Error).message}`;
+      const { message } = error as Error;
+      const hint = /ENOTFOUND|EAI_AGAIN/.test(message)
+        ? aliasHint(spec.bootstrapServers, this.deps.kafkaBootstrapAliases ?? {})
+        : "";
+      runtime.message = `${spec.bootstrapServers.join(", ")}: ${message}${hint}`;
       this.deps.logger.warn({ kafkaSink: key, err: error }, "KafkaSink not ready");
     } finally {
       await admin.disconnect().catch(() => undefined);
@@ -180,7 +191,7 @@ export class KafkaSinkReconciler {
     const { spec } = resource;
     const base: KafkaConfig = {
       clientId: `herald-kafkasink-${resource.metadata.name}`,
-      brokers: spec.bootstrapServers,
+      brokers: aliasedServers(spec.bootstrapServers, this.deps.kafkaBootstrapAliases ?? {}),
       connectionTimeout: 3_000,
       requestTimeout: 10_000,
       logLevel: logLevel.NOTHING,

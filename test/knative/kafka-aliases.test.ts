@@ -14,8 +14,8 @@ import { startReceiver, type Receiver } from "../support/receiver.js";
 /**
  * HERALD_KAFKA_BOOTSTRAP_ALIASES maps the Kafka address Knative's docs write
  * (`my-cluster-kafka-bootstrap.kafka:9092`, a Kubernetes install's) to this machine's Kafka, so a
- * KafkaSource applied unchanged reads from it; without the alias, the source's Ready reason names
- * the setting.
+ * KafkaSource or KafkaSink applied unchanged uses it; without the alias, the source's Ready reason
+ * names the setting.
  */
 const KAFKA = process.env.KAFKA_BOOTSTRAP_SERVERS ?? "127.0.0.1:9092";
 const DOCS_ADDRESS = "my-cluster-kafka-bootstrap.kafka:9092";
@@ -90,6 +90,38 @@ describe("Kafka bootstrap aliases", () => {
         timeoutMs: 30_000,
         message: "the record through the aliased address",
       });
+    });
+
+    it("a KafkaSink naming the docs' address is Ready, with its topic created on this machine's Kafka", async () => {
+      const topic = `alias-sink-${randomUUID().slice(0, 8)}`;
+      await aliased.apply(`
+apiVersion: eventing.knative.dev/v1alpha1
+kind: KafkaSink
+metadata: { name: aliased-sink }
+spec:
+  topic: ${topic}
+  bootstrapServers: [${DOCS_ADDRESS}]
+  numPartitions: 1
+  replicationFactor: 1
+`);
+      const path = "/apis/eventing.knative.dev/v1alpha1/namespaces/default/kafkasinks/aliased-sink";
+      await eventually(
+        async () => {
+          const { body } = await aliased.get<Status>(path);
+          return body.status.conditions?.find((c) => c.type === "Ready")?.status === "True";
+        },
+        { timeoutMs: 30_000, message: "the KafkaSink to be Ready" },
+      );
+      const admin = kafka.admin();
+      await admin.connect();
+      try {
+        assert.ok(
+          (await admin.listTopics()).includes(topic),
+          "the topic was created on this machine's Kafka",
+        );
+      } finally {
+        await admin.disconnect();
+      }
     });
 
     it("without the alias, the source is not Ready and the reason names HERALD_KAFKA_BOOTSTRAP_ALIASES", async () => {
