@@ -107,7 +107,9 @@ class KafkaChannelAdapter implements ChannelAdapter<KafkaChannelSpec> {
 
   async deleteChannel(channel: ChannelTarget<KafkaChannelSpec>): Promise<void> {
     const topic = topicName(channel);
-    await this.closeSubscriptions(topic, () => true);
+    // Only this channel's consumers: Brokers may share an external topic.
+    const groups = groupId(channel, { name: "" });
+    await this.closeSubscriptions(topic, (entry) => entry.group.startsWith(groups));
     if (this.settings.keepTopicsOnDelete || channel.spec.externalTopic) return;
     await this.admin.deleteTopic(topic);
     this.producer.forget(topic);

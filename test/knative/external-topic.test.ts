@@ -107,6 +107,50 @@ spec:
     }
   });
 
+  it("deleting one of two Brokers on the same external topic leaves the other delivering", async () => {
+    const namespace = `shared-${randomUUID().slice(0, 6)}`;
+    const topic = `herald-shared-${randomUUID().slice(0, 8)}`;
+    await admin.createTopics({ waitForLeaders: true, topics: [{ topic }] });
+    const brokerOn = (name: string) => `apiVersion: eventing.knative.dev/v1
+kind: Broker
+metadata:
+  name: ${name}
+  namespace: ${namespace}
+  annotations:
+    eventing.knative.dev/broker.class: Kafka
+    kafka.eventing.knative.dev/external.topic: ${topic}
+---
+apiVersion: eventing.knative.dev/v1
+kind: Trigger
+metadata: { name: ${name}-all, namespace: ${namespace} }
+spec:
+  broker: ${name}
+  subscriber: { uri: "${subscriber.url}${name}" }
+`;
+    try {
+      await herald.apply(`${brokerOn("first")}---\n${brokerOn("second")}`);
+      for (const name of ["first", "second"])
+        await eventually(
+          async () =>
+            (await readyOf(`/apis/eventing.knative.dev/v1/namespaces/${namespace}/triggers/${name}-all`))
+              ?.status === "True",
+          { timeoutMs: 30_000, message: `Trigger ${name}-all to be Ready` },
+        );
+      assert.equal(
+        await herald.delete(`/apis/eventing.knative.dev/v1/namespaces/${namespace}/brokers/first`),
+        200,
+      );
+      const id = `shared-${randomUUID()}`;
+      assert.equal(await postEvent(`${herald.url}/brokers/${namespace}/second`, { id }), 202);
+      await eventually(
+        () => subscriber.requests.some((r) => r.url.endsWith("second") && r.headers["ce-id"] === id),
+        { timeoutMs: 30_000, message: "the event through the Broker left on the shared topic" },
+      );
+    } finally {
+      await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
+    }
+  });
+
   it("is not Ready on a Broker of another class, naming the annotation", async () => {
     await herald.apply(`apiVersion: eventing.knative.dev/v1
 kind: Broker
