@@ -4,6 +4,7 @@
  * repository, the classpath in .bench/), and the tool run with the machine's `java`.
  */
 import { spawn, spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
@@ -14,9 +15,9 @@ const CACHE = fileURLToPath(new URL("../.bench/", import.meta.url));
 export function toolClasspath(tool: "kafka-tools" | "perf-test"): string {
   const pom = `${JVM}${tool}.pom.xml`;
   const cached = `${CACHE}${tool}.classpath`;
-  const pomSize = readFileSync(pom).length;
-  // Resolved again when the pom changes size (a version bump), cheap when the jars are local.
-  const stamp = `${cached}.${pomSize}`;
+  // Resolved again when the pom changes (a version bump); cheap when the jars are already local.
+  const digest = createHash("sha256").update(readFileSync(pom)).digest("hex").slice(0, 12);
+  const stamp = `${cached}.${digest}`;
   if (!existsSync(stamp)) {
     mkdirSync(CACHE, { recursive: true });
     const result = spawnSync(

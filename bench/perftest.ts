@@ -44,7 +44,9 @@ export async function perfTest(url: string, seconds: number) {
   ];
   try {
     const run = await runJava("perf-test", "com.rabbitmq.perf.PerfTest", args, seconds + 120);
-    return { command: run.command, seconds, ...parsePerfTest(run.stdout) };
+    // The command goes into bench/results.json: no password in it.
+    const command = run.command.replace(url, url.replace(/\/\/([^:@/]+):[^@/]*@/, "//$1:***@"));
+    return { command, seconds, ...parsePerfTest(run.stdout) };
   } finally {
     // PerfTest leaves a quorum queue (never auto-deleted) and its exchange behind.
     const connection = await connect(url);

@@ -58,7 +58,27 @@ round(s), each measuring the ceiling tool, the raw client and Herald one after t
 median of the rounds with the range (min–max) in brackets.`;
 }
 
-function renderKafka(record: Record, result: RoundsResult): string {
+/** The open-loop `kafka` target's figures (another run) against the tools' medians, when both exist. */
+function openLoopAgainstCeiling(open: Record | undefined, summary: RoundsResult["summary"]): string {
+  const targets = (open?.result as { targets?: { [name: string]: { summary: { [key: string]: unknown } } } })
+    ?.targets;
+  const kafka = targets?.kafka?.summary;
+  const ceiling = summary.producerPerformancePerSecond?.median;
+  if (!open || !kafka || !ceiling) return "";
+  const median = (value: unknown) => (value as Spread | undefined)?.median;
+  const at1k = kafka.at1k as { p50Ms?: Spread; p99Ms?: Spread } | undefined;
+  const fraction = (value: number | undefined) =>
+    value === undefined ? "–" : `**${Math.round((value / ceiling) * 1000) / 1000}**`;
+  return `
+From the open-loop case (\`${open.command}\` at \`${open.commit}\`, a separate run): Herald's KafkaChannel
+sustained ${cell(kafka.maxSustainablePerSecond as Spread | undefined)} events/s end to end, ${fraction(median(kafka.maxSustainablePerSecond))} of
+ProducerPerformance's rate here, and kept up with ${cell(kafka.maxKeptUpPerSecond as Spread | undefined)} (${fraction(median(kafka.maxKeptUpPerSecond))});
+at 1k events/s its end-to-end p50 / p99 were ${cell(at1k?.p50Ms)} / ${cell(at1k?.p99Ms)} ms against EndToEndLatency's
+${cell(summary.endToEndLatencyP50Ms)} / ${cell(summary.endToEndLatencyP99Ms)} ms for one message at a time.
+`;
+}
+
+function renderKafka(record: Record, result: RoundsResult, open: Record | undefined): string {
   const { summary: s, ratios: r } = result;
   const method = result.method as RoundsResult["method"] & {
     connections: number;
@@ -101,7 +121,7 @@ ${table(
 Herald / ceiling: ingress ${ratio(r.heraldIngressVsProducerPerformance)} of ProducerPerformance's rate, end to end
 ${ratio(r.heraldEndToEndVsProducerPerformance)}; ingress / raw kafkajs ${ratio(r.heraldIngressVsRawClient)}. Herald's closed-loop
 latencies are measured at saturation; compare EndToEndLatency with the open-loop \`kafka\` target at 1k/s.
-`;
+${openLoopAgainstCeiling(open, s)}`;
 }
 
 function renderRabbitmq(record: Record, result: RoundsResult): string {
@@ -150,9 +170,9 @@ PerfTest's unthrottled producer outruns its consumer, so its consumer latency in
 }
 
 /** The section of a case measured against a ceiling, or undefined for a case (or an older result) without one. */
-export function renderCeilingCase(name: string, record: Record): string | undefined {
+export function renderCeilingCase(name: string, record: Record, open?: Record): string | undefined {
   if (!isRounds(record.result)) return undefined;
-  if (name === "kafka") return renderKafka(record, record.result);
+  if (name === "kafka") return renderKafka(record, record.result, open);
   if (name === "rabbitmq") return renderRabbitmq(record, record.result);
   return undefined;
 }

@@ -294,7 +294,7 @@ export async function render(results: Results): Promise<string> {
   sections.push(renderSnapshots(results.snapshots));
   const others = Object.entries(results.cases).filter(([name]) => name !== "open" && name !== "profile");
   for (const [name, record] of others) {
-    const ceiling = renderCeilingCase(name, record);
+    const ceiling = renderCeilingCase(name, record, results.cases.open);
     if (ceiling) {
       sections.push(ceiling);
       continue;
