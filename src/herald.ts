@@ -275,8 +275,9 @@ export async function createHerald(options: HeraldOptions): Promise<Herald> {
       await subscriptions.reconcile();
       sequences.report(problems);
       parallels.report(problems);
-      // The queues and exchanges a RabbitmqSource consumes from are declared before it starts.
-      await topology.reconcile();
+      // The queues and exchanges a RabbitmqSource consumes from are declared before it starts, by
+      // the worker that runs the sources.
+      if (leads) await topology.reconcile();
       if (leads) await sources.reconcile();
       await eventTypes.reconcile();
     },
