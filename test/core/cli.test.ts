@@ -146,10 +146,7 @@ spec:
     assert.match(unreachable.stderr, /cannot reach Herald/);
   });
 
-  it("runs as a process of its own, with the command's output and exit code", async () => {
-    const listed = await runCliProcess(["--server", server.url, "get", "channels", "-o", "json"]);
-    assert.equal(listed.code, 0, listed.stderr);
-    assert.ok(Array.isArray((JSON.parse(listed.stdout) as { items: unknown }).items));
+  it("runs as a process of its own, exiting with the command's code", async () => {
     const missing = await runCliProcess(["--server", server.url, "describe", "channel", "nope"]);
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /not found/);
