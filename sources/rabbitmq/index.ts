@@ -53,6 +53,8 @@ const specSchema = z.object({
     })
     .prefault({}),
   delivery: deliverySpecSchema.optional(),
+  /** Names the container of eventing-rabbitmq's adapter Deployment; Herald runs no container. */
+  adapterContainerName: z.string().optional(),
 });
 
 export const RABBITMQ_EVENT_TYPE = "dev.knative.rabbitmq.event";

@@ -9,7 +9,8 @@ import { readManifests } from "../../src/resources/validation.js";
  * Fields left empty in a manifest (`annotations:` or `delivery:` with nothing, or only a comment,
  * under them) are null in YAML; the API server prunes such nulls from a custom resource and reads a
  * null ObjectMeta map as none, so Knative accepts these documents as if the field were absent
- * (eventing-rabbitmq's rabbitmq-mtls sample, the sender-identity page of Knative's docs).
+ * (eventing-rabbitmq's rabbitmq-mtls sample, the sender-identity page of Knative's docs). A field
+ * a Knative CRD declares is accepted even when Herald has no use for it.
  */
 const kinds = kindsOf(defaultPlugins);
 
@@ -76,6 +77,28 @@ spec:
 `,
         ),
       (error: unknown) => error instanceof HeraldError && /spec\.filters\[0\]/.test(error.message),
+    );
+  });
+});
+
+describe("fields Knative's CRDs take and Herald has no use for", () => {
+  it("a RabbitmqSource's adapterContainerName (eventing-rabbitmq's source docs) is accepted", () => {
+    const { manifests } = readManifests(
+      kinds,
+      `
+apiVersion: sources.knative.dev/v1alpha1
+kind: RabbitmqSource
+metadata: { name: rabbitmq-source }
+spec:
+  rabbitmqClusterReference: { name: rabbitmq, namespace: default }
+  rabbitmqResourcesConfig: { queueName: eventing-rabbitmq-source }
+  sink: { uri: "http://127.0.0.1:1/" }
+  adapterContainerName: my-rabbitmq-source-adapter
+`,
+    );
+    assert.deepEqual(
+      manifests.map((m) => m.kind),
+      ["RabbitmqSource"],
     );
   });
 });
