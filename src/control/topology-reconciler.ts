@@ -52,8 +52,13 @@ export class TopologyReconciler {
       if (seen.has(uid)) continue;
       this.declared.delete(uid);
       const { namespace, name } = declared.resource.metadata;
-      await declared.kind
-        .remove({ namespace, name, spec: declared.resource.spec }, this.contextOf(declared.kind))
+      await Promise.resolve()
+        .then(() =>
+          declared.kind.remove(
+            { namespace, name, spec: declared.resource.spec },
+            this.contextOf(declared.kind),
+          ),
+        )
         .catch((error: unknown) =>
           this.deps.logger.warn(
             { err: (error as Error).message, resource: `${declared.kind.kind} ${namespace}/${name}` },

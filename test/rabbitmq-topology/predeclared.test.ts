@@ -244,6 +244,24 @@ spec:
     await channel.close();
   });
 
+  it("deletes a Queue from RabbitMQ also when its RabbitmqCluster was deleted first", async () => {
+    const namespace = unique("topology-order");
+    const queue = unique("herald-topology-orphan");
+    await herald.apply(`apiVersion: rabbitmq.com/v1beta1
+kind: RabbitmqCluster
+metadata: { name: rabbitmq, namespace: ${namespace} }
+---
+apiVersion: rabbitmq.com/v1beta1
+kind: Queue
+metadata: { name: q, namespace: ${namespace} }
+spec: { name: ${queue}, rabbitmqClusterReference: { name: rabbitmq } }
+`);
+    await waitReady(`${TOPOLOGY}/${namespace}/queues/q`, "True");
+    assert.equal(await herald.delete(`${TOPOLOGY}/${namespace}/rabbitmqclusters/rabbitmq`), 200);
+    assert.equal(await herald.delete(`${TOPOLOGY}/${namespace}/queues/q`), 200);
+    assert.equal(await exists("checkQueue", queue), false);
+  });
+
   it("refuses unknown fields, invalid values and changes to immutable fields, naming each field", async () => {
     const namespace = unique("topology-invalid");
     const refused = await herald.applyRejected(`apiVersion: rabbitmq.com/v1beta1

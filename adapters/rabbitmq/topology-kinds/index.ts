@@ -41,6 +41,14 @@ function urlOf(
     target.namespace,
     (namespace, name) => context.exists(RABBITMQ_CLUSTER.apiVersion, RABBITMQ_CLUSTER.kind, namespace, name),
   );
+  return connectionUrl(vhost, context);
+}
+
+/**
+ * Herald's RabbitMQ URL in `vhost`. Removing uses it without the RabbitmqCluster check: deleting a
+ * file's RabbitmqCluster with its Queue still deletes the queue Herald declared.
+ */
+function connectionUrl(vhost: string, context: TopologyContext): string {
   const { url, urlFile } = context.configOf(rabbitmqConfig);
   return inVhost(urlFile ? readFileSync(urlFile, "utf8").trim() : url, vhost);
 }
@@ -93,9 +101,9 @@ export const queueKind = defineTopologyKind({
         arguments: args,
       });
     }),
-  remove: async ({ namespace, spec }, context) => {
+  remove: async ({ spec }, context) => {
     if (spec.deletionPolicy === "retain") return;
-    await onChannel(urlOf(spec.rabbitmqClusterReference, spec.vhost, { namespace }, context), (channel) =>
+    await onChannel(connectionUrl(spec.vhost, context), (channel) =>
       channel.deleteQueue(spec.name, { ifEmpty: spec.deleteIfEmpty, ifUnused: spec.deleteIfUnused }),
     );
   },
@@ -114,10 +122,8 @@ export const exchangeKind = defineTopologyKind({
         arguments: spec.arguments,
       }),
     ),
-  remove: ({ namespace, spec }, context) =>
-    onChannel(urlOf(spec.rabbitmqClusterReference, spec.vhost, { namespace }, context), (channel) =>
-      channel.deleteExchange(spec.name),
-    ),
+  remove: ({ spec }, context) =>
+    onChannel(connectionUrl(spec.vhost, context), (channel) => channel.deleteExchange(spec.name)),
 });
 
 export const bindingKind = defineTopologyKind({
@@ -139,8 +145,8 @@ export const bindingKind = defineTopologyKind({
         ? channel.bindQueue(spec.destination, spec.source, spec.routingKey, spec.arguments)
         : channel.bindExchange(spec.destination, spec.source, spec.routingKey, spec.arguments),
     ),
-  remove: ({ namespace, spec }, context) =>
-    onChannel(urlOf(spec.rabbitmqClusterReference, spec.vhost, { namespace }, context), (channel) =>
+  remove: ({ spec }, context) =>
+    onChannel(connectionUrl(spec.vhost, context), (channel) =>
       spec.destinationType === "queue"
         ? channel.unbindQueue(spec.destination, spec.source, spec.routingKey, spec.arguments)
         : channel.unbindExchange(spec.destination, spec.source, spec.routingKey, spec.arguments),
