@@ -287,7 +287,7 @@ export async function createHerald(options: HeraldOptions): Promise<Herald> {
   );
   const resources = new ResourceService(kinds, store, admission, loop, processes);
   // Another worker's change, or the leader's statuses, arrived from the primary.
-  options.worker?.store.onChange(() => void loop.run());
+  options.worker?.store.onChange(() => loop.run());
 
   let started = false;
   const separate = config.apiPort !== undefined;

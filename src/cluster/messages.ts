@@ -49,7 +49,8 @@ export type WorkerMessage =
       readonly resource: Pick<Resource, "apiVersion" | "kind" | "metadata">;
       readonly status: ResourceStatus;
     }
-  | { readonly type: "herald:ready"; readonly url: string; readonly apiUrl: string };
+  | { readonly type: "herald:ready"; readonly url: string; readonly apiUrl: string }
+  | { readonly type: "herald:reconciled"; readonly id: number };
 
 export interface WireError {
   readonly code: ErrorCode;
@@ -65,6 +66,8 @@ export type PrimaryMessage =
       readonly error?: WireError;
     }
   | { readonly type: "herald:snapshot"; readonly snapshot: Snapshot }
+  /** To the leader: run a reconcile pass (with its status flush), then answer `herald:reconciled`. */
+  | { readonly type: "herald:reconcile"; readonly id: number }
   | { readonly type: "herald:stop" };
 
 export function isHeraldMessage<T extends { type: string }>(message: unknown): message is T {

@@ -15,6 +15,8 @@ import {
 
 /** How long a slot whose worker died before it was ready waits before the next start. */
 const RESTART_AFTER_FAILED_START_MS = 1_000;
+/** How long another worker's apply waits for the leader's reconcile pass before it answers. */
+const LEADER_RECONCILE_WAIT_MS = 10_000;
 
 interface Slot {
   readonly index: number;
@@ -64,9 +66,32 @@ export async function runPrimary(
   const send = (worker: Worker, message: PrimaryMessage) => {
     if (worker.isConnected()) worker.send(message);
   };
-  const owner = new StoreOwner(store, kinds, workers, aggregator, (snapshot) => {
-    for (const slot of slots) if (slot.worker) send(slot.worker, { type: "herald:snapshot", snapshot });
-  });
+  const reconciles = new Map<number, () => void>();
+  let nextReconcile = 0;
+  const reconcileOnLeader = () => {
+    const leader = slots[0]!;
+    if (!leader.worker || !leader.ready) return Promise.resolve();
+    const id = nextReconcile++;
+    return new Promise<void>((resolve) => {
+      // A leader that dies meanwhile never answers: the apply then answers with the status it has.
+      const timer = setTimeout(() => reconciles.delete(id) && resolve(), LEADER_RECONCILE_WAIT_MS);
+      reconciles.set(id, () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      send(leader.worker!, { type: "herald:reconcile", id });
+    });
+  };
+  const owner = new StoreOwner(
+    store,
+    kinds,
+    workers,
+    aggregator,
+    (snapshot) => {
+      for (const slot of slots) if (slot.worker) send(slot.worker, { type: "herald:snapshot", snapshot });
+    },
+    reconcileOnLeader,
+  );
   let stopping = false;
   let started: { resolve: (url: string) => void; reject: (error: Error) => void } | undefined;
   const firstStart = new Promise<string>((resolve, reject) => (started = { resolve, reject }));
@@ -85,6 +110,10 @@ export async function runPrimary(
             (error: unknown) =>
               send(worker, { type: "herald:response", id: message.id, error: toWire(error) }),
           );
+          return;
+        case "herald:reconciled":
+          reconciles.get(message.id)?.();
+          reconciles.delete(message.id);
           return;
         case "herald:status":
           if (slot.index === 0) owner.setStatus(message.resource, message.status);

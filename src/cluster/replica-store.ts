@@ -35,6 +35,7 @@ export class PrimaryLink {
   >();
   onSnapshot: (snapshot: Snapshot) => void = () => undefined;
   onStop: () => void = () => undefined;
+  onReconcile: () => Promise<void> = () => Promise.resolve();
 
   constructor() {
     process.on("message", (message) => this.receive(message));
@@ -76,6 +77,11 @@ export class PrimaryLink {
       case "herald:stop":
         this.onStop();
         return;
+      case "herald:reconcile": {
+        const { id } = message;
+        void this.onReconcile().finally(() => this.tell({ type: "herald:reconciled", id }));
+        return;
+      }
     }
   }
 }
@@ -87,7 +93,7 @@ export class PrimaryLink {
  * every worker shows the same status.conditions; on the others `setStatus` changes nothing.
  */
 export class ReplicaStore extends ResourceStore {
-  private listener: () => void = () => undefined;
+  private listener: () => Promise<void> = () => Promise.resolve();
 
   constructor(
     options: ResourceStoreOptions,
@@ -99,12 +105,16 @@ export class ReplicaStore extends ResourceStore {
     this.follow(snapshot);
     link.onSnapshot = (next) => {
       this.follow(next);
-      this.listener();
+      void this.listener();
     };
+    link.onReconcile = () => this.listener();
   }
 
-  /** Called after every set the primary sends (another worker's apply, the leader's statuses). */
-  onChange(listener: () => void): void {
+  /**
+   * Runs a reconcile pass: after every set the primary sends (another worker's apply, the leader's
+   * statuses), and on the leader when the primary asks for the status of another worker's apply.
+   */
+  onChange(listener: () => Promise<void>): void {
     this.listener = listener;
   }
 

@@ -55,6 +55,8 @@ export class StoreOwner {
     private readonly workers: number,
     private readonly aggregator: AggregatorRegistry<RegistryContentType>,
     private readonly broadcast: (snapshot: Snapshot) => void,
+    /** Resolves once the leading worker ran a reconcile pass and sent its statuses. */
+    private readonly reconcileOnLeader: () => Promise<void>,
   ) {}
 
   /** Runs one worker's request; worker 0 leads. */
@@ -67,6 +69,8 @@ export class StoreOwner {
         this.refuseUnshareable(manifests);
         const applied = await this.store.apply(manifests, request.owner);
         this.broadcast(this.store.snapshot());
+        // An apply through the API answers with the status after a reconcile, as a single Herald does.
+        if (worker !== 0 && !request.owner) await this.reconcileOnLeader();
         return applied;
       }
       case "delete": {

@@ -73,8 +73,9 @@ export class KafkaCluster {
     return servedBy;
   }
 
-  postOne(channel: string, id: string, workers: readonly number[]) {
+  postOne(channel: string, id: string, workers: readonly number[], timeoutMs?: number) {
     return requestOnNewConnection(this.herald.channelUrl(channel), workers, {
+      timeoutMs,
       method: "POST",
       headers: {
         "ce-specversion": "1.0",

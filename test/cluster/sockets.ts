@@ -52,7 +52,7 @@ export function socketOwner(
 export function requestOnNewConnection(
   url: string,
   pids: readonly number[],
-  options: { method?: string; headers?: Record<string, string>; body?: string } = {},
+  options: { method?: string; headers?: Record<string, string>; body?: string; timeoutMs?: number } = {},
 ): Promise<{ status: number; body: string; servedBy: number | undefined }> {
   const target = new URL(url);
   // Kept alive, so the worker's end is still open when the answer arrives; closed once read.
@@ -71,7 +71,10 @@ export function requestOnNewConnection(
       },
     );
     // A deadline, so that a caller waiting with eventually() tries again on a new connection.
-    outgoing.setTimeout(10_000, () => outgoing.destroy(new Error(`no answer from ${url} within 10 s`)));
+    const timeoutMs = options.timeoutMs ?? 30_000;
+    outgoing.setTimeout(timeoutMs, () =>
+      outgoing.destroy(new Error(`no answer from ${url} within ${timeoutMs} ms`)),
+    );
     outgoing.on("error", reject);
     outgoing.end(options.body);
   }).finally(() => agent.destroy());

@@ -47,14 +47,29 @@ describe("herald serve --workers 2 on KafkaChannels", () => {
   it("shows a Subscription applied through the API Ready on every worker, and delivers to it", async () => {
     const lateReceiver = await startReceiver();
     try {
-      await cluster.herald.apply(`
+      // Two Subscriptions, each applied on a connection of its own: each worker takes one, and each
+      // answers with the status after the leader's reconcile, as a single Herald does.
+      const appliedBy = new Set<number | undefined>();
+      for (const name of [late, `${late}-b`]) {
+        const answer = await requestOnNewConnection(`${cluster.herald.apiUrl}/apply`, cluster.workers(), {
+          method: "POST",
+          headers: { "content-type": "application/yaml" },
+          body: `
 apiVersion: messaging.knative.dev/v1
 kind: Subscription
-metadata: { name: ${late} }
+metadata: { name: ${name} }
 spec:
   channel: { apiVersion: messaging.knative.dev/v1, kind: Channel, name: ${spread} }
   subscriber: { uri: "${lateReceiver.url}" }
-`);
+`,
+        });
+        assert.equal(answer.status, 200, answer.body);
+        const [applied] = (JSON.parse(answer.body) as { items: unknown[] }).items;
+        // Reconciled: it has its Ready condition (True, or not yet while its consumer group forms).
+        assert.ok(readyOf(JSON.stringify(applied)), answer.body);
+        appliedBy.add(answer.servedBy);
+      }
+      assert.equal(appliedBy.size, 2, "each worker answered an apply");
       const path = `${cluster.herald.apiUrl}/apis/messaging.knative.dev/v1/namespaces/default/subscriptions/${late}`;
       const readyOn = new Set<number | undefined>();
       await eventually(
