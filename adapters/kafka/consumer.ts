@@ -17,6 +17,11 @@ const HEARTBEAT_MS = 3_000;
  * as members leave) for many seconds. What it did not commit is delivered again by the next member.
  */
 const CLOSE_COMMIT_MS = 3_000;
+/**
+ * How long an ordered consumer's fetch waits for records (kafkajs: 5 s), and sleeps when every
+ * partition is paused: a lane that resumes waits at most this long for its next records.
+ */
+const ORDERED_FETCH_WAIT_MS = 250;
 
 export interface ConsumerOptions {
   readonly client: Kafka;
@@ -52,6 +57,7 @@ export async function startConsumer(options: ConsumerOptions): Promise<Subscript
     sessionTimeout: 30_000,
     heartbeatInterval: HEARTBEAT_MS,
     retry: { retries: 8, restartOnFailure: async () => true },
+    ...(subscription.ordering === "ordered" ? { maxWaitTimeInMs: ORDERED_FETCH_WAIT_MS } : {}),
   });
   const commits = new OffsetCommits(consumer, topic, group, logger);
   const state: ConsumerState = { closing: false, inFlight: new Set() };

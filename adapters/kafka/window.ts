@@ -35,8 +35,11 @@ export class Slots {
   }
 }
 
-/** Records a partition's lane holds before fetching from that partition pauses. */
-export const LANE_BOUND = 100;
+/**
+ * Records a partition's lane holds before fetching from that partition pauses; it resumes at half.
+ * What is left then must outlast kafkajs's wait before its next fetch (ORDERED_FETCH_WAIT_MS).
+ */
+export const LANE_BOUND = 500;
 
 export interface LaneHooks {
   /** Delivers one record; rejects only when the consumer is closing (the record stays uncommitted). */
@@ -67,10 +70,9 @@ export class OrderedLanes {
   hasRoom(partition: number): boolean {
     const lane = this.lanes.get(partition);
     if (!lane || lane.queue.length < LANE_BOUND) return true;
-    if (!lane.paused) {
-      lane.paused = true;
-      this.hooks.pause(partition);
-    }
+    // Paused again each time: a consumer that restarted after a crash forgot its paused partitions.
+    lane.paused = true;
+    this.hooks.pause(partition);
     return false;
   }
 

@@ -4,6 +4,7 @@ import { after, before, describe, it } from "node:test";
 import type { ChannelAdapter, ChannelTarget } from "../../../adapters/adapter.js";
 import { groupId, topicName } from "../../../adapters/kafka/index.js";
 import { PartitionOffsets } from "../../../adapters/kafka/offsets.js";
+import { LANE_BOUND } from "../../../adapters/kafka/window.js";
 import type { KafkaChannelSpec } from "../../../adapters/kafka/spec.js";
 import { gate, testEvent, testIds, testSubscription } from "../../support/adapter-fixtures.js";
 import { eventually } from "../../support/eventually.js";
@@ -151,6 +152,40 @@ describe("KafkaChannel delivery window on a real Kafka", () => {
       held.open();
       await handle.close();
       await adapter.deleteChannel(twoPartitions).catch(() => undefined);
+    }
+  });
+
+  it("ordered: a partition with more records than its lane holds pauses, resumes, and delivers every one in order", async () => {
+    const held = gate();
+    const started = gate();
+    const delivered: string[] = [];
+    const handle = await adapter.subscribe(
+      channel,
+      testSubscription("long-lane", "ordered", 1),
+      async (event) => {
+        const id = String(event.attributes.id);
+        if (id === "l-0") {
+          started.open();
+          await held.promise;
+        }
+        delivered.push(id);
+      },
+    );
+    try {
+      const ids = testIds("l", LANE_BOUND * 3);
+      await publishOnce(
+        adapter,
+        channel,
+        ids.map((id) => testEvent(id)),
+      );
+      // One produce request, so one fetch: l-0 starts once the lane took LANE_BOUND of them and paused.
+      await started.promise;
+      held.open();
+      await eventually(() => delivered.length >= ids.length, { timeoutMs: 60_000 });
+      assert.deepEqual(delivered, ids);
+    } finally {
+      held.open();
+      await handle.close();
     }
   });
 });
