@@ -21,10 +21,14 @@ import { readdirSync, readFileSync, statSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { join, relative } from "node:path";
 import { runInBatches } from "./support/batches.js";
+import { bundleHeraldCommand } from "./support/entry.js";
 import { isServiceName, services, type RunningService, type ServiceName } from "./support/services.js";
 
-/** Processes running the files that need no service: one per core, at least two (tests also wait). */
-const UNIT_PROCESSES = Math.min(4, Math.max(2, availableParallelism()));
+/**
+ * Processes running the files that need no service: two per core, at most four. Most files spend
+ * much of their time waiting (for a schedule, a retry, a process), so one per core leaves cores idle.
+ */
+const UNIT_PROCESSES = Math.min(4, 2 * availableParallelism());
 const TEST_TIMEOUT_MS = 180_000;
 
 function findTests(dir: string): string[] {
@@ -135,6 +139,11 @@ let interrupted = false;
 process.on("SIGINT", () => {
   interrupted = true;
 });
+
+// Tests that start `herald` as a process start it from one bundle of today's sources (see entry.ts).
+const bundle = await bundleHeraldCommand();
+process.env.HERALD_TEST_ENTRY = bundle.entry;
+process.on("exit", bundle.remove);
 
 let failed = false;
 if (unitFiles.length > 0) {

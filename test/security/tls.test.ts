@@ -10,6 +10,7 @@ import { after, before, describe, it } from "node:test";
 import { connect, type PeerCertificate } from "node:tls";
 import { Agent, request } from "undici";
 import { ConfigError, loadConfig } from "../../src/config.js";
+import { heraldCommand } from "../support/entry.js";
 import { eventually } from "../support/eventually.js";
 import { freePort, InProcessHerald } from "../support/herald.js";
 import { startReceiver, type ReceivedRequest, type Receiver } from "../support/receiver.js";
@@ -309,7 +310,7 @@ describe("herald serve --tls-cert --tls-key", () => {
     const child = spawn(
       process.execPath,
       [
-        ...["--import", "tsx", "src/cli/main.ts", "serve", "--port", String(port), "--data-dir", dir],
+        ...heraldCommand("serve", "--port", String(port), "--data-dir", dir),
         ...["--tls-cert", certificate.certFile, "--tls-key", certificate.keyFile],
       ],
       { env: { ...process.env, HERALD_LOG_LEVEL: "warn" }, stdio: "ignore" },

@@ -1,5 +1,6 @@
 import { spawn } from "node:child_process";
 import { main } from "../../src/cli/main.js";
+import { heraldCommand } from "./entry.js";
 
 export interface CliRun {
   readonly code: number | null;
@@ -34,7 +35,7 @@ export async function runCli(args: readonly string[], options: CliOptions = {}):
 /** Runs the herald CLI as a process, as a user would, and resolves with its exit code and output. */
 export function runCliProcess(args: readonly string[], options: CliOptions = {}): Promise<CliRun> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", ...args], {
+    const child = spawn(process.execPath, heraldCommand(...args), {
       stdio: ["pipe", "pipe", "pipe"],
       ...(options.env ? { env: options.env } : {}),
     });

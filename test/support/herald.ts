@@ -8,6 +8,7 @@ import { defaultPlugins } from "../../src/default-plugins.js";
 import { createHerald, type Herald } from "../../src/herald.js";
 import { createLogger } from "../../src/logger.js";
 import { configSlicesOf, type HeraldPlugins } from "../../src/plugins.js";
+import { heraldCommand } from "./entry.js";
 import { eventually } from "./eventually.js";
 
 /** A free TCP port on loopback (the port is released before it is returned). */
@@ -180,10 +181,7 @@ export class HeraldProcess extends HeraldClient {
   async start(): Promise<void> {
     const child = spawn(
       process.execPath,
-      [
-        "--import",
-        "tsx",
-        "src/cli/main.ts",
+      heraldCommand(
         "serve",
         "--port",
         String(this.port),
@@ -191,7 +189,7 @@ export class HeraldProcess extends HeraldClient {
         this.dataDir,
         ...(this.options.apiPort ? ["--api-port", String(this.options.apiPort)] : []),
         ...(this.options.args ?? []),
-      ],
+      ),
       {
         env: { ...process.env, HERALD_LOG_LEVEL: "warn", ...this.options.env },
         stdio: ["ignore", "pipe", "pipe"],
