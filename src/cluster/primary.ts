@@ -15,8 +15,11 @@ import {
 
 /** How long a slot whose worker died before it was ready waits before the next start. */
 const RESTART_AFTER_FAILED_START_MS = 1_000;
-/** How long another worker's apply waits for the leader's reconcile pass before it answers. */
-const LEADER_RECONCILE_WAIT_MS = 10_000;
+/**
+ * How long another worker's apply waits at most for the leader's reconcile pass, which may take a
+ * while (a new Kafka subscription waits for its consumer group); a leader that exits ends the wait.
+ */
+const LEADER_RECONCILE_WAIT_MS = 60_000;
 
 interface Slot {
   readonly index: number;
@@ -73,7 +76,7 @@ export async function runPrimary(
     if (!leader.worker || !leader.ready) return Promise.resolve();
     const id = nextReconcile++;
     return new Promise<void>((resolve) => {
-      // A leader that dies meanwhile never answers: the apply then answers with the status it has.
+      // A leader that hangs or dies never answers: the apply then answers with the status it has.
       const timer = setTimeout(() => reconciles.delete(id) && resolve(), LEADER_RECONCILE_WAIT_MS);
       reconciles.set(id, () => {
         clearTimeout(timer);
@@ -131,6 +134,10 @@ export async function runPrimary(
       const wasReady = slot.ready;
       slot.worker = undefined;
       slot.ready = false;
+      if (slot.index === 0) {
+        for (const done of reconciles.values()) done();
+        reconciles.clear();
+      }
       if (stopping) return;
       if (started) {
         stopping = true;
