@@ -40,6 +40,12 @@ const KAFKA_KEYS = {
 } as const;
 /** The broker classes whose Brokers run on the Kafka and RabbitMQ channel plug-ins. */
 const KAFKA_CLASS = "Kafka";
+/**
+ * Partitions of a Kafka Broker's topic when its config does not say: the `default.topic.partitions`
+ * of the `kafka-broker-config` ConfigMap Knative's Kafka broker ships, which a Broker without
+ * spec.config gets.
+ */
+export const KAFKA_BROKER_DEFAULT_PARTITIONS = 10;
 const RABBITMQ_CLASS = "RabbitMQBroker";
 /** eventing-kafka-broker's annotation naming a topic the Broker uses instead of one of its own. */
 export const EXTERNAL_TOPIC_ANNOTATION = "kafka.eventing.knative.dev/external.topic";
@@ -115,7 +121,7 @@ export function brokerChannelTemplate(
     if (!configMap) {
       if (namespace === KNATIVE_NAMESPACE && spec.config.name === DEFAULT_CHANNEL_CONFIG) return fallback;
       if (namespace === KNATIVE_NAMESPACE && spec.config.name === KAFKA_BROKER_CONFIG)
-        return classes.get(KAFKA_CLASS) ?? "spec.config: no channel plug-in serves the Kafka broker class";
+        return kafkaTemplate({}, what, classes, kafkaBootstrapServers);
       return `spec.config: ${what} not found`;
     }
     const text = configMap.spec["channel-template-spec"];
@@ -133,6 +139,8 @@ export function brokerChannelTemplate(
     }
   }
   const brokerClass = broker.metadata.annotations?.[BROKER_CLASS_ANNOTATION];
+  if (brokerClass === KAFKA_CLASS && classes.has(KAFKA_CLASS))
+    return kafkaTemplate({}, "the Kafka broker's default config", classes, kafkaBootstrapServers);
   return (brokerClass && classes.get(brokerClass)) || fallback;
 }
 
@@ -188,7 +196,7 @@ function kafkaTemplate(
   const retentionMs = positive(KAFKA_KEYS.retentionMs);
   for (const value of [partitions, replicationFactor, retentionMs])
     if (typeof value === "string") return value;
-  if (partitions !== undefined) spec.numPartitions = partitions;
+  spec.numPartitions = partitions ?? KAFKA_BROKER_DEFAULT_PARTITIONS;
   if (replicationFactor !== undefined) spec.replicationFactor = replicationFactor;
   if (retentionMs !== undefined) spec.retentionDuration = `PT${Number(retentionMs) / 1000}S`;
   return { ...kafka, spec };
