@@ -71,6 +71,7 @@ describe("Kafka configuration slice", () => {
       clientId: "herald",
       ssl: false,
       keepTopicsOnDelete: false,
+      bootstrapAliases: {},
     });
   });
 
