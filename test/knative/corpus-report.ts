@@ -15,6 +15,8 @@ export interface DocumentResult {
   knativeRefuses?: KnativeRefusal;
   /** Set when the reason names an object no document of the unit defines (a prerequisite). */
   outsideUnit?: string | undefined;
+  /** Objects from other pages applied for the document's unit before it was measured, with their files. */
+  prerequisite?: string | undefined;
 }
 
 const OUTCOMES: Outcome[] = ["ready", "not-ready", "refused", "left-aside"];
@@ -59,6 +61,8 @@ export function corpusSummary(results: readonly DocumentResult[], units: number,
       `, of which Herald made Ready: ${count(refusedByKnative, "ready")}`,
     `Target: ${ready} Ready of the ${accepted.length} documents Knative accepts = ${percent}%` +
       ` (not Ready ${count(accepted, "not-ready")}, refused ${count(accepted, "refused")}, left aside ${count(accepted, "left-aside")})`,
+    `Of the Ready, ${accepted.filter((r) => r.outcome === "ready" && r.prerequisite).length} were measured beside a prerequisite: ` +
+      "an object their page names but does not define, applied from the page of the corpus that defines it",
     `Of those not Ready, ${accepted.filter((r) => r.outsideUnit).length} name an object their page or sample does not define ` +
       "(a prerequisite from elsewhere; Knative leaves them not Ready too until the reader creates it)",
     "Why the other documents Knative accepts are not Ready:",

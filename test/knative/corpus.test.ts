@@ -54,6 +54,12 @@ interface Applied {
   refused?: string;
 }
 
+/** A document of the corpus that defines an object: a prerequisite another page may need. */
+interface Definition {
+  file: string;
+  text: string;
+}
+
 const repositoryRoot = resolve(import.meta.dirname, "../..");
 const corpus = resolve(repositoryRoot, "../shared/knative-manifests");
 const baselineFile = join(import.meta.dirname, "corpus-baseline.json");
@@ -77,6 +83,21 @@ function keyOf(document: unknown): string {
   return `${kind} ${metadata?.namespace ?? "default"}/${metadata?.name}`;
 }
 
+/** Every object the corpus's files define (indexed or not), by key, in corpus order. */
+function definitionsOf(files: readonly string[]): Map<string, Definition[]> {
+  const definitions = new Map<string, Definition[]>();
+  for (const file of new Set(files)) {
+    const parsed = parseAllDocuments(readFileSync(join(corpus, file), "utf8"));
+    for (const document of Array.isArray(parsed) ? parsed : [parsed]) {
+      const value = document.toJS() as unknown;
+      if (!value || typeof value !== "object") continue;
+      const key = keyOf(value);
+      definitions.set(key, [...(definitions.get(key) ?? []), { file, text: String(document) }]);
+    }
+  }
+  return definitions;
+}
+
 /** A reason naming an object that does not exist: its kind, then namespace/name. */
 const MISSING = /\b([A-Z]\w+) ([\w.-]+\/[\w.-]+)(?: in [\w.]+)? (?:not found|does not exist)/;
 
@@ -90,7 +111,8 @@ describe("Knative manifests, unchanged", () => {
   before(async () => {
     receiver = await startReceiver();
     herald = await InProcessHerald.start({
-      config: { serviceUrlTemplate: `${receiver.url}{namespace}/{name}` },
+      // JobSinks and ContainerSources run their commands as processes: the operator allows it.
+      config: { serviceUrlTemplate: `${receiver.url}{namespace}/{name}`, allowProcessSources: true },
       env: {
         PUBSUB_EMULATOR_HOST: process.env.PUBSUB_EMULATOR_HOST ?? "127.0.0.1:8085",
         // The Kafka address Knative's docs write is this machine's Kafka (Herald's default, 127.0.0.1:9092).
@@ -175,6 +197,59 @@ describe("Knative manifests, unchanged", () => {
     });
   };
 
+  /**
+   * Applies a prerequisite from another page: the first document of the corpus defining the object
+   * that becomes Ready on its own (a reader follows the page that creates it). Returns its file.
+   */
+  const applyPrerequisite = async (
+    key: string,
+    definitions: Map<string, Definition[]>,
+    items: Resource[],
+  ): Promise<string | undefined> => {
+    for (const definition of definitions.get(key) ?? []) {
+      const answer = await postApply(definition.text);
+      if (answer.status !== 200) continue;
+      const created = answer.answer.items ?? [];
+      await settle(created);
+      if (
+        created.every((item) => !stored(item)?.status.conditions || readyOf(stored(item))?.status === "True")
+      ) {
+        items.push(...created);
+        return definition.file;
+      }
+      await deleteAll(created);
+    }
+    return undefined;
+  };
+
+  /**
+   * For each applied document not Ready because an object its page does not define is missing,
+   * applies that object from the page of the corpus that defines it (once per unit), then settles.
+   */
+  const applyPrerequisites = async (
+    unit: CorpusUnit,
+    applied: readonly Applied[],
+    items: Resource[],
+    definitions: Map<string, Definition[]>,
+    taken: Map<string, string | undefined>,
+  ) => {
+    const defined = new Set(unit.files.flatMap((file) => documentsOf(file).map(keyOf)));
+    // The objects the documents miss that their unit does not define.
+    const missingOf = applied.map((entry) => {
+      const ready = entry.item && readyOf(stored(entry.item));
+      if (!ready || ready.status === "True") return undefined;
+      const missing = MISSING.exec(`${ready.reason ?? ""}: ${ready.message ?? ""}`);
+      return missing ? `${missing[1]} ${missing[2]}` : undefined;
+    });
+    let added = false;
+    for (const key of new Set(missingOf)) {
+      if (!key || defined.has(key) || taken.has(key)) continue;
+      taken.set(key, await applyPrerequisite(key, definitions, items));
+      added ||= taken.get(key) !== undefined;
+    }
+    if (added) await settle(items);
+  };
+
   const deleteAll = async (items: readonly Resource[]) => {
     for (const item of [...items].reverse()) {
       const definition = herald.herald.resources.kinds.find(item.apiVersion, item.kind);
@@ -190,9 +265,20 @@ describe("Knative manifests, unchanged", () => {
     );
     const index = JSON.parse(readFileSync(join(corpus, "index.json"), "utf8")) as IndexEntry[];
     const units = corpusUnits(index.map((entry) => entry.file));
+    const definitions = definitionsOf(index.map((entry) => entry.file));
 
     const results: DocumentResult[] = [];
-    const measure = (unit: CorpusUnit, applied: readonly Applied[]) => {
+    const measure = (
+      unit: CorpusUnit,
+      applied: readonly Applied[],
+      taken: Map<string, string | undefined>,
+    ) => {
+      // The prerequisites applied for the unit so far: every document measured now ran beside them.
+      const prerequisite =
+        [...taken]
+          .filter(([, file]) => file)
+          .map(([key, file]) => `${key} from ${file}`)
+          .join("; ") || undefined;
       const defined = new Set(unit.files.flatMap((file) => documentsOf(file).map(keyOf)));
       for (const { entry, item, leftAside, refused } of applied) {
         const record = (outcome: Outcome, reason?: string) => {
@@ -207,6 +293,7 @@ describe("Knative manifests, unchanged", () => {
             reason,
             knativeRefuses: knativeRefusal(documentsOf(entry.file)[entry.doc_index]),
             outsideUnit: missing && !defined.has(`${missing[1]} ${missing[2]}`) ? missing[0] : undefined,
+            prerequisite,
           });
         };
         const current = item && stored(item);
@@ -227,6 +314,7 @@ describe("Knative manifests, unchanged", () => {
       let pending: Applied[] = [];
       // Every resource a file created, indexed or not (ConfigMaps, Secrets), is deleted after the unit.
       const items: Resource[] = [];
+      const taken = new Map<string, string | undefined>();
       for (const file of unit.files) {
         // A later block that applies an object again (a page's Broker, extended) is measured on its
         // own: the earlier document's outcome is taken before it is replaced.
@@ -234,14 +322,16 @@ describe("Knative manifests, unchanged", () => {
         const earlier = pending.filter((a) => a.item && replaced.has(keyOf(a.item)));
         if (earlier.length) {
           await settle(items);
-          measure(unit, earlier);
+          await applyPrerequisites(unit, earlier, items, definitions, taken);
+          measure(unit, earlier, taken);
           pending = pending.filter((a) => !earlier.includes(a));
         }
         const entries = index.filter((entry) => entry.file === file);
         pending.push(...(await applyFile(readFileSync(join(corpus, file), "utf8"), entries, items)));
       }
       await settle(items);
-      measure(unit, pending);
+      await applyPrerequisites(unit, pending, items, definitions, taken);
+      measure(unit, pending, taken);
       await deleteAll(items);
     }
     results.sort((x, y) => x.id - y.id);
