@@ -210,9 +210,21 @@ export const kafkaSource: SourceFactory<typeof specSchema> = {
           },
         });
       } catch (error) {
-        const { message } = error as Error;
-        const hint = /ENOTFOUND|EAI_AGAIN/.test(message) ? aliasHint(spec.bootstrapServers, aliases) : "";
-        context.setCondition("Connected", "False", "ConnectionFailed", `${message}${hint}`);
+        const { message, type } = error as Error & { type?: string };
+        if (type === "UNKNOWN_TOPIC_OR_PARTITION")
+          context.setCondition(
+            "Connected",
+            "False",
+            "TopicNotPresent",
+            `spec.topics: ${spec.topics.join(", ")} must exist on ${spec.bootstrapServers.join(",")}, and one does not ` +
+              "(Kafka answered: " +
+              `${message}): create it, as Knative's docs do with a KafkaTopic, or let the Kafka broker create topics ` +
+              "(auto.create.topics.enable); the source retries until it exists",
+          );
+        else {
+          const hint = /ENOTFOUND|EAI_AGAIN/.test(message) ? aliasHint(spec.bootstrapServers, aliases) : "";
+          context.setCondition("Connected", "False", "ConnectionFailed", `${message}${hint}`);
+        }
         retry(attempt);
       }
     });

@@ -152,7 +152,7 @@ spec:
       await admin.disconnect();
     });
 
-    it("shows an unreachable Kafka in status and rejects a bad spec", async () => {
+    it("shows an unreachable Kafka and a missing topic in status and rejects a bad spec", async () => {
       const sink = await receiver();
       await herald.apply(`
 apiVersion: sources.knative.dev/v1beta1
@@ -172,6 +172,29 @@ spec:
         { timeoutMs: 60_000, message: "Ready=False with ConnectionFailed" },
       );
       await remove(path("nowhere"));
+
+      // A topic that does not exist (this Kafka creates none on its own) is named as such, not as a
+      // connection failure.
+      const missing = `herald-missing-${randomUUID()}`;
+      await herald.apply(`
+apiVersion: sources.knative.dev/v1beta1
+kind: KafkaSource
+metadata: { name: no-topic }
+spec:
+  bootstrapServers: ["${KAFKA}"]
+  topics: [${missing}]
+  sink: { uri: "${sink.url}" }
+`);
+      const noTopic = await eventually(
+        async () => {
+          const { body } = await herald.get<SourceStatus>(path("no-topic"));
+          const ready = body.status.conditions?.find((c) => c.type === "Ready");
+          return ready?.status === "False" && ready.reason === "TopicNotPresent" && ready;
+        },
+        { timeoutMs: 60_000, message: "Ready=False with TopicNotPresent" },
+      );
+      assert.match(noTopic.message ?? "", new RegExp(`spec.topics: ${missing} must exist`));
+      await remove(path("no-topic"));
       const text = await herald.applyRejected(`apiVersion: sources.knative.dev/v1beta1
 kind: KafkaSource
 metadata: { name: bad }
