@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { parseSink } from "../../src/cli/create.js";
+import { parseSink } from "../../src/cli/create-manifests.js";
 import { eventually } from "../support/eventually.js";
 import { InProcessHerald } from "../support/herald.js";
 import { startReceiver, type Receiver } from "../support/receiver.js";
