@@ -72,7 +72,7 @@ export async function benchRabbitmq(options: { durationSeconds: number; connecti
 }
 
 /** Declares a durable quorum queue bound to `exchange` (which must exist); the result deletes it. */
-async function bindQuorumQueue(exchange: string): Promise<() => Promise<void>> {
+export async function bindQuorumQueue(exchange: string): Promise<() => Promise<void>> {
   const connection = await connect(RABBITMQ_URL);
   const channel = await connection.createChannel();
   await channel.checkExchange(exchange);

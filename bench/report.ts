@@ -11,6 +11,7 @@ import { format, resolveConfig } from "prettier";
 import type { Spread } from "./open.js";
 import { renderCeilingCase } from "./report-baselines.js";
 import { METHOD } from "./report-method.js";
+import { renderProfile } from "./report-profile.js";
 
 const RESULTS = fileURLToPath(new URL("./results.json", import.meta.url));
 const CLOSED_LOOP_NOTES = fileURLToPath(new URL("./closed-loop.md", import.meta.url));
@@ -208,31 +209,6 @@ End-to-end latency is from the event's intended send time to its arrival at the 
 bare server, which delivers nothing, to the answer). CPU is the target process's user + system time
 over the step (including the second after it for stragglers) divided by the events delivered; RSS is
 read at the end of the step. The generator and the subscriber run in their own processes.
-`;
-}
-
-interface ProfileResult {
-  rate: number;
-  seconds: number;
-  busyMicrosPerEvent: number;
-  byModule: Array<{ name: string; share: number; microsPerEvent: number }>;
-  byFunction: Array<{ name: string; share: number; microsPerEvent: number }>;
-}
-
-function renderProfile(record: CaseRecord): string {
-  const result = record.result as ProfileResult;
-  const rows = (entries: ProfileResult["byModule"]) =>
-    entries.map((entry) => [`\`${entry.name}\``, `${entry.share}%`, String(entry.microsPerEvent)]);
-  return `## Where Herald's CPU goes (InMemoryChannel, ${number(result.rate)} events/s)
-
-\`${record.command}\` at \`${record.commit}\`, ${record.at.slice(0, 16).replace("T", " ")} UTC, load average
-${record.loadAverage.before.join(" / ")}. \`node --cpu-prof\` of \`herald serve\` over ${result.seconds} s of open-loop
-load after as long a warm-up: **${result.busyMicrosPerEvent} µs of CPU per delivered event** (ingress and
-delivery together, idle excluded), by self time.
-
-${table(["module", "share", "µs/event"], rows(result.byModule))}
-
-${table(["function", "share", "µs/event"], rows(result.byFunction))}
 `;
 }
 

@@ -9,7 +9,9 @@
  * open-loop case (`open`) reads BENCH_RUNS (3), BENCH_STEP_SECONDS (5), BENCH_LATENCY_SECONDS (10),
  * BENCH_WARMUP_SECONDS (10), BENCH_CLOSED_SECONDS (5; 0 skips the closed loop), BENCH_LADDER (the
  * offered rates, comma-separated), BENCH_TARGETS (bare,forwarder,memory,log); `profile`
- * BENCH_PROFILE_RATE (1000) and BENCH_PROFILE_SECONDS (10). BENCH_WRITE=0 prints only. BENCH_SNAPSHOT=<name>
+ * BENCH_PROFILE_RATE (1000), BENCH_PROFILE_SECONDS (10), BENCH_PROFILE_CHANNELS (the delivery paths:
+ * memory,kafka,rabbitmq,pubsub) and BENCH_PROFILE_INGRESS (the ingress paths at saturation, with
+ * BENCH_CONNECTIONS: kafka,rabbitmq). BENCH_WRITE=0 prints only. BENCH_SNAPSHOT=<name>
  * also keeps this run's results under that name (a before/after comparison in BENCHMARKS.md).
  */
 import { availableParallelism, cpus, totalmem } from "node:os";
@@ -31,6 +33,8 @@ const options = {
 };
 
 const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
+/** A comma-separated list; empty when set to "". */
+const list = (name: string, fallback: string) => (process.env[name] ?? fallback).split(",").filter(Boolean);
 const openLoopOptions = {
   runs: env("BENCH_RUNS", 3),
   stepSeconds: env("BENCH_STEP_SECONDS", 5),
@@ -53,7 +57,13 @@ const openLoopOptions = {
 const cases: Record<string, () => Promise<unknown>> = {
   open: () => benchOpenLoop(openLoopOptions),
   profile: () =>
-    benchProfile({ rate: env("BENCH_PROFILE_RATE", 1000), seconds: env("BENCH_PROFILE_SECONDS", 10) }),
+    benchProfile({
+      rate: env("BENCH_PROFILE_RATE", 1000),
+      seconds: env("BENCH_PROFILE_SECONDS", 10),
+      channels: list("BENCH_PROFILE_CHANNELS", "memory,kafka,rabbitmq,pubsub"),
+      ingress: list("BENCH_PROFILE_INGRESS", "kafka,rabbitmq"),
+      connections: options.connections,
+    }),
   core: () => benchCore(options),
   triggers: () => benchTriggers(options),
   kafka: () => benchKafka({ ...options, runs: env("BENCH_RUNS", 3) }),

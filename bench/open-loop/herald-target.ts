@@ -25,7 +25,7 @@ export async function scriptTarget(source: string, args: string[], delivers: boo
  * `herald serve` with its defaults (through tsx, as `npm start`), run from `checkout`: this one, or
  * another checkout of Herald to compare two versions in one run.
  */
-async function startHerald(checkout: string, nodeArgs: string[], env: Record<string, string>) {
+export async function startHerald(checkout: string, nodeArgs: string[], env: Record<string, string>) {
   const port = await freePort();
   const dataDir = await mkdtemp(join(tmpdir(), "herald-bench-"));
   const child = spawn(

@@ -36,6 +36,43 @@ export interface TargetKind {
   start(subscriber: string, checkout: string): Promise<Target>;
 }
 
+/** A channel kind Herald runs, with the environment that points Herald at its backend. */
+export interface HeraldChannel {
+  apiVersion: string;
+  kind: string;
+  env: Record<string, string>;
+}
+
+/** The Herald targets' channels by target name (bench/profile.ts runs them too). */
+export const HERALD_CHANNELS = {
+  memory: { apiVersion: "messaging.knative.dev/v1", kind: "InMemoryChannel", env: {} },
+  kafka: { apiVersion: "messaging.knative.dev/v1beta1", kind: "KafkaChannel", env: {} },
+  rabbitmq: {
+    apiVersion: "messaging.herald.dev/v1alpha1",
+    kind: "RabbitmqChannel",
+    env: { HERALD_RABBITMQ_URL: RABBITMQ_URL },
+  },
+  pubsub: {
+    apiVersion: "messaging.herald.dev/v1alpha1",
+    kind: "PubSubChannel",
+    env: { PUBSUB_EMULATOR_HOST: PUBSUB_HOST },
+  },
+  nats: {
+    apiVersion: "messaging.knative.dev/v1alpha1",
+    kind: "NatsJetStreamChannel",
+    env: { HERALD_NATS_URL: NATS_URL },
+  },
+  log: { apiVersion: "messaging.herald.dev/v1alpha1", kind: "LogChannel", env: {} },
+} satisfies Record<string, HeraldChannel>;
+
+function heraldKind(label: string, channel: HeraldChannel): TargetKind {
+  return {
+    label,
+    start: (subscriber, checkout) =>
+      heraldTarget(channel.apiVersion, channel.kind, subscriber, checkout, [], channel.env),
+  };
+}
+
 /** The targets by name; `memory@<dir>` and `log@<dir>` run Herald from the checkout in `<dir>`. */
 export const OPEN_LOOP_TARGETS: Record<string, TargetKind> = {
   bare: {
@@ -46,16 +83,8 @@ export const OPEN_LOOP_TARGETS: Record<string, TargetKind> = {
     label: "minimal Node forwarder (node:http → FIFO → undici Pool → subscriber)",
     start: (subscriber) => scriptTarget(MINIMAL_FORWARDER, [subscriber], true),
   },
-  memory: {
-    label: "Herald, InMemoryChannel + Subscription",
-    start: (subscriber, checkout) =>
-      heraldTarget("messaging.knative.dev/v1", "InMemoryChannel", subscriber, checkout),
-  },
-  kafka: {
-    label: "Herald, KafkaChannel (1 partition) + Subscription",
-    start: (subscriber, checkout) =>
-      heraldTarget("messaging.knative.dev/v1beta1", "KafkaChannel", subscriber, checkout),
-  },
+  memory: heraldKind("Herald, InMemoryChannel + Subscription", HERALD_CHANNELS.memory),
+  kafka: heraldKind("Herald, KafkaChannel (1 partition) + Subscription", HERALD_CHANNELS.kafka),
   "kafka-baseline": {
     label: "kafkajs forwarder, same group commit and consumer strategy",
     start: async (subscriber) => {
@@ -65,42 +94,20 @@ export const OPEN_LOOP_TARGETS: Record<string, TargetKind> = {
       return target;
     },
   },
-  rabbitmq: {
-    label: "Herald, RabbitmqChannel (quorum queue) + Subscription",
-    start: (subscriber, checkout) =>
-      heraldTarget("messaging.herald.dev/v1alpha1", "RabbitmqChannel", subscriber, checkout, [], {
-        HERALD_RABBITMQ_URL: RABBITMQ_URL,
-      }),
-  },
+  rabbitmq: heraldKind("Herald, RabbitmqChannel (quorum queue) + Subscription", HERALD_CHANNELS.rabbitmq),
   "rabbitmq-baseline": {
     label: "amqplib forwarder, confirms, quorum queue, prefetch 10",
     start: (subscriber) => baseline(RABBITMQ_FORWARDER, subscriber, RABBITMQ_URL, "RabbitMQ"),
   },
-  pubsub: {
-    label: "Herald, PubSubChannel (emulator) + Subscription",
-    start: (subscriber, checkout) =>
-      heraldTarget("messaging.herald.dev/v1alpha1", "PubSubChannel", subscriber, checkout, [], {
-        PUBSUB_EMULATOR_HOST: PUBSUB_HOST,
-      }),
-  },
+  pubsub: heraldKind("Herald, PubSubChannel (emulator) + Subscription", HERALD_CHANNELS.pubsub),
   "pubsub-baseline": {
     label: "@google-cloud/pubsub forwarder (emulator), same batching and flow control",
     start: (subscriber) => baseline(PUBSUB_FORWARDER, subscriber, PUBSUB_HOST, "Pub/Sub"),
   },
-  nats: {
-    label: "Herald, NatsJetStreamChannel + Subscription",
-    start: (subscriber, checkout) =>
-      heraldTarget("messaging.knative.dev/v1alpha1", "NatsJetStreamChannel", subscriber, checkout, [], {
-        HERALD_NATS_URL: NATS_URL,
-      }),
-  },
+  nats: heraldKind("Herald, NatsJetStreamChannel + Subscription", HERALD_CHANNELS.nats),
   "nats-baseline": {
     label: "@nats-io JetStream forwarder, acked publishes, pull consumer, 100 in flight",
     start: (subscriber) => baseline(NATS_FORWARDER, subscriber, NATS_URL, "NATS"),
   },
-  log: {
-    label: "Herald, LogChannel (the default) + Subscription",
-    start: (subscriber, checkout) =>
-      heraldTarget("messaging.herald.dev/v1alpha1", "LogChannel", subscriber, checkout),
-  },
+  log: heraldKind("Herald, LogChannel (the default) + Subscription", HERALD_CHANNELS.log),
 };
