@@ -30,6 +30,7 @@ import { groupId, topicName } from "./names.js";
 import { Outbox } from "./outbox.js";
 import { SharedProducer } from "./producer.js";
 import { kafkaChannelSpecSchema, type KafkaChannelSpec } from "./spec.js";
+import { kafkaTopicKind } from "./topic-kind.js";
 
 export { groupId, topicName } from "./names.js";
 
@@ -311,5 +312,6 @@ export const kafkaChannelPlugin = defineChannelPlugin({
   specSchema: kafkaChannelSpecSchema,
   config: kafkaConfig,
   brokerClasses: ["Kafka", "KafkaNamespaced"],
+  topologyKinds: [kafkaTopicKind],
   create: ({ config, logger }) => new KafkaChannelAdapter(config, logger),
 });
