@@ -113,6 +113,12 @@ export interface SourceFactory<Schema extends z.ZodObject = z.ZodObject> {
    */
   readonly runsProcesses?: boolean | undefined;
   /**
+   * For a kind that `runsProcesses`: whether this resource does (a ContainerSource running an image
+   * Herald runs natively does not, so the kernel runs it without `--allow-process-sources`). Absent:
+   * every resource of the kind does.
+   */
+  runsProcess?(spec: z.output<Schema>): boolean;
+  /**
    * The kind takes Knative's `spec.filters` (SubscriptionsAPI filters, as ApiServerSource does): the
    * runtime checks them at apply and sends only the events they match.
    */

@@ -1,6 +1,7 @@
 import type { SourceFactory } from "../../sources/source.js";
 import type { Resource } from "../resources/common.js";
 import type { KindNames } from "../resources/kind.js";
+import { groupOf } from "../resources/sinks.js";
 import type { Manifest, Problem } from "../resources/validation.js";
 
 /** Where an apply comes from: the resource API, or the `--config` folder of whoever runs Herald. */
@@ -10,7 +11,8 @@ export type ApplyOrigin = "api" | "config";
 export const PROCESS_SOURCES_DISABLED = "ProcessSourcesDisabled";
 
 /**
- * Source kinds that run a process on Herald's host (ProcessSource, `SourceFactory.runsProcesses`)
+ * Source kinds that run a process on Herald's host (ProcessSource, `SourceFactory.runsProcesses`;
+ * for a kind that decides per resource, `SourceFactory.runsProcess`, only the resources that do)
  * run only when Herald was started with `--allow-process-sources` (HERALD_ALLOW_PROCESS_SOURCES), or
  * when the resource was applied from the `--config` folder. Otherwise applying one through the API
  * is refused (422), and one stored earlier (applied while the flag was given) is kept but not run:
@@ -18,6 +20,8 @@ export const PROCESS_SOURCES_DISABLED = "ProcessSourcesDisabled";
  */
 export class ProcessSourceGate {
   private readonly kinds: ReadonlySet<string>;
+  /** For the kinds whose resources decide (`SourceFactory.runsProcess`), by kind. */
+  private readonly decides: ReadonlyMap<string, (spec: Record<string, unknown>) => boolean>;
   /** The uids of such resources last applied from the config folder. */
   private readonly fromConfigFolder = new Set<string>();
 
@@ -31,6 +35,13 @@ export class ProcessSourceGate {
       ...sources.filter((source) => source.runsProcesses).map((source) => keyOf(source)),
       ...others.map((kind) => keyOf(kind)),
     ]);
+    this.decides = new Map(
+      sources.flatMap((source) =>
+        source.runsProcesses && source.runsProcess
+          ? [[keyOf(source), (spec: Record<string, unknown>) => source.runsProcess!(spec)] as const]
+          : [],
+      ),
+    );
   }
 
   /** Whether resources of a kind run a process. */
@@ -38,12 +49,20 @@ export class ProcessSourceGate {
     return this.kinds.has(keyOf(kind));
   }
 
-  /** Why manifests applied from `origin` may not be: one problem per manifest of such a kind. */
+  /** Whether one resource of a kind runs a process (every one does, unless its kind decides). */
+  runsProcess(kind: Pick<KindNames, "group" | "kind">, spec: unknown): boolean {
+    const key = keyOf(kind);
+    if (!this.kinds.has(key)) return false;
+    const decide = this.decides.get(key);
+    return decide ? decide(spec as Record<string, unknown>) : true;
+  }
+
+  /** Why manifests applied from `origin` may not be: one problem per manifest that runs a process. */
   problems(manifests: readonly Manifest[], origin: ApplyOrigin): Problem[] {
     if (this.isAllowed || origin === "config") return [];
     const problems: Problem[] = [];
     manifests.forEach((manifest, index) => {
-      if (!this.runsProcesses(manifest.definition)) return;
+      if (!this.runsProcess(manifest.definition, manifest.spec)) return;
       problems.push({
         path: manifests.length > 1 ? `[${index}].kind` : "kind",
         message: `${manifest.kind} ${manifest.metadata.namespace}/${manifest.metadata.name} would run a command on Herald's host: ${this.remedy()}`,
@@ -64,9 +83,10 @@ export class ProcessSourceGate {
     this.fromConfigFolder.delete(resource.metadata.uid);
   }
 
-  /** Whether a stored resource of a kind that runs a process may run. */
+  /** Whether a stored resource of a kind that runs processes may run: it runs none, or is allowed to. */
   mayRun(resource: Resource<string, unknown>): boolean {
-    return this.isAllowed || this.fromConfigFolder.has(resource.metadata.uid);
+    if (this.isAllowed || this.fromConfigFolder.has(resource.metadata.uid)) return true;
+    return !this.runsProcess({ group: groupOf(resource.apiVersion), kind: resource.kind }, resource.spec);
   }
 
   /** What to do about it, for errors and status. */

@@ -80,12 +80,9 @@ spec:
     assert.equal(await herald.delete(path("heartbeat")), 200);
   });
 
-  it("the published sample, which names only an image, is not Ready and says to give it a command", async () => {
+  it("a published sample that names only an image Herald does not run is not Ready and says to give it a command", async () => {
     const sample = readFileSync(
-      join(
-        corpus,
-        "knative/docs/docs/versioned/eventing/custom-event-source/containersource/README.md.block0.yaml",
-      ),
+      join(corpus, "knative/docs/code-samples/eventing/writing-event-source-easy-way/README.md.block1.yaml"),
       "utf8",
     ).replace(/sink:[\s\S]*$/, `sink: { uri: "${sink.url}" }\n`);
     await herald.apply(sample);
@@ -97,7 +94,7 @@ spec:
     assert.equal(ready.status, "False");
     assert.match(
       ready.message ?? "",
-      /names only the image gcr\.io\/knative-nightly\/.*heartbeats:latest: give it a command/,
+      /names only the image docker\.io\/myregistry\/node-heartbeat-source:v1, .*give it a command/,
     );
   });
 
