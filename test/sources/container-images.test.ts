@@ -248,6 +248,27 @@ spec:
     assert.equal(await herald.delete(path("heartbeat-source")), 200);
   });
 
+  it("stops sending once deleted", async () => {
+    const heartbeats = (name: string) => `
+apiVersion: sources.knative.dev/v1
+kind: ContainerSource
+metadata: { name: ${name} }
+spec:
+  template: { spec: { containers: [{ image: "ko://knative.dev/eventing/cmd/heartbeats", args: ["--period", "200ms"] }] } }
+  sink: { uri: "${sink.url}${name}" }
+`;
+    const countOf = (name: string) => sink.requests.filter((request) => request.url === `/${name}`).length;
+    await herald.apply(heartbeats("deleted"));
+    await eventually(() => countOf("deleted") >= 2, { message: "two heartbeats" });
+    assert.equal(await herald.delete(path("deleted")), 200);
+    const sent = countOf("deleted");
+    // Another one beating five times is a second of the first one's silence.
+    await herald.apply(heartbeats("witness"));
+    await eventually(() => countOf("witness") >= 5, { message: "five heartbeats of the witness" });
+    assert.equal(countOf("deleted"), sent);
+    assert.equal(await herald.delete(path("witness")), 200);
+  });
+
   it("is refused at apply when an arg is one the image does not take, naming it", async () => {
     const text = await herald.applyRejected(`
 apiVersion: sources.knative.dev/v1
