@@ -8,7 +8,6 @@ import {
   defineChannelPlugin,
   REDELIVERY_DELAY_MS,
   replayRefused,
-  untilAborted,
   type ChannelAdapter,
   type ChannelBackendStatus,
   type ChannelTarget,
@@ -21,7 +20,7 @@ import {
   type SubscriptionTarget,
 } from "../adapter.js";
 import { rabbitmqConfig, type RabbitmqConfig } from "./config.js";
-import { BACKEND, RabbitmqConnection, withChannelOn } from "./connection.js";
+import { RabbitmqConnection, withChannelOn } from "./connection.js";
 import { QueueConsumer } from "./consumer.js";
 import { Publisher } from "./publisher.js";
 import { StreamPositions } from "./stream.js";
@@ -82,7 +81,7 @@ class RabbitmqChannelAdapter implements ChannelAdapter<RabbitmqChannelSpec> {
   }
 
   async publish(channel: Target, events: readonly CloudEvent[], { signal }: PublishOptions): Promise<void> {
-    await untilAborted(BACKEND, this.publisher.publish(exchangeName(channel), events, signal), signal);
+    await this.publisher.publish(exchangeName(channel), events, signal);
   }
 
   async subscribe(
@@ -199,6 +198,7 @@ class RabbitmqChannelAdapter implements ChannelAdapter<RabbitmqChannelSpec> {
     await this.stopConsumers(() => true);
     await this.streams.close();
     await this.connection.close();
+    this.publisher.close();
   }
 
   private async stopConsumers(which: (consumer: QueueConsumer) => boolean): Promise<void> {

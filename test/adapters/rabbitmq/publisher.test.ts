@@ -1,0 +1,131 @@
+import assert from "node:assert/strict";
+import { EventEmitter } from "node:events";
+import { describe, it } from "node:test";
+import type { ChannelModel, ConfirmChannel } from "amqplib";
+import { pino } from "pino";
+import type { RabbitmqConnection } from "../../../adapters/rabbitmq/connection.js";
+import { DEADLINE_SWEEP_MS, Publisher } from "../../../adapters/rabbitmq/publisher.js";
+import { HeraldError } from "../../../src/errors.js";
+import { testEvent } from "../../support/adapter-fixtures.js";
+
+type Confirm = (error: unknown) => void;
+
+/** A connected connection whose confirm channel records each publish and confirms only when told. */
+function fakeBroker() {
+  const published: { exchange: string; id: unknown; confirm: Confirm }[] = [];
+  const channel = Object.assign(new EventEmitter(), {
+    publish(
+      exchange: string,
+      _key: string,
+      _content: Buffer,
+      options: { messageId?: unknown },
+      confirm: Confirm,
+    ) {
+      published.push({ exchange, id: options.messageId, confirm });
+      return true;
+    },
+  });
+  let channelsOpened = 0;
+  const model = {
+    createConfirmChannel: () => {
+      channelsOpened++;
+      return Promise.resolve(channel as unknown as ConfirmChannel);
+    },
+  } as unknown as ChannelModel;
+  const connection = {
+    blockedReason: () => undefined,
+    current: () => model,
+    whenConnected: () => Promise.resolve(model),
+  } as unknown as RabbitmqConnection;
+  return { connection, published, channelsOpened: () => channelsOpened };
+}
+
+function isBackendUnavailable(pattern: RegExp) {
+  return (error: unknown) => {
+    assert.ok(error instanceof HeraldError, `expected a HeraldError, got ${String(error)}`);
+    assert.equal(error.code, "BackendUnavailable");
+    assert.match(error.message, pattern);
+    return true;
+  };
+}
+
+/** Resolves once `count` messages were handed to the channel. */
+async function published(broker: ReturnType<typeof fakeBroker>, count: number): Promise<void> {
+  const deadline = Date.now() + 2_000;
+  while (broker.published.length < count) {
+    assert.ok(Date.now() < deadline, `${broker.published.length} of ${count} messages published`);
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
+describe("RabbitMQ publisher", () => {
+  const logger = pino({ level: "silent" });
+
+  it("resolves a batch only once RabbitMQ confirmed every message of it, on one channel", async () => {
+    const broker = fakeBroker();
+    const publisher = new Publisher(broker.connection, logger);
+    let settled = false;
+    const first = publisher
+      .publish("herald.default.orders", [testEvent("a"), testEvent("b")], AbortSignal.timeout(5_000))
+      .finally(() => (settled = true));
+    await published(broker, 2);
+    broker.published[0]!.confirm(null);
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(settled, false, "resolved before the second confirm");
+    broker.published[1]!.confirm(null);
+    await first;
+    // The channel is open now: the next publish goes out at once, on the same channel.
+    const second = publisher.publish("herald.default.orders", [testEvent("c")], AbortSignal.timeout(5_000));
+    assert.deepEqual(
+      broker.published.map((message) => message.id),
+      ["a", "b", "c"],
+    );
+    broker.published[2]!.confirm(null);
+    await second;
+    assert.equal(broker.channelsOpened(), 1);
+    publisher.close();
+  });
+
+  it("rejects with BackendUnavailable when RabbitMQ refuses a message", async () => {
+    const broker = fakeBroker();
+    const publisher = new Publisher(broker.connection, logger);
+    const publishing = publisher.publish("x", [testEvent("a"), testEvent("b")], AbortSignal.timeout(5_000));
+    await published(broker, 2);
+    broker.published[1]!.confirm(new Error("nacked"));
+    await assert.rejects(publishing, isBackendUnavailable(/message not confirmed: nacked/));
+    // A late confirm of the other message changes nothing.
+    broker.published[0]!.confirm(null);
+    publisher.close();
+  });
+
+  it("rejects a publish RabbitMQ never confirms by its deadline, within the sweep interval", async () => {
+    const broker = fakeBroker();
+    const publisher = new Publisher(broker.connection, logger);
+    const opening = publisher.publish("x", [testEvent("open")], AbortSignal.timeout(5_000));
+    await published(broker, 1);
+    broker.published[0]!.confirm(null);
+    await opening;
+    const deadlineMs = 200;
+    const started = performance.now();
+    await assert.rejects(
+      publisher.publish("x", [testEvent("never")], AbortSignal.timeout(deadlineMs)),
+      isBackendUnavailable(/no acknowledgement before the publish deadline/),
+    );
+    const elapsed = performance.now() - started;
+    assert.ok(elapsed >= deadlineMs - 5, `rejected after ${Math.round(elapsed)} ms, before the deadline`);
+    assert.ok(
+      elapsed < deadlineMs + 4 * DEADLINE_SWEEP_MS,
+      `rejected ${Math.round(elapsed)} ms after the call`,
+    );
+    publisher.close();
+  });
+
+  it("rejects what still waits when it closes", async () => {
+    const broker = fakeBroker();
+    const publisher = new Publisher(broker.connection, logger);
+    const publishing = publisher.publish("x", [testEvent("a")], AbortSignal.timeout(60_000));
+    await published(broker, 1);
+    publisher.close();
+    await assert.rejects(publishing, isBackendUnavailable(/the adapter is closed/));
+  });
+});
