@@ -3,6 +3,7 @@ import { setTimeout as delay } from "node:timers/promises";
 import { connect, type Channel, type ChannelModel, type RecoveringChannelModel } from "amqplib";
 import type { Logger } from "pino";
 import { backendUnavailable, type HeraldError } from "../../src/errors.js";
+import { coalesceWrites } from "./coalesce.js";
 import type { RabbitmqConfig } from "./config.js";
 
 export const BACKEND = "RabbitMQ";
@@ -176,6 +177,8 @@ export class RabbitmqConnection {
    * the connection died meanwhile, so that amqplib retries instead of adopting a dead connection.
    */
   private async setUp(model: ChannelModel): Promise<void> {
+    if (!coalesceWrites(model))
+      this.logger.debug("amqplib's connection has an unexpected shape: each frame is written on its own");
     let lost: Error | undefined;
     // Until amqplib adopts the connection nobody else listens: an unheard 'error' would throw.
     model.on("error", (error: Error) => (lost ??= error));
