@@ -68,9 +68,48 @@ const SETTLE_DEADLINE_MS = 6_000;
 /** Statuses unchanged this long, with none still Unknown, are taken as settled. */
 const QUIET_MS = 1_000;
 
+/** A YAML block of a documentation page, as `_derived/blocks.json` lists every block of the corpus's pages. */
+interface PageBlock {
+  repo: string;
+  path: string;
+  block: number | null;
+  text: string;
+  kinds: [string | null, string | null, string | null][];
+}
+
+/**
+ * The blocks of the corpus's pages that the index leaves out because they are no Eventing documents
+ * but a page applies them all the same: the ConfigMaps and Secrets a reader creates on the way (a
+ * Broker's `spec.config`), under the file name the block would have in the corpus. They are applied
+ * with their page, in block order, and not measured.
+ */
+function pageBlocksBeside(indexed: readonly string[]): Map<string, string> {
+  const file = join(corpus, "_derived", "blocks.json");
+  if (!existsSync(file)) return new Map();
+  const pages = new Set(indexed.map((name) => /^(.*\.md)\.block\d+\.yaml$/.exec(name)?.[1]).filter(Boolean));
+  const blocks = JSON.parse(readFileSync(file, "utf8")) as PageBlock[];
+  const beside = new Map<string, string>();
+  for (const block of blocks) {
+    const name = `${block.repo}/${block.path}.block${block.block}.yaml`;
+    const page = `${block.repo}/${block.path}`;
+    const configOnly =
+      block.kinds.length > 0 &&
+      block.kinds.every(
+        ([apiVersion, kind]) => apiVersion === "v1" && /^(ConfigMap|Secret)$/.test(kind ?? ""),
+      );
+    if (block.block !== null && configOnly && pages.has(page) && !indexed.includes(name))
+      beside.set(name, block.text);
+  }
+  return beside;
+}
+
+/** The text of a corpus file, or of a page block beside the index. */
+let pageBlocks = new Map<string, string>();
+const textOf = (file: string) => pageBlocks.get(file) ?? readFileSync(join(corpus, file), "utf8");
+
 /** The documents of a corpus file, as plain values (empty documents included, as the index counts them). */
 function documentsOf(file: string): unknown[] {
-  const parsed = parseAllDocuments(readFileSync(join(corpus, file), "utf8"));
+  const parsed = parseAllDocuments(textOf(file));
   return (Array.isArray(parsed) ? parsed : [parsed]).map((document) => document.toJS() as unknown);
 }
 
@@ -87,7 +126,7 @@ function keyOf(document: unknown): string {
 function definitionsOf(files: readonly string[]): Map<string, Definition[]> {
   const definitions = new Map<string, Definition[]>();
   for (const file of new Set(files)) {
-    const parsed = parseAllDocuments(readFileSync(join(corpus, file), "utf8"));
+    const parsed = parseAllDocuments(textOf(file));
     for (const document of Array.isArray(parsed) ? parsed : [parsed]) {
       const value = document.toJS() as unknown;
       if (!value || typeof value !== "object") continue;
@@ -264,8 +303,10 @@ describe("Knative manifests, unchanged", () => {
       `no Knative manifests at ${corpus}: put shared/knative-manifests/ (with its index.json) beside this repository`,
     );
     const index = JSON.parse(readFileSync(join(corpus, "index.json"), "utf8")) as IndexEntry[];
-    const units = corpusUnits(index.map((entry) => entry.file));
-    const definitions = definitionsOf(index.map((entry) => entry.file));
+    pageBlocks = pageBlocksBeside(index.map((entry) => entry.file));
+    const files = [...index.map((entry) => entry.file), ...pageBlocks.keys()];
+    const units = corpusUnits(files);
+    const definitions = definitionsOf(files);
 
     const results: DocumentResult[] = [];
     const measure = (
@@ -327,7 +368,7 @@ describe("Knative manifests, unchanged", () => {
           pending = pending.filter((a) => !earlier.includes(a));
         }
         const entries = index.filter((entry) => entry.file === file);
-        pending.push(...(await applyFile(readFileSync(join(corpus, file), "utf8"), entries, items)));
+        pending.push(...(await applyFile(textOf(file), entries, items)));
       }
       await settle(items);
       await applyPrerequisites(unit, pending, items, definitions, taken);
