@@ -127,11 +127,14 @@ export interface SourceFactory<Schema extends z.ZodObject = z.ZodObject> {
   readonly specSchema: Schema;
   /** The configuration slices the kind reads (e.g. a backend's connection settings). */
   readonly config?: readonly ConfigSlice[] | undefined;
-  /** The event types and source the kind emits, for `status.ceAttributes` (Knative's SourceStatus). */
+  /**
+   * The event types and source the kind emits, for `status.ceAttributes` (Knative's SourceStatus);
+   * undefined when this resource's are not known (a ContainerSource's command sends what it sends).
+   */
   ceAttributes?(
     spec: z.output<Schema>,
     resource: SourceContext["resource"],
-  ): { type: string; source: string }[];
+  ): { type: string; source: string }[] | undefined;
   start(spec: z.output<Schema>, context: SourceContext): Promise<SourceWorker>;
 }
 

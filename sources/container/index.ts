@@ -74,7 +74,7 @@ export const containerSource: SourceFactory<typeof specSchema> = {
   ceAttributes(spec, resource) {
     const container = spec.template.spec.containers[0]!;
     const native = nativeOf(container);
-    if (!native) return [];
+    if (!native) return undefined;
     // Secrets are not read for the status: a variable from one stands as if unset.
     const env = Object.fromEntries(
       (container.env ?? []).flatMap((variable) =>

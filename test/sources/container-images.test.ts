@@ -303,6 +303,8 @@ spec:
       /node names only the image docker\.io\/myregistry\/node-heartbeat-source:v1/,
     );
     assert.match(ready.message ?? "", /knative\.dev\/eventing\/cmd\/heartbeats/);
+    // Knative's SourceStatus leaves out the attributes of what it does not know.
+    assert.equal((await readyOf("other-image")).status.ceAttributes, undefined);
     assert.equal(await herald.delete(path("other-image")), 200);
   });
 
