@@ -7,6 +7,7 @@ import { apiServerSource } from "./apiserver/index.js";
 import { containerSource } from "./container/index.js";
 import { githubSource } from "./github/index.js";
 import { gitlabSource } from "./gitlab/index.js";
+import { integrationSource } from "./integration/index.js";
 import { kafkaSource } from "./kafka/index.js";
 import { mqttSource } from "./mqtt/index.js";
 import { pingSource } from "./ping/index.js";
@@ -30,4 +31,5 @@ export const sourcePlugins: readonly SourceFactory[] = [
   defineSource(redisStreamSource),
   defineSource(containerSource),
   defineSource(sinkBinding),
+  defineSource(integrationSource),
 ];

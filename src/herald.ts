@@ -35,6 +35,7 @@ import { ParallelReconciler } from "./flows/parallel.js";
 import { SequenceReconciler } from "./flows/sequence.js";
 import { SinkEndpoints, isSinkPath } from "./sinks/endpoints.js";
 import { EventTransformReconciler } from "./sinks/event-transform.js";
+import { IntegrationSinkReconciler } from "./sinks/integration-sink.js";
 import { JobSinkReconciler } from "./sinks/job-sink.js";
 import { KafkaSinkReconciler } from "./sinks/kafka-sink.js";
 import { IngressPolicies } from "./ingress/authorization.js";
@@ -207,6 +208,7 @@ export async function createHerald(options: HeraldOptions): Promise<Herald> {
     baseUrl: () => baseUrl,
   };
   const eventTransforms = new EventTransformReconciler(sinkDeps);
+  const integrationSinks = new IntegrationSinkReconciler(sinkDeps);
   const processes = new ProcessSourceGate(plugins.sources, config.allowProcessSources, [coreKinds.jobSink]);
   const jobSinks = new JobSinkReconciler({ ...sinkDeps, processes, dataDir: config.dataDir });
   const kafkaSinks = new KafkaSinkReconciler({
@@ -267,6 +269,7 @@ export async function createHerald(options: HeraldOptions): Promise<Herald> {
       );
       // Sinks are addressable before the Subscriptions, Triggers and sources that send to them.
       eventTransforms.reconcile();
+      integrationSinks.reconcile();
       jobSinks.reconcile();
       await kafkaSinks.reconcile();
       // Flows write their Subscriptions (and their address) first, and report theirs after them.

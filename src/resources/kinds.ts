@@ -12,6 +12,7 @@ import {
 import { eventTransformSpecSchema } from "./event-transform.js";
 import { eventTypeSpecSchema } from "./event-type.js";
 import { parallelSpecSchema, sequenceSpecSchema } from "./flows.js";
+import { integrationSinkSpecSchema } from "./integration-sink.js";
 import { jobSinkSpecSchema } from "./job-sink.js";
 import { kafkaSinkSpecSchema } from "./kafka-sink.js";
 import type { KindDefinition, KindNames, KindRole } from "./kind.js";
@@ -149,6 +150,15 @@ export const coreKinds = {
     shortNames: ["kafkasink", "ks"],
     role: "sink",
     specSchema: kafkaSinkSpecSchema,
+  },
+  integrationSink: {
+    group: "sinks.knative.dev",
+    versions: ["v1alpha1"],
+    kind: "IntegrationSink",
+    plural: "integrationsinks",
+    shortNames: ["integrationsink"],
+    role: "sink",
+    specSchema: integrationSinkSpecSchema,
   },
   eventType: {
     group: "eventing.knative.dev",

@@ -51,21 +51,15 @@ function distance(a: string, b: string, limit: number): number {
  * - a kind Herald serves, written with a version it does not serve, is refused naming the versions;
  * - an unknown kind in one of Herald's own groups, or one a letter away from a kind Herald serves
  *   in that group (`Triger`, `rabbitmqsource`), is refused as a mistake;
- * - IntegrationSource and IntegrationSink are refused, saying what to use instead (unrun-kinds.ts,
- *   which reads the document `body` for it);
+ * - a deprecated KafkaBinding is left aside with what to use instead (unrun-kinds.ts);
  * - any other kind (apps/v1 Deployment, v1 Service, serving.knative.dev Service, RBAC, the Knative
  *   kinds Herald does not run) is left aside, with the reason.
  */
-export function kindVerdict(
-  kinds: KindRegistry,
-  apiVersion: string,
-  kind: string,
-  body?: unknown,
-): KindVerdict {
+export function kindVerdict(kinds: KindRegistry, apiVersion: string, kind: string): KindVerdict {
   const served = kinds.find(apiVersion, kind);
   if (served) return { served };
   const { group } = split(apiVersion);
-  const unrun = unrunKindVerdict(group, kind, body);
+  const unrun = unrunKindVerdict(group, kind);
   if (unrun) return unrun;
   const inGroup = kinds.all().filter((definition) => definition.group === group);
   const sameKind = inGroup.find((definition) => definition.kind === kind);

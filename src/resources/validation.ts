@@ -154,7 +154,7 @@ export function validateManifest(
   if (typeof kind !== "string" || !kind) problems.push({ path: at("kind"), message: "is required" });
   const verdict =
     typeof apiVersion === "string" && typeof kind === "string" && problems.length === 0
-      ? kindVerdict(kinds, apiVersion, kind, input)
+      ? kindVerdict(kinds, apiVersion, kind)
       : undefined;
   const definition = verdict && "served" in verdict ? verdict.served : undefined;
   if (verdict && "refused" in verdict) problems.push({ path: at("kind"), message: verdict.refused });

@@ -102,7 +102,7 @@ metadata: { name: to-job, namespace: jobs }
 spec:
   broker: default
   subscriber:
-    ref: { apiVersion: sinks.knative.dev/v1alpha1, kind: IntegrationSink, name: job-sink }
+    ref: { apiVersion: eventing.knative.dev/v1alpha1, kind: RequestReply, name: job-sink }
 ---
 apiVersion: sources.knative.dev/v1
 kind: PingSource
@@ -110,13 +110,13 @@ metadata: { name: ping, namespace: jobs }
 spec:
   schedule: "0 0 1 1 *"
   sink:
-    ref: { apiVersion: sinks.knative.dev/v1alpha1, kind: IntegrationSink, name: job-sink }
+    ref: { apiVersion: eventing.knative.dev/v1alpha1, kind: RequestReply, name: job-sink }
 `);
     const trigger = await get("/apis/eventing.knative.dev/v1/namespaces/jobs/triggers/to-job");
     assert.equal(condition(trigger, "Ready")?.status, "False");
     assert.match(
       condition(trigger, "SubscriberResolved")?.message ?? "",
-      /Herald does not run sinks\.knative\.dev\/v1alpha1 IntegrationSink: give IntegrationSink jobs\/job-sink a URL with a SinkMapping \(messaging\.herald\.dev\/v1alpha1\) in namespace jobs, or use a uri/,
+      /Herald does not run eventing\.knative\.dev\/v1alpha1 RequestReply: give RequestReply jobs\/job-sink a URL with a SinkMapping \(messaging\.herald\.dev\/v1alpha1\) in namespace jobs, or use a uri/,
     );
     const ping = await get("/apis/sources.knative.dev/v1/namespaces/jobs/pingsources/ping");
     assert.deepEqual(
@@ -129,7 +129,7 @@ apiVersion: messaging.herald.dev/v1alpha1
 kind: SinkMapping
 metadata: { name: job-sink, namespace: jobs }
 spec:
-  ref: { apiVersion: sinks.knative.dev/v1, kind: IntegrationSink, name: job-sink }
+  ref: { apiVersion: eventing.knative.dev/v1, kind: RequestReply, name: job-sink }
   uri: ${mapped.url}jobs
 `);
     const ready = await get("/apis/eventing.knative.dev/v1/namespaces/jobs/triggers/to-job");

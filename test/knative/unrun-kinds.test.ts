@@ -3,8 +3,9 @@ import { after, before, describe, it } from "node:test";
 import { InProcessHerald } from "../support/herald.js";
 
 /**
- * IntegrationSource and IntegrationSink (Apache Camel Kamelets) refuse their file, naming the
- * document and what to use instead; KafkaBinding (deprecated) is left aside with its reason.
+ * IntegrationSource and IntegrationSink (Apache Camel Kamelets) run their timer and log natively
+ * and refuse their AWS variants at the field, naming the document and what to use instead, so
+ * nothing of the file is applied; KafkaBinding (deprecated) is left aside with its reason.
  * Documents shaped as Knative's docs write them.
  */
 const CHANNEL = `apiVersion: messaging.knative.dev/v1
@@ -12,11 +13,13 @@ kind: Channel
 metadata: { name: kept-out, namespace: camel }
 `;
 
-const TIMER_SOURCE = `apiVersion: sources.knative.dev/v1alpha1
+const S3_SOURCE = `apiVersion: sources.knative.dev/v1alpha1
 kind: IntegrationSource
-metadata: { name: integration-source-timer, namespace: camel }
+metadata: { name: integration-source-aws-s3, namespace: camel }
 spec:
-  timer: { period: 2000, message: "Hello, Eventing Core" }
+  aws:
+    s3: { arn: "arn:aws:s3:::my-bucket", region: eu-north-1 }
+    auth: { secret: { ref: { name: my-secret } } }
   sink: { ref: { apiVersion: eventing.knative.dev/v1, kind: Broker, name: default } }
 `;
 
@@ -28,13 +31,6 @@ spec:
     sqs: { arn: "arn:aws:s3:::my-queue", region: eu-north-1 }
     auth: { secret: { ref: { name: my-secret } } }
   sink: { ref: { apiVersion: eventing.knative.dev/v1, kind: Broker, name: default } }
-`;
-
-const LOG_SINK = `apiVersion: sinks.knative.dev/v1alpha1
-kind: IntegrationSink
-metadata: { name: integration-log-sink, namespace: camel }
-spec:
-  log: { showHeaders: true, level: INFO }
 `;
 
 const SNS_SINK = `apiVersion: sinks.knative.dev/v1alpha1
@@ -70,27 +66,22 @@ describe("Knative kinds Herald does not run", () => {
       (problem) => `${problem.path}: ${problem.message}`,
     );
 
-  it("refuses a file with an IntegrationSource, naming the document and what to use instead", async () => {
-    assert.deepEqual(await refusalOf(`${CHANNEL}---\n${TIMER_SOURCE}`), [
-      "request body[1].kind: Herald does not run IntegrationSource (Apache Camel Kamelets): for spec.timer " +
-        "use a PingSource (spec.schedule as a cron schedule, spec.data as the message)",
+  it("refuses a file with an AWS IntegrationSource at the field, naming the document and what to use instead", async () => {
+    const instead =
+      "(Knative runs an Apache Camel Kamelet for it): use a ContainerSource or ProcessSource running " +
+      "a program that reads it and posts each event to K_SINK";
+    assert.deepEqual(await refusalOf(`${CHANNEL}---\n${S3_SOURCE}`), [
+      `request body[1].spec.aws.s3: Herald has no AWS s3 source ${instead}`,
     ]);
-    assert.deepEqual(await refusalOf(SQS_SOURCE), [
-      "kind: Herald does not run IntegrationSource (Apache Camel Kamelets) and has no AWS sqs " +
-        "source: use a ContainerSource or ProcessSource running a program that reads it and posts each event to K_SINK",
-    ]);
+    assert.deepEqual(await refusalOf(SQS_SOURCE), [`spec.aws.sqs: Herald has no AWS sqs source ${instead}`]);
     // Nothing of the refused file was applied.
     const { status } = await herald.get("/apis/messaging.knative.dev/v1/namespaces/camel/channels/kept-out");
     assert.equal(status, 404);
   });
 
-  it("refuses a file with an IntegrationSink, saying what to use instead", async () => {
-    assert.deepEqual(await refusalOf(LOG_SINK), [
-      "kind: Herald does not run IntegrationSink (Apache Camel Kamelets): for spec.log subscribe " +
-        "an HTTP receiver that logs events (Knative's event_display) instead",
-    ]);
+  it("refuses an AWS IntegrationSink at the field, saying what to use instead", async () => {
     assert.deepEqual(await refusalOf(SNS_SINK), [
-      "kind: Herald does not run IntegrationSink (Apache Camel Kamelets) and has no AWS sns sink: " +
+      "spec.aws.sns: Herald has no AWS sns sink (Knative runs an Apache Camel Kamelet for it): " +
         "use a JobSink running a program that writes the event to it",
     ]);
   });
