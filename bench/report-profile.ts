@@ -174,8 +174,8 @@ export function renderProfile(record: ProfileRecord): string {
   return `## Where the time goes
 
 \`${record.command}\` at \`${record.commit}\`, ${record.at.slice(0, 16).replace("T", " ")} UTC, load average
-${record.loadAverage.before.join(" / ")}. \`node --cpu-prof\` of one \`herald serve\` per path, over ${seconds} s
-after as long a warm-up. Delivery paths: one channel and one Subscription under open-loop load at ${number(rate)}
+${record.loadAverage.before.join(" / ")} before, ${record.loadAverage.after.join(" / ")} after.
+\`node --cpu-prof\` of one \`herald serve\` per path, over ${seconds} s after as long a warm-up. Delivery paths: one channel and one Subscription under open-loop load at ${number(rate)}
 events/s, CPU per delivered event (ingress and delivery together). Ingress paths: autocannon at
 saturation into a channel with no Subscription (a RabbitmqChannel's exchange has a quorum queue bound,
 with no consumer), as the kafka and rabbitmq cases measure ingress, CPU per accepted event. Self time;

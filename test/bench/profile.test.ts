@@ -103,6 +103,7 @@ describe("BENCHMARKS.md: where the time goes", () => {
         ],
       }),
     );
+    assert.match(text, /load average\n?0\.5 \/ 0\.4 \/ 0\.3 before, 0\.6 \/ 0\.5 \/ 0\.4 after/);
     assert.match(text, /### Ingress, KafkaChannel, at saturation \(50 connections\)/);
     assert.match(text, /\*\*208 µs of CPU per accepted event\*\* \(110 000 accepted/);
     assert.match(text, /garbage collector 8\.8% of the busy time; idle 24\.1% of the phase/);
