@@ -17,6 +17,7 @@ import { ChannelReconciler } from "./control/channel-reconciler.js";
 import { ConfigDirectory } from "./control/config-dir.js";
 import { ChannelDirectory } from "./control/directory.js";
 import { EventPolicyReconciler } from "./control/event-policies.js";
+import { EventRecorder } from "./control/event-recorder.js";
 import { ingressAddresses } from "./control/ingress-policies.js";
 import { ProcessSourceGate } from "./control/process-sources.js";
 import { ReconcileLoop } from "./control/reconcile-loop.js";
@@ -101,7 +102,9 @@ export async function createHerald(options: HeraldOptions): Promise<Herald> {
   const { certFile, keyFile } = config.tls;
   const certificate = certFile && keyFile ? ServerCertificate.load({ certFile, keyFile }, logger) : undefined;
   const tracing = createTracing(config.tracing);
-  const status = new StatusWriter(store);
+  // Kubernetes Events about status changes, recorded by the one Herald (or worker) writing status.
+  const events = leads ? new EventRecorder({ store, logger }) : undefined;
+  const status = new StatusWriter(store, events);
   const directory = new ChannelDirectory(config.publishTimeoutMs);
   // Herald's own addresses, known once its listeners are bound (admission keeps destinations off the API).
   const bound: { self?: SelfAddresses } = {};
@@ -443,6 +446,7 @@ export async function createHerald(options: HeraldOptions): Promise<Herald> {
       // its deliveries in flight, which would otherwise sit out their backoff.
       shutdown.abort();
       await loop.stop();
+      await events?.close();
       await sources.close();
       await jobSinks.close();
       await kafkaSinks.close();

@@ -11,7 +11,7 @@ import type { SourceContext, SourceFactory, StoredResource } from "../source.js"
  * - `mode: Reference` (the default): `dev.knative.apiserver.ref.{add,update,delete}` with a
  *   reference (`apiVersion`, `kind`, `name`, `namespace`) as data;
  * - `mode: Resource`: `dev.knative.apiserver.resource.{add,update,delete}` with the whole resource
- *   (metadata, spec and status) as data.
+ *   (metadata, spec and status; a v1 Event's fields at the top level) as data.
  *
  * `source` is Herald's address (the API server's, in Knative), `subject` the resource's path
  * (`/apis/{group}/{version}/namespaces/{ns}/{plural}/{name}`, `/api/v1/...` for core kinds). The
@@ -157,13 +157,21 @@ function lifecycleEvent(
           name: resource.metadata.name,
           apiVersion: resource.apiVersion,
         }
-      : {
-          apiVersion: resource.apiVersion,
-          kind: resource.kind,
-          metadata: resource.metadata,
-          spec: resource.spec,
-          status: resource.status,
-        };
+      : resource.apiVersion === "v1" && resource.kind === "Event"
+        ? // A core Event has its fields at the top level, as Kubernetes sends it.
+          {
+            apiVersion: resource.apiVersion,
+            kind: resource.kind,
+            metadata: resource.metadata,
+            ...(resource.spec as Record<string, unknown>),
+          }
+        : {
+            apiVersion: resource.apiVersion,
+            kind: resource.kind,
+            metadata: resource.metadata,
+            spec: resource.spec,
+            status: resource.status,
+          };
   return {
     attributes: {
       specversion: "1.0",

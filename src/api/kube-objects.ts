@@ -1,7 +1,13 @@
 import type { Request } from "express";
 import { HeraldError } from "../errors.js";
 import type { Resource } from "../resources/common.js";
-import { apiVersionOf, type KindDefinition, type KindRegistry } from "../resources/kinds.js";
+import {
+  EVENT_SELECTABLE_FIELDS,
+  lastSeen,
+  type CoreEventFields,
+  type CoreEventResource,
+} from "../resources/core-event.js";
+import { apiVersionOf, coreKinds, type KindDefinition, type KindRegistry } from "../resources/kinds.js";
 
 /**
  * The Kubernetes API objects Herald answers kubectl with: discovery (APIVersions, APIGroupList,
@@ -209,8 +215,31 @@ const EVENT_TYPE_COLUMNS: Column[] = (() => {
   ];
 })();
 
+/** A core Event's columns, as the Kubernetes API server prints them (pkg/printers/internalversion). */
+const EVENT_COLUMNS: Column[] = (() => {
+  const fields = (r: Resource) => r.spec as CoreEventFields;
+  return [
+    {
+      name: "Last Seen",
+      type: "string",
+      description: "time since the Event was last seen",
+      cell: (r) => humanDuration(Date.now() - lastSeen(r as CoreEventResource)),
+    },
+    { name: "Type", type: "string", description: "type", cell: (r) => text(fields(r).type) },
+    { name: "Reason", type: "string", description: "reason", cell: (r) => text(fields(r).reason) },
+    {
+      name: "Object",
+      type: "string",
+      description: "involvedObject, as kind/name",
+      cell: (r) => `${fields(r).involvedObject.kind.toLowerCase()}/${fields(r).involvedObject.name}`,
+    },
+    { name: "Message", type: "string", description: "message", cell: (r) => text(fields(r).message) },
+  ];
+})();
+
 /** Knative's printer columns (its CRDs' additionalPrinterColumns) by what the kind is. */
 function columnsOf(definition: KindDefinition): Column[] {
+  if (isCoreEvent(definition)) return EVENT_COLUMNS;
   switch (definition.role) {
     case "broker":
     case "channel":
@@ -265,12 +294,16 @@ function columnsOf(definition: KindDefinition): Column[] {
 
 export type IncludeObject = "None" | "Metadata" | "Object";
 
-/** A meta.k8s.io/v1 Table of `resources`, as `kubectl get` asks with `Accept: ...;as=Table`. */
+/**
+ * A meta.k8s.io/v1 Table of `resources`, as `kubectl get` asks with `Accept: ...;as=Table`; with
+ * includeObject=Object each row holds the resource as `served` shows it.
+ */
 export function table(
   definition: KindDefinition,
   resources: readonly Resource[],
   include: IncludeObject,
   resourceVersion: string,
+  served: (resource: Resource) => unknown = (resource) => resource,
 ) {
   const columns = columnsOf(definition);
   return {
@@ -288,7 +321,7 @@ export function table(
       cells: columns.map((column) => column.cell(resource)),
       object:
         include === "Object"
-          ? resource
+          ? served(resource)
           : include === "Metadata"
             ? {
                 kind: "PartialObjectMetadata",
@@ -298,6 +331,34 @@ export function table(
             : undefined,
     })),
   };
+}
+
+function isCoreEvent(definition: KindDefinition): boolean {
+  return definition.group === coreKinds.event.group && definition.kind === coreKinds.event.kind;
+}
+
+/**
+ * The value a fieldSelector compares for `key`: metadata.name and metadata.namespace of every kind,
+ * and an Event's own fields (EVENT_SELECTABLE_FIELDS); undefined when the kind has no such field.
+ */
+export function selectableField(
+  definition: KindDefinition,
+  resource: Resource,
+  key: string,
+): string | undefined {
+  if (key === "metadata.name") return resource.metadata.name;
+  if (key === "metadata.namespace") return resource.metadata.namespace;
+  const field = isCoreEvent(definition) ? EVENT_SELECTABLE_FIELDS[key] : undefined;
+  return field?.(resource.spec as CoreEventFields);
+}
+
+/** The fields `selectableField` knows for a kind, to name them when another one is asked for. */
+export function selectableFields(definition: KindDefinition): string[] {
+  return [
+    "metadata.name",
+    "metadata.namespace",
+    ...(isCoreEvent(definition) ? Object.keys(EVENT_SELECTABLE_FIELDS) : []),
+  ];
 }
 
 /** True when an Accept header asks for a meta.k8s.io Table. */
@@ -364,12 +425,20 @@ export function statusOf(
 
 /** The resource as a manifest again, the document a merge patch applies to. */
 export function manifestOf(definition: KindDefinition, resource: Resource): Record<string, unknown> {
-  return {
+  const envelope = {
     apiVersion: apiVersionOf(definition),
     kind: definition.kind,
     metadata: resource.metadata,
-    [definition.specField ?? "spec"]: resource.spec,
   };
+  switch (definition.specField ?? "spec") {
+    case "fields":
+      return { ...envelope, ...resource.spec };
+    case "top-level":
+    case "data":
+      return { ...envelope, data: resource.spec };
+    case "spec":
+      return { ...envelope, spec: resource.spec };
+  }
 }
 
 /** JSON Merge Patch (RFC 7386): objects merge key by key, `null` removes, anything else replaces. */

@@ -4,6 +4,7 @@ import type { ResourceService } from "../control/resource-service.js";
 import { errorBody, HeraldError, httpStatusOf } from "../errors.js";
 import type { Resource } from "../resources/common.js";
 import { apiVersionOf, type KindDefinition } from "../resources/kinds.js";
+import { servedResource } from "../resources/served.js";
 import { invalidResource, validateManifest } from "../resources/validation.js";
 import {
   apiGroupList,
@@ -16,6 +17,8 @@ import {
   openApiDocument,
   openApiIndex,
   parseSelector,
+  selectableField,
+  selectableFields,
   statusOf,
   table,
   wantsTable,
@@ -58,7 +61,8 @@ const WATCH_POLL_MS = 200;
  *   GET   /openapi/v3, /openapi/v3/{api|apis}/...                          tells kubectl apply the server validates
  *   GET   lists and resources with `Accept: ...;as=Table;g=meta.k8s.io`    Tables with Knative's printer columns
  *   GET   lists with `?watch=true`                                         watch events, one JSON object a line
- *   GET   lists with labelSelector / fieldSelector (metadata.name, metadata.namespace)
+ *   GET   lists with labelSelector / fieldSelector (metadata.name, metadata.namespace; an Event's
+ *         involvedObject.*, type, reason... as `kubectl describe` asks for the Events of an object)
  *   PATCH /apis/{group}/{version}/namespaces/{ns}/{plural}/{name}          merge patch (and strategic merge patch,
  *                                                                          treated as a merge patch; apply patch)
  * Any other request falls through to the resource API.
@@ -167,10 +171,10 @@ export function kubernetesRouter(resources: ResourceService, access: KubernetesA
       "fieldSelector",
     );
     for (const { key } of fields)
-      if (key !== "metadata.name" && key !== "metadata.namespace")
+      if (!selectableFields(definition).includes(key))
         throw new HeraldError(
           "InvalidResource",
-          `fieldSelector ${key} is not supported: use metadata.name or metadata.namespace`,
+          `fieldSelector ${key} is not supported for ${definition.plural}: use ${selectableFields(definition).join(", ")}`,
         );
     const selects = (resource: Resource) =>
       resource.kind === definition.kind &&
@@ -178,28 +182,28 @@ export function kubernetesRouter(resources: ResourceService, access: KubernetesA
       (!namespace || resource.metadata.namespace === namespace) &&
       (!single || resource.metadata.name === single) &&
       matches(labels, (key) => resource.metadata.labels?.[key]) &&
-      matches(fields, (key) =>
-        key === "metadata.name" ? resource.metadata.name : resource.metadata.namespace,
-      );
+      matches(fields, (key) => selectableField(definition, resource, key));
     const include: IncludeObject =
       query.includeObject === "None" || query.includeObject === "Object" ? query.includeObject : "Metadata";
+    // In Kubernetes' shape, as the resource API answers (a ConfigMap's `data`, an Event's fields).
+    const served = (resource: Resource) => servedResource(kinds, resource);
     const render = (items: Resource[]) => {
       const visible = items.map((item) => access.shown(item, res));
       const version = remember(snapshotOf(items));
-      if (wantsTable(req)) return table(definition, visible, include, version);
+      if (wantsTable(req)) return table(definition, visible, include, version, served);
       return {
         apiVersion: apiVersionOf(definition),
         kind: `${definition.kind}List`,
         metadata: { resourceVersion: version },
-        items: visible,
+        items: visible.map(served),
       };
     };
     if (watching)
       return watch(req, res, selects, (resource) => {
         const view = access.shown(resource, res);
         return wantsTable(req)
-          ? table(definition, [view], include, String(resource.metadata.resourceVersion))
-          : view;
+          ? table(definition, [view], include, String(resource.metadata.resourceVersion), served)
+          : served(view);
       });
     const items = store.list(definition, namespace).filter(selects);
     if (single && !selected) {

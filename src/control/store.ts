@@ -31,7 +31,8 @@ export interface ResourceStoreOptions {
   readonly logger: Logger;
   /**
    * The most resources the store holds. An apply that would go beyond it is refused; the backing
-   * channels Herald materialises for Channels and Brokers count, but are never refused.
+   * channels Herald materialises for Channels and Brokers count, but are never refused; Events do
+   * not count.
    */
   readonly maxResources: number;
 }
@@ -123,7 +124,8 @@ export class ResourceStore {
         candidate.set(keyOf(resource), resource);
         return resource;
       });
-      if (!owner && candidate.size > this.maxResources && candidate.size > this.resources.size) {
+      const counted = countedSize(candidate);
+      if (!owner && counted > this.maxResources && counted > countedSize(this.resources)) {
         throw invalidResource([
           {
             path: "",
@@ -253,6 +255,17 @@ export class ResourceStore {
     this.resources = candidate;
     this.version = version;
   }
+}
+
+/**
+ * How many resources count towards `maxResources`: Events do not, they are bounded by their own
+ * time to live and number per namespace (EventRecorder).
+ */
+function countedSize(resources: ReadonlyMap<string, Resource>): number {
+  let size = 0;
+  for (const resource of resources.values())
+    if (resource.kind !== "Event" || resource.apiVersion !== "v1") size++;
+  return size;
 }
 
 function describe(manifests: readonly Manifest[]): string {

@@ -46,9 +46,10 @@ export interface KindDefinition<
   /**
    * Where a manifest holds what is stored as the spec: `spec`; `data` for a ConfigMap; `top-level`
    * for a Secret, whose `data`, `stringData` and `type` are validated together into its data. A kind
-   * without `spec` is served with its stored data as `data`, as Kubernetes shows it.
+   * without `spec` is served with its stored data as `data`, as Kubernetes shows it. `fields` for a
+   * core Event: its top-level fields are validated into the spec and served at the top level again.
    */
-  readonly specField?: "spec" | "data" | "top-level";
+  readonly specField?: "spec" | "data" | "top-level" | "fields";
   /** Cluster-scoped, as a Namespace: its metadata.namespace is ignored and stored empty. */
   readonly clusterScoped?: boolean;
   /** Spec fields that cannot change once applied: such an apply is refused naming the field. */

@@ -9,6 +9,7 @@ import {
   type BrokerSpec,
   type TriggerSpec,
 } from "./eventing.js";
+import { coreEventSchema } from "./core-event.js";
 import { eventTransformSpecSchema } from "./event-transform.js";
 import { eventTypeSpecSchema } from "./event-type.js";
 import { parallelSpecSchema, sequenceSpecSchema } from "./flows.js";
@@ -84,6 +85,17 @@ export const coreKinds = {
     role: "config",
     specSchema: secretSchema,
     specField: "top-level",
+  },
+  /** Kubernetes' core Event: what Herald records about its resources (control/event-recorder.ts). */
+  event: {
+    group: "",
+    versions: ["v1"],
+    kind: "Event",
+    plural: "events",
+    shortNames: ["ev", "event"],
+    role: "config",
+    specSchema: coreEventSchema,
+    specField: "fields",
   },
   namespace: {
     group: "",

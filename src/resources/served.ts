@@ -7,8 +7,9 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 
 /**
  * A stored resource as the API shows it, in Kubernetes' shape: a kind without `spec` (ConfigMap,
- * Secret) shows its stored data as `data` and has no status, and a cluster-scoped one (Namespace)
- * has no namespace. What `herald get -o yaml` prints therefore applies again as it is.
+ * Secret) shows its stored data as `data` and has no status, an Event shows its fields at the top
+ * level, and a cluster-scoped one (Namespace) has no namespace. What `herald get -o yaml` prints
+ * therefore applies again as it is.
  */
 export function servedResource(kinds: KindRegistry, resource: Resource): Record<string, unknown> {
   const definition = kinds.find(resource.apiVersion, resource.kind);
@@ -18,6 +19,7 @@ export function servedResource(kinds: KindRegistry, resource: Resource): Record<
   const field = definition.specField ?? "spec";
   if (field === "spec") return { ...resource, metadata };
   const { spec, status: _status, ...rest } = resource;
+  if (field === "fields") return { ...rest, metadata, ...spec };
   return { ...rest, metadata, data: spec };
 }
 

@@ -168,7 +168,8 @@ export function validateManifest(
     // As Kubernetes' strict field validation; `status` is the server's and ignored when applied.
     const envelope = new Set(["apiVersion", "kind", "metadata", "status"]);
     let body: unknown;
-    if (field === "top-level") {
+    const topLevel = field === "top-level" || field === "fields";
+    if (topLevel) {
       // The kind's strict schema names the top-level fields it takes (a Secret's data, stringData).
       body = Object.fromEntries(Object.entries(input).filter(([key]) => !envelope.has(key)));
     } else {
@@ -178,7 +179,7 @@ export function validateManifest(
     }
     const parsed = definition.specSchema.safeParse(body);
     if (parsed.success) spec = parsed.data;
-    else problems.push(...problemsFromZod(parsed.error, field === "top-level" ? prefix : at(field)));
+    else problems.push(...problemsFromZod(parsed.error, topLevel ? prefix : at(field)));
   }
   if (problems.length > 0 || !definition || !metadata.success || !spec) return { problems };
   return {

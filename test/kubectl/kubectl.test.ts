@@ -180,6 +180,29 @@ describe("kubectl against Herald's resource API", () => {
     assert.match(output, /Type:\s+Ready/);
   });
 
+  it("describes a resource with the Events recorded about it, and lists Events as Kubernetes prints them", async () => {
+    await ok(
+      ["apply", "-f", "-"],
+      "apiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata:\n  name: orphan\nspec:\n  broker: missing\n  subscriber:\n    uri: http://127.0.0.1:9/\n",
+    );
+    // kubectl describe lists the Events with a fieldSelector on involvedObject.name, namespace, kind and uid.
+    const described = await eventually(async () => {
+      const output = await ok(["describe", "trigger", "orphan"]);
+      return /^Events:\n/m.test(output) && output;
+    });
+    assert.match(
+      described,
+      /^\s+Warning\s+BrokerDoesNotExist\s+\S+\s+herald\s+Broker default\/missing not found$/m,
+    );
+    assert.doesNotMatch(described, /Broker default is ready/, "only the Events of the object described");
+    const [header, ...events] = rows(await ok(["get", "events", "--field-selector", "type=Warning"]));
+    assert.deepEqual(header, ["LAST", "SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"]);
+    assert.ok(
+      events.some((row) => row.slice(1, 4).join(" ") === "Warning BrokerDoesNotExist trigger/orphan"),
+      JSON.stringify(events),
+    );
+  });
+
   it("waits for condition=Ready, seeing the change through a watch", async () => {
     const trigger = `
 apiVersion: eventing.knative.dev/v1

@@ -133,12 +133,19 @@ data: { colour: blue }
     assert.deepEqual(data.spec, { colour: "blue" });
   });
 
-  it("a kind Herald does not serve keeps the published sample not Ready, naming it; Secrets are never watched", async () => {
+  it("the published sample over v1 Events is Ready; a kind Herald does not serve keeps a source not Ready, naming it; Secrets are never watched", async () => {
     const sample = readFileSync(
       join(corpus, "knative/docs/code-samples/eventing/kafka/channel/README.md.block5.yaml"),
       "utf8",
     );
     await herald.apply(`${sample.replace(/sink:[\s\S]*$/, `sink: { uri: "${sink.url}" }`)}
+---
+apiVersion: sources.knative.dev/v1
+kind: ApiServerSource
+metadata: { name: pods }
+spec:
+  resources: [{ apiVersion: v1, kind: Pod }]
+  sink: { uri: "${sink.url}" }
 ---
 apiVersion: sources.knative.dev/v1
 kind: ApiServerSource
@@ -153,10 +160,11 @@ spec:
         const ready = body.status.conditions?.find((c) => c.type === "Ready");
         return ready?.status === "False" && ready;
       });
-    assert.match(
-      (await reason("testevents-kafka-03")).message ?? "",
-      /spec\.resources\[0\]: Herald serves no v1 Event/,
-    );
+    await eventually(async () => {
+      const { body } = await herald.get<Status>(path("testevents-kafka-03"));
+      return body.status.conditions?.some((c) => c.type === "Ready" && c.status === "True");
+    });
+    assert.match((await reason("pods")).message ?? "", /spec\.resources\[0\]: Herald serves no v1 Pod/);
     assert.match((await reason("secrets")).message ?? "", /Secrets are not watched/);
   });
 
