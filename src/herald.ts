@@ -43,6 +43,7 @@ import { IngressPolicies } from "./ingress/authorization.js";
 import { createIngressHandler, isIngressPath } from "./ingress/ingress.js";
 import { Metrics } from "./metrics.js";
 import { coreKinds } from "./resources/kinds.js";
+import type { KafkaSettings } from "../adapters/kafka/config.js";
 import { brokerClassesOf, kindsOf, topologyKindsOf, type HeraldPlugins } from "./plugins.js";
 import { createListener, loadClientTls, ServerCertificate } from "./tls.js";
 import { createTracing } from "./tracing.js";
@@ -174,6 +175,9 @@ export async function createHerald(options: HeraldOptions): Promise<Herald> {
     eventPolicies,
   });
   const channels = new ChannelReconciler({ kinds, store, admission, status, eventPolicies });
+  // The Kafka channel plug-in's settings (its `kafka` configuration slice), when it runs: the
+  // servers Kafka Brokers run on and the addresses manifests name for them.
+  const kafka = config.kafka as Pick<KafkaSettings, "bootstrapServers" | "bootstrapAliases"> | undefined;
   const brokers = new BrokerReconciler({
     kinds,
     store,
@@ -183,8 +187,7 @@ export async function createHerald(options: HeraldOptions): Promise<Herald> {
     brokerAddress: (namespace, name) => `${baseUrl}/brokers/${namespace}/${name}`,
     eventPolicies,
     serviceUrlTemplate: config.serviceUrlTemplate,
-    // The Kafka channel plug-in's servers (its `kafka` configuration slice), when it runs.
-    kafkaBootstrapServers: (config.kafka as { bootstrapServers?: string[] } | undefined)?.bootstrapServers,
+    kafka: kafka && { bootstrapServers: kafka.bootstrapServers, aliases: kafka.bootstrapAliases },
   });
   const sequences = new SequenceReconciler({ kinds, store, admission, status });
   const parallels = new ParallelReconciler({ kinds, store, admission, status });
@@ -216,8 +219,7 @@ export async function createHerald(options: HeraldOptions): Promise<Herald> {
   const jobSinks = new JobSinkReconciler({ ...sinkDeps, processes, dataDir: config.dataDir });
   const kafkaSinks = new KafkaSinkReconciler({
     ...sinkDeps,
-    kafkaBootstrapAliases: (config.kafka as { bootstrapAliases?: Record<string, string> } | undefined)
-      ?.bootstrapAliases,
+    kafkaBootstrapAliases: kafka?.bootstrapAliases,
     onStatusChange: () => void loop.run(),
   });
   const eventTypes = new EventTypeReconciler({

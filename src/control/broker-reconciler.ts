@@ -6,7 +6,12 @@ import {
   type BackingProblem,
   type BackingRequest,
 } from "./backing-channels.js";
-import { brokerChannelName, brokerChannelTemplate, type ChannelTemplate } from "./brokers.js";
+import {
+  brokerChannelName,
+  brokerChannelTemplate,
+  type ChannelTemplate,
+  type KafkaServers,
+} from "./brokers.js";
 import { brokerConditions as conditions, type ConditionInput } from "./conditions.js";
 import { resolveDestination, UnresolvableDestination } from "./destinations.js";
 import type { EventPolicyReconciler } from "./event-policies.js";
@@ -26,8 +31,8 @@ export class BrokerReconciler {
       brokerAddress(namespace: string, name: string): string;
       /** Audiences and the EventPolicies that apply (Knative's OIDC and authorization). */
       readonly eventPolicies?: EventPolicyReconciler | undefined;
-      /** The Kafka servers Kafka Brokers run on, to check a Kafka broker ConfigMap's bootstrap.servers. */
-      readonly kafkaBootstrapServers?: readonly string[] | undefined;
+      /** The Kafka Kafka Brokers run on, to check a Kafka broker ConfigMap's bootstrap.servers. */
+      readonly kafka?: KafkaServers | undefined;
       /** The service URL rule, to resolve a dead-letter sink that is a Service. */
       readonly serviceUrlTemplate: string;
     },
@@ -119,7 +124,7 @@ export class BrokerReconciler {
       broker,
       this.deps.classes,
       this.deps.admission.defaultTemplate(),
-      this.deps.kafkaBootstrapServers,
+      this.deps.kafka,
     );
     if (typeof template === "string") return template;
     return { owner: broker, name: brokerChannelName(broker.metadata.name), template, delivery: undefined };

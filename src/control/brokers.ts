@@ -14,6 +14,13 @@ import type { ResourceStore } from "./store.js";
 export const TTL_ATTRIBUTE = "knativebrokerttl";
 export const DEFAULT_TTL = 255;
 
+/** The Kafka Herald runs Kafka Brokers on: its servers, and the addresses manifests name for them. */
+export interface KafkaServers {
+  readonly bootstrapServers: readonly string[];
+  /** HERALD_KAFKA_BOOTSTRAP_ALIASES: an address a manifest writes → the server it stands for. */
+  readonly aliases: Readonly<Record<string, string>>;
+}
+
 export interface ChannelTemplate {
   apiVersion: string;
   kind: string;
@@ -71,8 +78,8 @@ export function brokerChannelTemplate(
   broker: BrokerResource,
   classes: ReadonlyMap<string, ChannelTemplate>,
   fallback: ChannelTemplate,
-  /** The Kafka servers Herald's KafkaChannel connects to, when known (HERALD_KAFKA_BOOTSTRAP_SERVERS). */
-  kafkaBootstrapServers?: readonly string[],
+  /** The Kafka Herald's KafkaChannel connects to, when known (HERALD_KAFKA_BOOTSTRAP_SERVERS). */
+  kafkaServers?: KafkaServers,
 ): ChannelTemplate | string {
   const { spec } = broker;
   const { [EXTERNAL_TOPIC_ANNOTATION]: externalTopic, ...annotations } = broker.metadata.annotations ?? {};
@@ -84,7 +91,7 @@ export function brokerChannelTemplate(
       { ...broker, metadata: { ...broker.metadata, annotations } },
       classes,
       fallback,
-      kafkaBootstrapServers,
+      kafkaServers,
     );
     if (typeof template === "string") return template;
     const kafka = classes.get(KAFKA_CLASS);
@@ -121,13 +128,13 @@ export function brokerChannelTemplate(
     if (!configMap) {
       if (namespace === KNATIVE_NAMESPACE && spec.config.name === DEFAULT_CHANNEL_CONFIG) return fallback;
       if (namespace === KNATIVE_NAMESPACE && spec.config.name === KAFKA_BROKER_CONFIG)
-        return kafkaTemplate({}, what, classes, kafkaBootstrapServers);
+        return kafkaTemplate({}, what, classes, kafkaServers);
       return `spec.config: ${what} not found`;
     }
     const text = configMap.spec["channel-template-spec"];
     if (text === undefined) {
       if (Object.values(KAFKA_KEYS).some((key) => configMap.spec[key] !== undefined))
-        return kafkaTemplate(configMap.spec, what, classes, kafkaBootstrapServers);
+        return kafkaTemplate(configMap.spec, what, classes, kafkaServers);
       return `spec.config: ${what} has no channel-template-spec (nor the Kafka broker's default.topic.* keys)`;
     }
     try {
@@ -140,7 +147,7 @@ export function brokerChannelTemplate(
   }
   const brokerClass = broker.metadata.annotations?.[BROKER_CLASS_ANNOTATION];
   if (brokerClass === KAFKA_CLASS && classes.has(KAFKA_CLASS))
-    return kafkaTemplate({}, "the Kafka broker's default config", classes, kafkaBootstrapServers);
+    return kafkaTemplate({}, "the Kafka broker's default config", classes, kafkaServers);
   return (brokerClass && classes.get(brokerClass)) || fallback;
 }
 
@@ -161,7 +168,7 @@ function kafkaTemplate(
   data: Record<string, string>,
   what: string,
   classes: ReadonlyMap<string, ChannelTemplate>,
-  kafkaBootstrapServers: readonly string[] | undefined,
+  servers: KafkaServers | undefined,
 ): ChannelTemplate | string {
   const kafka = classes.get(KAFKA_CLASS);
   if (!kafka) return "spec.config: no channel plug-in serves the Kafka broker class";
@@ -169,18 +176,21 @@ function kafkaTemplate(
   const unknown = Object.keys(data).filter((key) => !known.has(key));
   if (unknown.length > 0)
     return `${what}: ${unknown.join(", ")} not supported (Herald's Kafka Broker reads ${[...known].join(", ")})`;
-  const servers = data[KAFKA_KEYS.bootstrapServers];
-  if (servers !== undefined && kafkaBootstrapServers) {
-    const asked = servers
+  const asked = data[KAFKA_KEYS.bootstrapServers];
+  if (asked !== undefined && servers) {
+    // An address the docs write (my-cluster-kafka-bootstrap.kafka:9092) counts as the server it is an alias of.
+    const named = asked
       .split(",")
       .map((server) => server.trim())
       .filter(Boolean)
+      .map((server) => servers.aliases[server] ?? server)
       .sort();
-    const own = [...kafkaBootstrapServers].sort();
-    if (asked.join(",") !== own.join(","))
+    const own = [...servers.bootstrapServers].sort();
+    if (named.join(",") !== own.join(","))
       return (
-        `${what}: bootstrap.servers ${asked.join(",")} is not the Kafka Herald runs Brokers on ` +
-        `(HERALD_KAFKA_BOOTSTRAP_SERVERS=${own.join(",")}); set it to that, or remove the key`
+        `${what}: bootstrap.servers ${asked} is not the Kafka Herald runs Brokers on ` +
+        `(HERALD_KAFKA_BOOTSTRAP_SERVERS=${own.join(",")}); set it to that, alias it to that ` +
+        "(HERALD_KAFKA_BOOTSTRAP_ALIASES), or remove the key"
       );
   }
   const spec: Record<string, unknown> = {};

@@ -124,6 +124,41 @@ spec:
       }
     });
 
+    it("a Kafka Broker whose ConfigMap names the docs' address runs on this machine's Kafka; without the alias it is not Ready", async () => {
+      const manifest = `
+apiVersion: v1
+kind: ConfigMap
+metadata: { name: docs-kafka }
+data: { bootstrap.servers: "${DOCS_ADDRESS}", default.topic.partitions: "1", default.topic.replication.factor: "1" }
+---
+apiVersion: eventing.knative.dev/v1
+kind: Broker
+metadata: { name: docs-kafka, annotations: { eventing.knative.dev/broker.class: Kafka } }
+spec:
+  config: { apiVersion: v1, kind: ConfigMap, name: docs-kafka }
+`;
+      const path = "/apis/eventing.knative.dev/v1/namespaces/default/brokers/docs-kafka";
+      const readyOf = async (herald: InProcessHerald) =>
+        (await herald.get<Status>(path)).body.status.conditions?.find((c) => c.type === "Ready");
+      await aliased.apply(manifest);
+      await eventually(async () => (await readyOf(aliased))?.status === "True", {
+        timeoutMs: 30_000,
+        message: "the Broker on the aliased address to be Ready",
+      });
+      await plain.apply(manifest);
+      const refused = await eventually(async () => {
+        const ready = await readyOf(plain);
+        return ready?.status === "False" && ready;
+      });
+      assert.match(
+        refused.message ?? "",
+        /bootstrap\.servers my-cluster-kafka-bootstrap\.kafka:9092 is not the Kafka/,
+      );
+      assert.match(refused.message ?? "", /HERALD_KAFKA_BOOTSTRAP_ALIASES/);
+      await aliased.delete(path);
+      await plain.delete(path);
+    });
+
     it("without the alias, the source is not Ready and the reason names HERALD_KAFKA_BOOTSTRAP_ALIASES", async () => {
       await plain.apply(kafkaSource("unaliased", "any-topic", sink.url));
       const ready = await eventually(
