@@ -20,10 +20,9 @@ import {
   selectableField,
   selectableFields,
   statusOf,
-  table,
   wantsTable,
-  type IncludeObject,
 } from "./kube-objects.js";
+import { table, type IncludeObject } from "./kube-tables.js";
 
 /** Who may do what and see what: the resource API's authorization, given by the app. */
 export interface KubernetesAccess {

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { humanDuration, matches, mergePatch, parseSelector, statusOf } from "../../src/api/kube-objects.js";
+import { matches, mergePatch, parseSelector, statusOf } from "../../src/api/kube-objects.js";
+import { humanDuration } from "../../src/api/kube-tables.js";
 
 describe("JSON Merge Patch (RFC 7386)", () => {
   // RFC 7386 Appendix A, the cases that apply to objects.
