@@ -59,6 +59,8 @@ export async function loadRaw(
 export async function benchBackend(options: {
   durationSeconds: number;
   connections: number;
+  /** `serve --workers` of the Herald under test (BENCH_WORKERS; 1 by default). */
+  workers?: number | undefined;
   env: Record<string, string>;
   /** YAML `spec.channelTemplate` of the channel under test. */
   channelTemplate: string;
@@ -79,7 +81,10 @@ export async function benchBackend(options: {
   const raw = await loadRaw(publisher, options).finally(() => publisher.close());
 
   const subscriber = await startScript(COUNTING_SUBSCRIBER);
-  const herald = await HeraldProcess.start({ env: { HERALD_LOG_LEVEL: "error", ...options.env } });
+  const workers = options.workers ?? 1;
+  const herald = await HeraldProcess.start({
+    env: { HERALD_LOG_LEVEL: "error", HERALD_WORKERS: String(workers), ...options.env },
+  });
   const channel = (name: string) => `
 apiVersion: messaging.knative.dev/v1
 kind: Channel
@@ -115,6 +120,7 @@ spec:
     }
     const elapsedSeconds = (performance.now() - started) / 1000;
     return {
+      workers,
       rawClient: raw,
       heraldIngress: ingress,
       heraldEndToEnd: {

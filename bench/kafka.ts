@@ -18,7 +18,12 @@ import { kafkaCeiling, PRODUCER_PROPS, RECORD_SIZE } from "./kafka-tools.js";
 import { inRounds, medianRatio, summariseRounds } from "./rounds.js";
 import { EVENT_BODY } from "./support.js";
 
-export async function benchKafka(options: { durationSeconds: number; connections: number; runs: number }) {
+export async function benchKafka(options: {
+  durationSeconds: number;
+  connections: number;
+  workers?: number | undefined;
+  runs: number;
+}) {
   const configured = process.env.KAFKA_BOOTSTRAP_SERVERS ?? "127.0.0.1:9092";
   let broker: KafkaBroker | undefined;
   if (!(await isKafkaReady(configured))) broker = await startKafka(Number(configured.split(":").pop()));
@@ -53,6 +58,7 @@ export async function benchKafka(options: { durationSeconds: number; connections
         runs: options.runs,
         durationSeconds: options.durationSeconds,
         connections: options.connections,
+        workers: options.workers ?? 1,
         recordSize: RECORD_SIZE,
         producerPerformance: { ...tools, producerProps: PRODUCER_PROPS, throughput: -1, partitions: 1 },
         endToEndLatency: { messages: tools.latencyMessages, acks: "all", partitions: 1 },

@@ -19,7 +19,12 @@ import { EVENT_BODY } from "./support.js";
 
 const QUORUM = { durable: true, arguments: { "x-queue-type": "quorum" } };
 
-export async function benchRabbitmq(options: { durationSeconds: number; connections: number; runs: number }) {
+export async function benchRabbitmq(options: {
+  durationSeconds: number;
+  connections: number;
+  workers?: number | undefined;
+  runs: number;
+}) {
   const rounds = await inRounds(options.runs, "rabbitmq", async () => ({
     perfTest: await perfTest(RABBITMQ_URL, options.durationSeconds),
     ...(await benchBackend({
@@ -46,6 +51,7 @@ export async function benchRabbitmq(options: { durationSeconds: number; connecti
       runs: options.runs,
       durationSeconds: options.durationSeconds,
       connections: options.connections,
+      workers: options.workers ?? 1,
       messageSize: Buffer.byteLength(EVENT_BODY),
       perfTest: {
         producers: 1,

@@ -78,10 +78,15 @@ ${cell(summary.endToEndLatencyP50Ms)} / ${cell(summary.endToEndLatencyP99Ms)} ms
 `;
 }
 
+/** How Herald was served, when with more than one process (BENCH_WORKERS). */
+const servedBy = (workers: number | undefined) =>
+  workers && workers > 1 ? ` (\`serve --workers ${workers}\`)` : "";
+
 function renderKafka(record: Record, result: RoundsResult, open: Record | undefined): string {
   const { summary: s, ratios: r } = result;
   const method = result.method as RoundsResult["method"] & {
     connections: number;
+    workers?: number;
     recordSize: number;
     producerPerformance: { records: number; producerProps: string[] };
     endToEndLatency: { messages: number };
@@ -95,7 +100,7 @@ function renderKafka(record: Record, result: RoundsResult, open: Record | undefi
 - **EndToEndLatency**, ${number(method.endToEndLatency.messages)} messages one at a time (acks=all), produced and
   consumed before the next: \`${String(firstRound(result, "ceiling", "endToEndLatency", "command"))}\`
 - **raw kafkajs producer**, idempotent, acks=all, one event per \`send\`, ${method.connections ?? "–"} publish loops.
-- **Herald**: autocannon into a KafkaChannel (ingress), then into one with a Subscription (end to end).
+- **Herald**${servedBy(method.workers)}: autocannon into a KafkaChannel (ingress), then into one with a Subscription (end to end).
 
 ${table(
   ["measurement", "events/s", "p50 ms", "p99 ms"],
@@ -128,6 +133,7 @@ function renderRabbitmq(record: Record, result: RoundsResult): string {
   const { summary: s, ratios: r } = result;
   const method = result.method as RoundsResult["method"] & {
     connections: number;
+    workers?: number;
     messageSize: number;
     perfTest: { confirm: number; qos: number; seconds: number };
   };
@@ -139,7 +145,7 @@ function renderRabbitmq(record: Record, result: RoundsResult): string {
   \`${String(firstRound(result, "perfTest", "command"))}\`
 - **raw amqplib**: a confirm channel, one persistent message per publish, ${method.connections ?? "–"} publish loops, to a durable
   fanout exchange with a durable quorum queue bound (no consumer).
-- **Herald**: autocannon into a RabbitmqChannel whose exchange has the same kind of queue bound
+- **Herald**${servedBy(method.workers)}: autocannon into a RabbitmqChannel whose exchange has the same kind of queue bound
   (ingress), then into one with a Subscription (end to end).
 
 ${table(

@@ -3,7 +3,8 @@
  * merges each case's result into bench/results.json and regenerates BENCHMARKS.md from that file.
  * Each case compares Herald against a baseline measured in the same run.
  *
- * BENCH_DURATION (seconds per load phase) and BENCH_CONNECTIONS tune the closed-loop cases; kafka and
+ * BENCH_DURATION (seconds per load phase) and BENCH_CONNECTIONS tune the closed-loop cases, and
+ * BENCH_WORKERS runs Herald with `serve --workers` in the kafka, rabbitmq and pubsub cases; kafka and
  * rabbitmq run BENCH_RUNS rounds (3) against Kafka's own tools and RabbitMQ PerfTest (java, their jars
  * fetched by Maven on first use), kafka's sized by BENCH_KAFKA_RECORDS and BENCH_KAFKA_LATENCY_MESSAGES. The
  * open-loop case (`open`) reads BENCH_RUNS (3), BENCH_STEP_SECONDS (5), BENCH_LATENCY_SECONDS (10),
@@ -30,6 +31,7 @@ import { benchTriggers } from "./triggers.js";
 const options = {
   durationSeconds: Number(process.env.BENCH_DURATION ?? 10),
   connections: Number(process.env.BENCH_CONNECTIONS ?? 50),
+  workers: Number(process.env.BENCH_WORKERS ?? 1),
 };
 
 const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
