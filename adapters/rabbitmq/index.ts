@@ -80,8 +80,8 @@ class RabbitmqChannelAdapter implements ChannelAdapter<RabbitmqChannelSpec> {
     });
   }
 
-  async publish(channel: Target, events: readonly CloudEvent[], { signal }: PublishOptions): Promise<void> {
-    await this.publisher.publish(exchangeName(channel), events, signal);
+  async publish(channel: Target, events: readonly CloudEvent[], options: PublishOptions): Promise<void> {
+    await this.publisher.publish(exchangeName(channel), events, options);
   }
 
   async subscribe(

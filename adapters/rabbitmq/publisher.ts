@@ -2,7 +2,7 @@ import type { ChannelModel, ConfirmChannel } from "amqplib";
 import type { Logger } from "pino";
 import { backendUnavailable } from "../../src/errors.js";
 import type { CloudEvent } from "../../src/events/event.js";
-import { untilAborted } from "../adapter.js";
+import { isPublishLate, untilAborted, type PublishOptions } from "../adapter.js";
 import { toAmqpMessage } from "./binding.js";
 import { BACKEND, type RabbitmqConnection } from "./connection.js";
 
@@ -26,7 +26,7 @@ interface ConfirmSession {
 
 /** One publish call awaiting the confirms of its messages. */
 interface Pending {
-  readonly signal: AbortSignal;
+  readonly options: PublishOptions;
   readonly reject: (error: Error) => void;
   settled: boolean;
 }
@@ -35,8 +35,8 @@ interface Pending {
  * Publishes persistent messages on one confirm channel per connection, opened on first use and
  * again after RabbitMQ closed it. `publish` resolves once RabbitMQ confirmed every message of the
  * batch (publisher confirms: the message is on disk for durable queues, replicated for quorum
- * queues) and rejects with BackendUnavailable when one is refused, the channel closes, or `signal`
- * aborts first: the caller's signal is the deadline.
+ * queues) and rejects with BackendUnavailable when one is refused, the channel closes, or the
+ * caller's deadline passes first (its `deadline`, else its `signal`).
  *
  * While connected, a publish goes out at once, with amqplib's per-message confirm callback; no
  * promise of the connection or the channel is awaited on the way.
@@ -51,29 +51,30 @@ export class Publisher {
     private readonly logger: Logger,
   ) {}
 
-  publish(exchange: string, events: readonly CloudEvent[], signal: AbortSignal): Promise<void> {
+  publish(exchange: string, events: readonly CloudEvent[], options: PublishOptions): Promise<void> {
     const blocked = this.connection.blockedReason();
     if (blocked !== undefined)
       return Promise.reject(backendUnavailable(BACKEND, `connection blocked by the broker (${blocked})`));
     const model = this.connection.current();
     const session = model && this.session?.model === model ? this.session : undefined;
-    if (session?.opened && !signal.aborted)
-      return this.send(session, session.opened, exchange, events, signal);
-    return untilAborted(BACKEND, this.publishWhenOpen(exchange, events, signal), signal);
+    if (session?.opened && !isPublishLate(options))
+      return this.send(session, session.opened, exchange, events, options);
+    return untilAborted(BACKEND, this.publishWhenOpen(exchange, events, options), options.signal);
   }
 
   /** Waits for the connection and the confirm channel (each bounded by `signal`), then sends. */
   private async publishWhenOpen(
     exchange: string,
     events: readonly CloudEvent[],
-    signal: AbortSignal,
+    options: PublishOptions,
   ): Promise<void> {
-    const model = await this.connection.whenConnected(signal);
+    const model = await this.connection.whenConnected(options.signal);
     const session = this.sessionOn(model);
     const channel = await session.channel;
     // The caller stopped waiting while the connection was down: send nothing it cannot hear about.
-    if (signal.aborted) throw backendUnavailable(BACKEND, "no connection before the publish deadline");
-    await this.send(session, channel, exchange, events, signal);
+    if (isPublishLate(options))
+      throw backendUnavailable(BACKEND, "no connection before the publish deadline");
+    await this.send(session, channel, exchange, events, options);
   }
 
   private send(
@@ -81,11 +82,11 @@ export class Publisher {
     channel: ConfirmChannel,
     exchange: string,
     events: readonly CloudEvent[],
-    signal: AbortSignal,
+    options: PublishOptions,
   ): Promise<void> {
     if (events.length === 0) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
-      const pending: Pending = { signal, reject, settled: false };
+      const pending: Pending = { options, reject, settled: false };
       let unconfirmed = events.length;
       const confirmed = (error: unknown) => {
         if (pending.settled) return;
@@ -112,10 +113,10 @@ export class Publisher {
     });
   }
 
-  /** The sweep: rejects the publishes whose signal aborted; stops when none waits. */
+  /** The sweep: rejects the publishes past their deadline; stops when none waits. */
   private rejectLate(): void {
     for (const pending of this.waiting) {
-      if (!pending.signal.aborted) continue;
+      if (!isPublishLate(pending.options)) continue;
       pending.settled = true;
       this.waiting.delete(pending);
       pending.reject(backendUnavailable(BACKEND, NOT_CONFIRMED_IN_TIME));

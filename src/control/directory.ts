@@ -1,4 +1,4 @@
-import type { ChannelAdapter, ChannelTarget } from "../../adapters/adapter.js";
+import type { ChannelAdapter, ChannelTarget, PublishOptions } from "../../adapters/adapter.js";
 import type { CloudEvent } from "../events/event.js";
 import type { IngressTarget } from "../ingress/ingress.js";
 import type { DeliverySpec } from "../resources/common.js";
@@ -101,16 +101,43 @@ export class ChannelDirectory {
         return runtime.message;
       },
       publish: async (events) => {
-        // A timer cleared once the backend answered: an AbortSignal.timeout per publish would stay
-        // armed and fire after every event, long after its publish ended.
-        const deadline = new AbortController();
-        const timer = setTimeout(() => deadline.abort(), timeoutMs);
+        const deadline = new PublishDeadline(timeoutMs);
         try {
-          return await runtime.adapter.publish(runtime.target, prepare(events), { signal: deadline.signal });
+          return await runtime.adapter.publish(runtime.target, prepare(events), deadline);
         } finally {
-          clearTimeout(timer);
+          deadline.dispose();
         }
       },
     };
+  }
+}
+
+/**
+ * A publish's deadline: its time, and a signal aborted then, created on first read (with its timer,
+ * cleared once the backend answered: an AbortSignal.timeout per publish would stay armed and fire
+ * after every event). An adapter that compares `deadline` costs no AbortController per publish.
+ */
+class PublishDeadline implements PublishOptions {
+  readonly deadline: number;
+  private controller: AbortController | undefined;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(timeoutMs: number) {
+    this.deadline = performance.now() + timeoutMs;
+  }
+
+  get signal(): AbortSignal {
+    if (!this.controller) {
+      const controller = new AbortController();
+      this.controller = controller;
+      const left = this.deadline - performance.now();
+      if (left <= 0) controller.abort();
+      else this.timer = setTimeout(() => controller.abort(), left);
+    }
+    return this.controller.signal;
+  }
+
+  dispose(): void {
+    clearTimeout(this.timer);
   }
 }
