@@ -3,9 +3,9 @@
  * strategy and client settings (forwarder-parts.ts around it): the @google-cloud/pubsub client on
  * the emulator, each event published with its ce- headers as attributes through a topic batching
  * for at most 5 ms, `202` once the publish resolved; a subscription (ack deadline 60 s, acked
- * messages retained) pulled with flow control of 100 messages (no excess), two streams, each
- * message delivered and then acknowledged. argv: subscriber URL, topic and subscription name,
- * emulator host.
+ * messages retained) pulled with flow control of 100 messages (no excess) on four streams, each
+ * message delivered and then acknowledged, acks sent within 5 ms as Herald's consumer sends them.
+ * argv: subscriber URL, topic and subscription name, emulator host.
  */
 import { forwarder } from "./forwarder-parts.js";
 
@@ -19,9 +19,10 @@ const topic = client.topic(name, { batching: { maxMilliseconds: 5 } });
 const publish = (attributes, data) => topic.publishMessage({ data, attributes });
 const subscription = client.subscription(name, {
   flowControl: { maxMessages: 100, allowExcessMessages: false },
+  batching: { maxMilliseconds: 5 },
   minAckDeadline: Duration.from({ seconds: 60 }),
   maxAckDeadline: Duration.from({ seconds: 60 }),
-  streamingOptions: { maxStreams: 2 },
+  streamingOptions: { maxStreams: 4 },
 });
 subscription.on("message", (message) => {
   void deliver(message.attributes, message.data).then(() => message.ack());

@@ -35,11 +35,11 @@ describe("PubSubChannel flow control and ack batching", () => {
     await ownEmulator?.stop();
   });
 
-  for (const { ordering, window } of [
-    { ordering: "unordered", window: 25 },
-    { ordering: "ordered", window: 1 },
+  for (const { ordering, window, streams } of [
+    { ordering: "unordered", window: 25, streams: 4 },
+    { ordering: "ordered", window: 1, streams: 1 },
   ] as const)
-    it(`${ordering}: holds ${window} message(s) at once, by count and bytes, and sends acks within 5 ms`, async () => {
+    it(`${ordering}: holds ${window} message(s) at once, by count and bytes, sends acks within 5 ms, pulls on ${streams} stream(s)`, async () => {
       const channel = channelTarget(ordering === "ordered" ? { enableMessageOrdering: true } : {});
       await adapter.createChannel(channel);
       opened.length = 0;
@@ -60,6 +60,7 @@ describe("PubSubChannel flow control and ack batching", () => {
           (options.batching?.maxMilliseconds ?? 100) <= 5,
           "acks wait 5 ms at most, not the library's 100 ms",
         );
+        assert.equal(options.streamingOptions?.maxStreams, streams);
       } finally {
         await handle.close();
         await adapter.deleteChannel(channel);
