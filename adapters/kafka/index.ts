@@ -31,6 +31,7 @@ import { Outbox } from "./outbox.js";
 import { SharedProducer } from "./producer.js";
 import { kafkaChannelSpecSchema, type KafkaChannelSpec } from "./spec.js";
 import { kafkaTopicKind } from "./topic-kind.js";
+import { PublishDeadlines } from "../publish-deadlines.js";
 
 export { groupId, topicName } from "./names.js";
 
@@ -80,6 +81,8 @@ class KafkaChannelAdapter implements ChannelAdapter<KafkaChannelSpec> {
   private readonly admin: KafkaAdmin;
   private readonly producer: SharedProducer;
   private readonly outbox: Outbox;
+  /** Publishes waiting for Kafka's acknowledgement, rejected (and withdrawn) once late. */
+  private readonly deadlines = new PublishDeadlines("Kafka");
   /** Consumers retry longer than the producer and restart by themselves after a broker outage. */
   private readonly consumerClient: Kafka;
   /** This adapter's open subscriptions, by topic. */
@@ -119,10 +122,10 @@ class KafkaChannelAdapter implements ChannelAdapter<KafkaChannelSpec> {
   async publish(
     channel: ChannelTarget<KafkaChannelSpec>,
     events: readonly CloudEvent[],
-    { signal }: PublishOptions,
+    options: PublishOptions,
   ): Promise<void> {
     const { sent, withdraw } = this.outbox.enqueue(topicName(channel), events.map(toKafkaMessage));
-    await untilAborted("Kafka", sent, signal, withdraw);
+    await this.deadlines.race(sent, options, withdraw);
   }
 
   async subscribe(
@@ -268,6 +271,7 @@ class KafkaChannelAdapter implements ChannelAdapter<KafkaChannelSpec> {
     await Promise.all(topics.map((topic) => this.closeSubscriptions(topic, () => true)));
     await this.producer.close();
     await this.admin.close();
+    this.deadlines.close("the adapter is closed");
   }
 
   private async checkReadiness(): Promise<boolean> {

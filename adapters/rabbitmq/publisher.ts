@@ -3,17 +3,9 @@ import type { Logger } from "pino";
 import { backendUnavailable } from "../../src/errors.js";
 import type { CloudEvent } from "../../src/events/event.js";
 import { isPublishLate, untilAborted, type PublishOptions } from "../adapter.js";
+import { PublishDeadlines } from "../publish-deadlines.js";
 import { toAmqpMessage } from "./binding.js";
 import { BACKEND, type RabbitmqConnection } from "./connection.js";
-
-/**
- * How often publishes awaiting their confirm are checked against their deadline. One sweep instead
- * of an abort listener and a race per publish: a publish past its deadline is rejected at most this
- * much later than the signal aborted.
- */
-export const DEADLINE_SWEEP_MS = 50;
-
-const NOT_CONFIRMED_IN_TIME = "no acknowledgement before the publish deadline";
 
 interface ConfirmSession {
   readonly model: ChannelModel;
@@ -22,13 +14,6 @@ interface ConfirmSession {
   opened?: ConfirmChannel;
   /** Why RabbitMQ closed the channel (e.g. a publish to an exchange that no longer exists). */
   closedBecause?: string;
-}
-
-/** One publish call awaiting the confirms of its messages. */
-interface Pending {
-  readonly options: PublishOptions;
-  readonly reject: (error: Error) => void;
-  settled: boolean;
 }
 
 /**
@@ -43,8 +28,8 @@ interface Pending {
  */
 export class Publisher {
   private session: ConfirmSession | undefined;
-  private readonly waiting = new Set<Pending>();
-  private sweep: NodeJS.Timeout | undefined;
+  /** The publishes awaiting their confirms, rejected once past their deadline. */
+  private readonly deadlines = new PublishDeadlines(BACKEND);
 
   constructor(
     private readonly connection: RabbitmqConnection,
@@ -86,24 +71,27 @@ export class Publisher {
   ): Promise<void> {
     if (events.length === 0) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
-      const pending: Pending = { options, reject, settled: false };
+      let settled = false;
+      const settle = (error?: Error) => {
+        if (settled) return;
+        settled = true;
+        unwatch();
+        if (error) reject(error);
+        else resolve();
+      };
+      const unwatch = this.deadlines.watch(options, settle);
       let unconfirmed = events.length;
       const confirmed = (error: unknown) => {
-        if (pending.settled) return;
-        if (!error && --unconfirmed > 0) return;
-        pending.settled = true;
-        this.waiting.delete(pending);
-        if (!error) return resolve();
+        if (settled || (!error && --unconfirmed > 0)) return;
+        if (!error) return settle();
         const reason =
           session.closedBecause ?? (error instanceof Error ? error.message : JSON.stringify(error));
-        reject(backendUnavailable(BACKEND, `message not confirmed: ${reason}`));
+        settle(backendUnavailable(BACKEND, `message not confirmed: ${reason}`));
       };
-      this.waiting.add(pending);
-      this.sweep ??= setInterval(() => this.rejectLate(), DEADLINE_SWEEP_MS);
       for (const event of events) {
-        const { content, options } = toAmqpMessage(event);
+        const { content, options: properties } = toAmqpMessage(event);
         try {
-          channel.publish(exchange, "", content, options, confirmed);
+          channel.publish(exchange, "", content, properties, confirmed);
         } catch (error) {
           // The channel closed meanwhile; amqplib confirms nothing more on it.
           confirmed(error);
@@ -113,29 +101,9 @@ export class Publisher {
     });
   }
 
-  /** The sweep: rejects the publishes past their deadline; stops when none waits. */
-  private rejectLate(): void {
-    for (const pending of this.waiting) {
-      if (!isPublishLate(pending.options)) continue;
-      pending.settled = true;
-      this.waiting.delete(pending);
-      pending.reject(backendUnavailable(BACKEND, NOT_CONFIRMED_IN_TIME));
-    }
-    if (this.waiting.size === 0) {
-      clearInterval(this.sweep);
-      this.sweep = undefined;
-    }
-  }
-
   /** Rejects the publishes still waiting (the adapter closes); their confirms can no longer come. */
   close(): void {
-    for (const pending of this.waiting) {
-      pending.settled = true;
-      pending.reject(backendUnavailable(BACKEND, "the adapter is closed"));
-    }
-    this.waiting.clear();
-    clearInterval(this.sweep);
-    this.sweep = undefined;
+    this.deadlines.close("the adapter is closed");
   }
 
   private sessionOn(model: ChannelModel): ConfirmSession {
