@@ -12,6 +12,7 @@ import {
   type ChannelBackendStatus,
   type ChannelTarget,
   type EventHandler,
+  isPublishLate,
   type PublishOptions,
   type ReplayPosition,
   type ReplaySupport,
@@ -160,7 +161,7 @@ export class LogChannelAdapter implements ChannelAdapter<LogChannelSpec> {
     options: PublishOptions,
   ): Promise<void> {
     // The caller has stopped waiting: writing now would keep events it answers 503 for.
-    if (options.signal.aborted) throw backendUnavailable("LogChannel", "the publish deadline passed");
+    if (isPublishLate(options)) throw backendUnavailable("LogChannel", "the publish deadline passed");
     let log = this.logs.get(channelKey(channel));
     if (!log) {
       // Only a channel that exists is opened here: publish never brings a deleted channel back.

@@ -4,6 +4,7 @@ import {
   defineChannelPlugin,
   type AdapterContext,
   type ChannelAdapter,
+  isPublishLate,
   type ChannelBackendStatus,
   type ChannelTarget,
   type EventHandler,
@@ -80,7 +81,7 @@ class MemoryChannelAdapter implements ChannelAdapter<InMemoryChannelSpec> {
     options: PublishOptions,
   ): Promise<void> {
     // The caller has stopped waiting: queuing now would accept events it answers 503 for.
-    if (options.signal.aborted) throw backendUnavailable("InMemoryChannel", "the publish deadline passed");
+    if (isPublishLate(options)) throw backendUnavailable("InMemoryChannel", "the publish deadline passed");
     const queues = this.channels.get(channelKey(channel));
     if (!queues) throw new HeraldError("ChannelNotFound", `channel ${channelKey(channel)} is not running`);
     // Accepted, as Knative's in-memory channel does, but said: no subscription will ever see them.

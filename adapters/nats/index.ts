@@ -29,6 +29,7 @@ import {
   type SubscriptionHandle,
   type SubscriptionTarget,
 } from "../adapter.js";
+import { PublishDeadlines } from "../publish-deadlines.js";
 import { fromNatsMessage, percentEncode, toNatsMessage } from "./binding.js";
 import { natsConfig, type NatsConfig } from "./config.js";
 import { NatsConnectionManager, within, type Session } from "./connection.js";
@@ -129,6 +130,8 @@ function publishError(error: unknown): HeraldError {
 class NatsChannelAdapter implements ChannelAdapter<NatsJetStreamChannelSpec> {
   readonly kind = natsJetStreamChannelNames.kind;
   private readonly connection: NatsConnectionManager;
+  /** Publishes waiting for JetStream's acknowledgement, rejected once late. */
+  private readonly deadlines = new PublishDeadlines("NATS");
   /** Channels created by this adapter, by namespace/name: declared again after a reconnection. */
   private readonly channels = new Map<string, Channel>();
   private readonly running = new Set<Running>();
@@ -215,7 +218,7 @@ class NatsChannelAdapter implements ChannelAdapter<NatsJetStreamChannelSpec> {
     };
     const acks: Promise<unknown> =
       events.length === 1 ? publishOne(events[0]!) : Promise.all(events.map(publishOne));
-    await untilAborted("NATS", acks, options.signal);
+    await this.deadlines.race(acks, options);
   }
 
   /** The durable consumer of a subscription, created or brought up to date (and its stream, when missing). */
@@ -399,6 +402,7 @@ class NatsChannelAdapter implements ChannelAdapter<NatsJetStreamChannelSpec> {
   async close(): Promise<void> {
     await this.stop(() => true);
     await this.connection.close();
+    this.deadlines.close("the adapter is closed");
   }
 }
 
