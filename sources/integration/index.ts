@@ -1,24 +1,15 @@
 import { z } from "zod";
+import { refusedAwsSchema } from "../../src/resources/kamelets.js";
 import type { SourceFactory } from "../source.js";
 import { startTimer, TIMER_EVENT } from "./timer.js";
 
 /** The AWS services Knative's IntegrationSource reads, as `spec.aws` names them. */
 const AWS_SOURCES = ["s3", "sqs", "ddbStreams"] as const;
 
-/**
- * `spec.aws`: Knative runs an Apache Camel Kamelet for each AWS service, which Herald does not
- * have, so each one is refused at its path, saying what to run instead.
- */
-const awsSchema = z.looseObject({}).superRefine((aws, ctx) => {
-  for (const service of Object.keys(aws).filter((key) => key !== "auth"))
-    ctx.addIssue({
-      code: "custom",
-      path: [service],
-      message:
-        `Herald has no AWS ${service} source (Knative runs an Apache Camel Kamelet for it): use a ` +
-        "ContainerSource or ProcessSource running a program that reads it and posts each event to K_SINK",
-    });
-});
+const awsSchema = refusedAwsSchema(
+  "source",
+  "use a ContainerSource or ProcessSource running a program that reads it and posts each event to K_SINK",
+);
 
 /**
  * sources.knative.dev/v1alpha1 IntegrationSource. `spec.timer` (Knative's timer-source Kamelet)

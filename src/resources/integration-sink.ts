@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { refusedAwsSchema } from "./kamelets.js";
 
 /** Camel's LoggingLevel, which the log-sink Kamelet's `level` takes (in any case, as Camel reads it). */
 export const LOG_SINK_LEVELS = ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "OFF"] as const;
@@ -33,20 +34,7 @@ const logSchema = z.strictObject({
   showCachedStreams: z.boolean().optional(),
 });
 
-/**
- * `spec.aws`: Knative runs an Apache Camel Kamelet for each AWS service, which Herald does not
- * have, so each one is refused at its path, saying what to run instead.
- */
-const awsSchema = z.looseObject({}).superRefine((aws, ctx) => {
-  for (const service of Object.keys(aws).filter((key) => key !== "auth"))
-    ctx.addIssue({
-      code: "custom",
-      path: [service],
-      message:
-        `Herald has no AWS ${service} sink (Knative runs an Apache Camel Kamelet for it): use a ` +
-        "JobSink running a program that writes the event to it",
-    });
-});
+const awsSchema = refusedAwsSchema("sink", "use a JobSink running a program that writes the event to it");
 
 /**
  * sinks.knative.dev/v1alpha1 IntegrationSink: `spec.log` (Knative's log-sink Kamelet) runs in

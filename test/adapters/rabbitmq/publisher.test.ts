@@ -60,6 +60,16 @@ async function published(broker: ReturnType<typeof fakeBroker>, count: number): 
 
 describe("RabbitMQ publisher", () => {
   const logger = pino({ level: "silent" });
+  /** A publisher whose confirm channel is open: its first publish went out and was confirmed. */
+  const openedPublisher = async () => {
+    const broker = fakeBroker();
+    const publisher = new Publisher(broker.connection, logger);
+    const opening = publisher.publish("x", [testEvent("open")], { signal: AbortSignal.timeout(5_000) });
+    await published(broker, 1);
+    broker.published[0]!.confirm(null);
+    await opening;
+    return { broker, publisher };
+  };
 
   it("resolves a batch only once RabbitMQ confirmed every message of it, on one channel", async () => {
     const broker = fakeBroker();
@@ -104,13 +114,8 @@ describe("RabbitMQ publisher", () => {
     publisher.close();
   });
 
-  it("rejects a publish RabbitMQ never confirms by its deadline, within the sweep interval", async () => {
-    const broker = fakeBroker();
-    const publisher = new Publisher(broker.connection, logger);
-    const opening = publisher.publish("x", [testEvent("open")], { signal: AbortSignal.timeout(5_000) });
-    await published(broker, 1);
-    broker.published[0]!.confirm(null);
-    await opening;
+  it("rejects a publish RabbitMQ never confirms, once its deadline passed", async () => {
+    const { publisher } = await openedPublisher();
     const deadlineMs = 200;
     const started = performance.now();
     await assert.rejects(
@@ -123,12 +128,7 @@ describe("RabbitMQ publisher", () => {
   });
 
   it("goes by the caller's deadline without reading its signal while connected", async () => {
-    const broker = fakeBroker();
-    const publisher = new Publisher(broker.connection, logger);
-    const opening = publisher.publish("x", [testEvent("open")], { signal: AbortSignal.timeout(5_000) });
-    await published(broker, 1);
-    broker.published[0]!.confirm(null);
-    await opening;
+    const { broker, publisher } = await openedPublisher();
     // Ingress's options: a deadline, and a signal it would have to create on first read.
     const withDeadline = (deadline: number) => ({
       deadline,
