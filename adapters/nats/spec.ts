@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { parseGoDuration } from "../../src/resources/duration.js";
 import type { KindNames } from "../../src/resources/kind.js";
 
 /**
@@ -41,30 +42,12 @@ export const natsJetStreamChannelNames: KindNames = {
   shortNames: ["natsjsmc"],
 };
 
-const GO_DURATION_UNITS: Readonly<Record<string, number>> = {
-  ns: 1e-6,
-  us: 1e-3,
-  µs: 1e-3,
-  μs: 1e-3,
-  ms: 1,
-  s: 1_000,
-  m: 60_000,
-  h: 3_600_000,
-};
-const GO_DURATION = /^(?:(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+$/;
-const GO_DURATION_PART = /(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)/g;
-
 /**
  * A Go duration (`time.ParseDuration`, the JSON form of Kubernetes' `metav1.Duration`) in
  * milliseconds: `"1h30m"` → 5_400_000, `"0"` → 0. Undefined when it is not one; signs are refused.
  */
 export function goDurationToMs(value: string): number | undefined {
-  if (value === "0") return 0;
-  if (!GO_DURATION.test(value)) return undefined;
-  let total = 0;
-  for (const [, amount, unit] of value.matchAll(GO_DURATION_PART))
-    total += Number(amount) * GO_DURATION_UNITS[unit!]!;
-  return total;
+  return /^[-+]/.test(value) ? undefined : parseGoDuration(value);
 }
 
 /** A non-negative Go duration of at least `minMs`. */

@@ -2,7 +2,8 @@ import { randomUUID } from "node:crypto";
 import { setTimeout as delay } from "node:timers/promises";
 import type { AttributeValue, CloudEvent } from "../../src/events/event.js";
 import type { SourceContext } from "../source.js";
-import { parseGoDuration, parseGoFlags, type ArgProblem } from "./go-flags.js";
+import { parseGoDuration } from "../../src/resources/duration.js";
+import { parseGoFlags, type ArgProblem } from "./go-flags.js";
 import type { NativeContainer, NativeImage } from "./images.js";
 
 /**
