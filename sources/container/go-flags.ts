@@ -1,7 +1,8 @@
 /**
- * How Knative's Go images read their arguments: Go's `flag` package for the command line and
- * `time.ParseDuration` for durations, so an image Herald runs natively takes the args its manifests
- * were written for, and refuses the ones the image itself would exit on.
+ * How Knative's Go images read their arguments: Go's `flag` package for the command line (durations
+ * as `time.ParseDuration` reads them: parseGoDuration in src/resources/duration.ts), so an image
+ * Herald runs natively takes the args its manifests were written for, and refuses the ones the
+ * image itself would exit on.
  */
 
 /** A container argument the image would refuse, by its index in `args`. */
