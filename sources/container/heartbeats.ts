@@ -4,7 +4,7 @@ import type { AttributeValue, CloudEvent } from "../../src/events/event.js";
 import type { SourceContext } from "../source.js";
 import { parseGoDuration } from "../../src/resources/duration.js";
 import { parseGoFlags, type ArgProblem } from "./go-flags.js";
-import type { NativeContainer, NativeImage } from "./images.js";
+import type { NativeContainer, NativeImage } from "./native-image.js";
 
 /**
  * Knative's sample image `heartbeats` (knative.dev/eventing `cmd/heartbeats`), as its program

@@ -1,7 +1,8 @@
 import { z } from "zod";
 import { processSource } from "../process/index.js";
 import { secretKeySelectorSchema, type SourceContext, type SourceFactory } from "../source.js";
-import { nativeImageOf, nativeImagesList, type NativeImage } from "./images.js";
+import { nativeImageOf, nativeImagesList } from "./images.js";
+import type { NativeImage } from "./native-image.js";
 
 /**
  * sources.knative.dev/v1 ContainerSource. Herald runs no containers, so:
