@@ -1,17 +1,40 @@
 import { join } from "node:path";
 import { isDeepStrictEqual } from "node:util";
 import type { Logger } from "pino";
-import type { SourceContext } from "../../sources/source.js";
-import { childEnvironment, sliceOf } from "../config.js";
+import type { SourceContext, SourceFactory } from "../../sources/source.js";
+import { childEnvironment, sliceOf, type HeraldConfig } from "../config.js";
+import type { Sender } from "../dispatcher/sender.js";
 import { HeraldError } from "../errors.js";
 import { withAttributes } from "../events/event.js";
 import { compileTriggerFilter } from "../filters/trigger-filter.js";
-import { coreKinds } from "../resources/kinds.js";
+import { coreKinds, type KindRegistry } from "../resources/kinds.js";
+import type { Metrics } from "../metrics.js";
 import { groupOf } from "../resources/sinks.js";
 import { destinationAudience, destinationCACerts, identityFor } from "./destinations.js";
 import { sendToSink } from "./sink-sender.js";
-import type { SourceReconcilerDeps } from "./source-reconciler.js";
+import type { ProcessSourceGate } from "./process-sources.js";
 import type { RunningSource, SourceSpec } from "./source-status.js";
+import type { StatusWriter } from "./status.js";
+import type { ResourceStore } from "./store.js";
+
+/** What the source reconciler, and the context it gives each worker, work with. */
+export interface SourceReconcilerDeps {
+  config: HeraldConfig;
+  logger: Logger;
+  kinds: KindRegistry;
+  store: ResourceStore;
+  status: StatusWriter;
+  sender: Sender;
+  metrics: Metrics;
+  /** The source kinds this Herald runs. */
+  sources: readonly SourceFactory[];
+  /** Where Herald is reachable (the base of webhook addresses). */
+  baseUrl: () => string;
+  /** Called when a worker changed its conditions outside a reconcile pass. */
+  onStatusChange: () => void;
+  /** Whether a source that runs a process may run (see ProcessSourceGate). */
+  processes: ProcessSourceGate;
+}
 
 /**
  * What a source worker gets from the runtime: its configuration slice, Secrets, its state file,

@@ -1,16 +1,10 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { isDeepStrictEqual } from "node:util";
-import type { Logger } from "pino";
 import type { SourceFactory, SourceRequest, SourceResponse } from "../../sources/source.js";
-import type { HeraldConfig } from "../config.js";
-import type { Sender } from "../dispatcher/sender.js";
-import type { Metrics } from "../metrics.js";
 import type { DeliveryOptions } from "../dispatcher/delivery.js";
 import type { Resource } from "../resources/common.js";
-import type { KindRegistry } from "../resources/kinds.js";
 import { groupOf } from "../resources/sinks.js";
-import type { ProcessSourceGate } from "./process-sources.js";
 import {
   authStatusOf,
   destinationAudience,
@@ -20,28 +14,8 @@ import {
   UnresolvableDestination,
 } from "./destinations.js";
 import { toDeliveryOptions } from "./delivery.js";
-import { sourceContext } from "./source-context.js";
+import { sourceContext, type SourceReconcilerDeps } from "./source-context.js";
 import { disabledConditions, sourceStatus, type RunningSource, type SourceSpec } from "./source-status.js";
-import type { StatusWriter } from "./status.js";
-import type { ResourceStore } from "./store.js";
-
-export interface SourceReconcilerDeps {
-  config: HeraldConfig;
-  logger: Logger;
-  kinds: KindRegistry;
-  store: ResourceStore;
-  status: StatusWriter;
-  sender: Sender;
-  metrics: Metrics;
-  /** The source kinds this Herald runs. */
-  sources: readonly SourceFactory[];
-  /** Where Herald is reachable (the base of webhook addresses). */
-  baseUrl: () => string;
-  /** Called when a worker changed its conditions outside a reconcile pass. */
-  onStatusChange: () => void;
-  /** Whether a source that runs a process may run (see ProcessSourceGate). */
-  processes: ProcessSourceGate;
-}
 
 /**
  * Runs one worker per Source resource: started when applied, restarted when its spec changes,
