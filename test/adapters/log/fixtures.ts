@@ -34,7 +34,9 @@ export function logAdapter(dir: string, logger: Logger = pino({ level: "silent" 
 /** A temporary folder, removed when `t` ends. */
 export async function temporaryFolder(t: { after(fn: () => Promise<void>): void }): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), "herald-log-test-"));
-  t.after(() => rm(dir, { recursive: true, force: true }));
+  // Runs before the test's own `t.after(() => adapter.close())`: a subscription still storing its
+  // position may add a file while the folder goes, which rm then retries.
+  t.after(() => rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 20 }));
   return dir;
 }
 
