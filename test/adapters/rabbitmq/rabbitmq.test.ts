@@ -197,8 +197,16 @@ describe("RabbitmqChannel adapter on a real RabbitMQ", () => {
     await amqp.deleteQueue(queueName(channel, sub));
     await connection.close();
     await eventually(() => exists("queue", queueName(channel, sub)), { message: "the queue re-declared" });
-    await adapter.publish(channel, [event("after-recreate")], deadline());
-    await eventually(() => seen.includes("after-recreate"));
+    // The queue exists before it is bound to the channel's exchange again: an event published in
+    // between does not reach it, so events are published until one arrives.
+    let published = 0;
+    await eventually(
+      async () => {
+        await adapter.publish(channel, [event(`after-recreate-${++published}`)], deadline());
+        return seen.some((id) => id.startsWith("after-recreate-"));
+      },
+      { message: "an event published once the queue is back reaching the subscription" },
+    );
     await handle.close();
   });
 });
