@@ -82,8 +82,15 @@ export async function benchBackend(options: {
 
   const subscriber = await startScript(COUNTING_SUBSCRIBER);
   const workers = options.workers ?? 1;
+  // Several workers need a default channel kind they share: the backend's own.
+  const kind = /kind: (\w+)/.exec(options.channelTemplate)?.[1];
   const herald = await HeraldProcess.start({
-    env: { HERALD_LOG_LEVEL: "error", HERALD_WORKERS: String(workers), ...options.env },
+    env: {
+      HERALD_LOG_LEVEL: "error",
+      HERALD_WORKERS: String(workers),
+      ...(workers > 1 && kind ? { HERALD_DEFAULT_CHANNEL_KIND: kind } : {}),
+      ...options.env,
+    },
   });
   const channel = (name: string) => `
 apiVersion: messaging.knative.dev/v1

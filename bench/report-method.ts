@@ -11,7 +11,7 @@ BENCH_WRITE=0 BENCH_RUNS=1 BENCH_STEP_SECONDS=1 BENCH_LATENCY_SECONDS=2 BENCH_WA
 BENCH_TARGETS=kafka,kafka-baseline,rabbitmq,rabbitmq-baseline,pubsub,pubsub-baseline,nats,nats-baseline \\
   npm run bench -- open            # the backends in the open loop, each against its raw-client baseline
 npm run bench -- kafka rabbitmq    # Herald against Kafka's own tools and RabbitMQ PerfTest (java; Maven fetches them)
-BENCH_WORKERS=2 BENCH_SNAPSHOT=workers-2 npm run bench -- kafka   # the same with serve --workers 2, kept beside
+BENCH_WORKERS=2 npm run bench -- kafka   # the same with serve --workers 2 (bench/results.json: kafka-workers-2)
 npx tsx bench/report.ts            # re-render this file from bench/results.json
 \`\`\`
 

@@ -4,7 +4,8 @@
  * Each case compares Herald against a baseline measured in the same run.
  *
  * BENCH_DURATION (seconds per load phase) and BENCH_CONNECTIONS tune the closed-loop cases, and
- * BENCH_WORKERS runs Herald with `serve --workers` in the kafka, rabbitmq and pubsub cases; kafka and
+ * BENCH_WORKERS runs Herald with `serve --workers` in the kafka, rabbitmq and pubsub cases (kept
+ * in bench/results.json as kafka-workers-N...); kafka and
  * rabbitmq run BENCH_RUNS rounds (3) against Kafka's own tools and RabbitMQ PerfTest (java, their jars
  * fetched by Maven on first use), kafka's sized by BENCH_KAFKA_RECORDS and BENCH_KAFKA_LATENCY_MESSAGES. The
  * open-loop case (`open`) reads BENCH_RUNS (3), BENCH_STEP_SECONDS (5), BENCH_LATENCY_SECONDS (10),
@@ -83,7 +84,12 @@ if (unknown.length) {
 }
 const results: Record<string, unknown> = {};
 const loadBefore = loadAverage();
-for (const name of wanted) results[name] = await cases[name]!();
+// A case run with several workers is kept apart (kafka-workers-2), beside the one-process figures.
+const served = (name: string) =>
+  options.workers > 1 && ["kafka", "rabbitmq", "pubsub"].includes(name)
+    ? `${name}-workers-${options.workers}`
+    : name;
+for (const name of wanted) results[served(name)] = await cases[name]!();
 const document = {
   command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(" ")}` : ""}`,
   at: new Date().toISOString(),
