@@ -144,3 +144,26 @@ spec:
     await subscriber.stop();
   }
 }
+
+/** What one round of benchBackend measured. */
+export type BackendRound = Awaited<ReturnType<typeof benchBackend>>;
+
+/** The figures every backend case summarises over its rounds: the raw client's and Herald's. */
+export const backendFigures = {
+  rawClientPerSecond: (round: BackendRound) => round.rawClient.requestsPerSecond,
+  heraldIngressPerSecond: (round: BackendRound) => round.heraldIngress.requestsPerSecond,
+  heraldEndToEndPerSecond: (round: BackendRound) => round.heraldEndToEnd.eventsPerSecond,
+  heraldEndToEndP50Ms: (round: BackendRound) => round.heraldEndToEnd.latencyP50Ms,
+  heraldEndToEndP99Ms: (round: BackendRound) => round.heraldEndToEnd.latencyP99Ms,
+};
+
+/** The load every backend case reports in its method. */
+export function backendMethod(options: {
+  runs: number;
+  durationSeconds: number;
+  connections: number;
+  workers?: number | undefined;
+}) {
+  const { runs, durationSeconds, connections, workers } = options;
+  return { runs, durationSeconds, connections, workers: workers ?? 1 };
+}

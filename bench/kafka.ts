@@ -13,7 +13,7 @@
  */
 import { Kafka, logLevel } from "kafkajs";
 import { isKafkaReady, startKafka, type KafkaBroker } from "../test/support/kafka/broker.js";
-import { benchBackend, type RawPublisher } from "./backend.js";
+import { backendFigures, backendMethod, benchBackend, type RawPublisher } from "./backend.js";
 import { kafkaCeiling, PRODUCER_PROPS, RECORD_SIZE } from "./kafka-tools.js";
 import { inRounds, medianRatio, summariseRounds } from "./rounds.js";
 import { EVENT_BODY } from "./support.js";
@@ -47,18 +47,11 @@ export async function benchKafka(options: {
       producerPerformanceP99Ms: (round) => round.ceiling.producerPerformance.latencyP99Ms,
       endToEndLatencyP50Ms: (round) => round.ceiling.endToEndLatency.latencyP50Ms,
       endToEndLatencyP99Ms: (round) => round.ceiling.endToEndLatency.latencyP99Ms,
-      rawClientPerSecond: (round) => round.rawClient.requestsPerSecond,
-      heraldIngressPerSecond: (round) => round.heraldIngress.requestsPerSecond,
-      heraldEndToEndPerSecond: (round) => round.heraldEndToEnd.eventsPerSecond,
-      heraldEndToEndP50Ms: (round) => round.heraldEndToEnd.latencyP50Ms,
-      heraldEndToEndP99Ms: (round) => round.heraldEndToEnd.latencyP99Ms,
+      ...backendFigures,
     });
     return {
       method: {
-        runs: options.runs,
-        durationSeconds: options.durationSeconds,
-        connections: options.connections,
-        workers: options.workers ?? 1,
+        ...backendMethod(options),
         recordSize: RECORD_SIZE,
         producerPerformance: { ...tools, producerProps: PRODUCER_PROPS, throughput: -1, partitions: 1 },
         endToEndLatency: { messages: tools.latencyMessages, acks: "all", partitions: 1 },

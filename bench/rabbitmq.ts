@@ -12,7 +12,7 @@
  */
 import { connect, type ConfirmChannel } from "amqplib";
 import { RABBITMQ_URL } from "../test/support/rabbitmq.js";
-import { benchBackend, type RawPublisher } from "./backend.js";
+import { backendFigures, backendMethod, benchBackend, type RawPublisher } from "./backend.js";
 import { perfTest, HERALD_DEFAULT_PREFETCH, PERFTEST_CONFIRM_WINDOW } from "./perftest.js";
 import { inRounds, medianRatio, summariseRounds } from "./rounds.js";
 import { EVENT_BODY } from "./support.js";
@@ -40,18 +40,11 @@ export async function benchRabbitmq(options: {
     perfTestReceivedPerSecond: (round) => round.perfTest.receivedPerSecond,
     perfTestConsumerP50Ms: (round) => round.perfTest.consumerLatencyMs.median,
     perfTestConsumerP99Ms: (round) => round.perfTest.consumerLatencyMs.p99,
-    rawClientPerSecond: (round) => round.rawClient.requestsPerSecond,
-    heraldIngressPerSecond: (round) => round.heraldIngress.requestsPerSecond,
-    heraldEndToEndPerSecond: (round) => round.heraldEndToEnd.eventsPerSecond,
-    heraldEndToEndP50Ms: (round) => round.heraldEndToEnd.latencyP50Ms,
-    heraldEndToEndP99Ms: (round) => round.heraldEndToEnd.latencyP99Ms,
+    ...backendFigures,
   });
   return {
     method: {
-      runs: options.runs,
-      durationSeconds: options.durationSeconds,
-      connections: options.connections,
-      workers: options.workers ?? 1,
+      ...backendMethod(options),
       messageSize: Buffer.byteLength(EVENT_BODY),
       perfTest: {
         producers: 1,
